@@ -1,0 +1,3 @@
+module github.com/fusebox-dev/fusebox
+
+go 1.26
