@@ -1,0 +1,125 @@
+package resilience
+
+import (
+	"fmt"
+	"math"
+	"sync/atomic"
+	"time"
+)
+
+// BudgetConfig configures a retry budget: over a sliding window, retries may
+// be at most Ratio of the calls plus MinPerSecond per second, as Envoy's,
+// Linkerd's and gRPC's retry throttling do, so that a fleet of retrying
+// clients cannot multiply the load of a failing dependency.
+type BudgetConfig struct {
+	// Disabled turns the budget off: retries are limited only by MaxAttempts
+	// and MaxElapsed.
+	Disabled bool
+	// Ratio in [0, 1] is the share of calls that may be retried. Zero means 0.2.
+	Ratio float64
+	// MinPerSecond is a floor of retries per second allowed whatever the
+	// ratio, so that a quiet pipeline can still retry. Zero means 10;
+	// negative is an error.
+	MinPerSecond float64
+	// Window is the span the budget counts over, in whole seconds. Zero
+	// means 10 s.
+	Window time.Duration
+}
+
+// BudgetStatus is a reading of a retry budget over its window.
+type BudgetStatus struct {
+	Calls, Retries int64
+	// Allowed is how many retries the window allows in all.
+	Allowed float64
+}
+
+// Headroom returns the share of the allowed retries still unspent, in [0, 1].
+func (s BudgetStatus) Headroom() float64 {
+	if s.Allowed <= 0 {
+		return 0
+	}
+	return math.Max(0, 1-float64(s.Retries)/s.Allowed)
+}
+
+// budget counts calls and retries in one-second buckets. Buckets are reset
+// lazily by the first writer of a new second; under contention a count made
+// during a reset may be lost, which errs towards allowing a retry.
+type budget struct {
+	ratio, minPerSec float64
+	buckets          []budgetBucket
+}
+
+type budgetBucket struct {
+	sec            atomic.Int64
+	calls, retries atomic.Int64
+	_              [40]byte // keep buckets on separate cache lines
+}
+
+func newBudget(cfg BudgetConfig, field string) (*budget, error) {
+	if cfg.Disabled {
+		return nil, nil
+	}
+	if cfg.Ratio == 0 {
+		cfg.Ratio = 0.2
+	}
+	if cfg.MinPerSecond == 0 {
+		cfg.MinPerSecond = 10
+	}
+	if cfg.Window == 0 {
+		cfg.Window = 10 * time.Second
+	}
+	switch {
+	case !(cfg.Ratio >= 0 && cfg.Ratio <= 1):
+		return nil, configErr(field+".Ratio", cfg.Ratio, "must be in [0, 1]")
+	case !(cfg.MinPerSecond >= 0) || math.IsInf(cfg.MinPerSecond, 0):
+		return nil, configErr(field+".MinPerSecond", cfg.MinPerSecond, "must be a finite number ≥ 0")
+	case cfg.Window < time.Second || cfg.Window%time.Second != 0 || cfg.Window > time.Hour:
+		return nil, configErr(field+".Window", cfg.Window, "must be a whole number of seconds from 1s to 1h")
+	}
+	return &budget{
+		ratio:     cfg.Ratio,
+		minPerSec: cfg.MinPerSecond,
+		buckets:   make([]budgetBucket, cfg.Window/time.Second),
+	}, nil
+}
+
+func (b *budget) bucket(sec int64) *budgetBucket {
+	bk := &b.buckets[uint64(sec)%uint64(len(b.buckets))]
+	if old := bk.sec.Load(); old != sec && bk.sec.CompareAndSwap(old, sec) {
+		bk.calls.Store(0)
+		bk.retries.Store(0)
+	}
+	return bk
+}
+
+// deposit counts a call made at now.
+func (b *budget) deposit(now time.Time) { b.bucket(now.Unix()).calls.Add(1) }
+
+// status sums the window ending at now.
+func (b *budget) status(now time.Time) BudgetStatus {
+	sec := now.Unix()
+	var s BudgetStatus
+	for i := range b.buckets {
+		bk := &b.buckets[i]
+		if age := sec - bk.sec.Load(); age >= 0 && age < int64(len(b.buckets)) {
+			s.Calls += bk.calls.Load()
+			s.Retries += bk.retries.Load()
+		}
+	}
+	s.Allowed = b.ratio*float64(s.Calls) + b.minPerSec*float64(len(b.buckets))
+	return s
+}
+
+// withdraw spends one retry at now if the budget allows it.
+func (b *budget) withdraw(now time.Time) bool {
+	s := b.status(now)
+	if float64(s.Retries+1) > s.Allowed {
+		return false
+	}
+	b.bucket(now.Unix()).retries.Add(1)
+	return true
+}
+
+func (b *budget) String() string {
+	return fmt.Sprintf("budget %.0f%% of calls + %g/s over %ds", b.ratio*100, b.minPerSec, len(b.buckets))
+}

@@ -1,0 +1,111 @@
+package resilience
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// BulkheadConfig configures a Bulkhead.
+type BulkheadConfig struct {
+	// MaxConcurrent is how many calls may run at once. It must be positive.
+	MaxConcurrent int
+	// MaxQueue is how many calls may wait for a slot. Zero means none wait:
+	// a call that finds no free slot is rejected at once.
+	MaxQueue int
+	// MaxWait bounds how long a queued call waits. Zero means it waits
+	// until a slot frees or its context ends.
+	MaxWait time.Duration
+}
+
+// Bulkhead limits how many calls run at once, with a bounded wait queue. A
+// call it turns away fails with ErrBulkheadFull and a KindRejected event. It
+// is safe for concurrent use.
+type Bulkhead struct {
+	cfg     BulkheadConfig
+	slots   chan struct{}
+	waiting atomic.Int64
+	p       *Pipeline
+}
+
+// NewBulkhead returns a bulkhead, or a *ConfigError naming the invalid field.
+func NewBulkhead(cfg BulkheadConfig) (*Bulkhead, error) {
+	switch {
+	case cfg.MaxConcurrent <= 0:
+		return nil, configErr("Bulkhead.MaxConcurrent", cfg.MaxConcurrent, "must be positive")
+	case cfg.MaxQueue < 0:
+		return nil, configErr("Bulkhead.MaxQueue", cfg.MaxQueue, "must not be negative")
+	case cfg.MaxWait < 0:
+		return nil, configErr("Bulkhead.MaxWait", cfg.MaxWait, "must not be negative")
+	}
+	return &Bulkhead{cfg: cfg, slots: make(chan struct{}, cfg.MaxConcurrent)}, nil
+}
+
+// InFlight returns how many calls hold a slot now.
+func (b *Bulkhead) InFlight() int { return len(b.slots) }
+
+// Waiting returns how many calls wait for a slot now.
+func (b *Bulkhead) Waiting() int { return int(b.waiting.Load()) }
+
+// String describes the bulkhead.
+func (b *Bulkhead) String() string {
+	return fmt.Sprintf("bulkhead %d concurrent, queue %d, wait %v", b.cfg.MaxConcurrent, b.cfg.MaxQueue, b.cfg.MaxWait)
+}
+
+func (b *Bulkhead) bind(p *Pipeline, index int) error {
+	if b.p != nil {
+		return configErr(fmt.Sprintf("Pipeline.Policies[%d]", index), b, "already belongs to pipeline "+b.p.name)
+	}
+	b.p = p
+	return nil
+}
+
+func (b *Bulkhead) execute(ctx context.Context, c *call, i int, fn func(context.Context) error) error {
+	select {
+	case b.slots <- struct{}{}:
+	default:
+		if err := b.wait(ctx, c); err != nil {
+			return err
+		}
+	}
+	defer func() { <-b.slots }()
+	return c.p.next(ctx, c, i+1, fn)
+}
+
+// wait queues for a slot. It returns nil holding a slot, ErrBulkheadFull, or
+// the context's error.
+func (b *Bulkhead) wait(ctx context.Context, c *call) error {
+	if b.waiting.Add(1) > int64(b.cfg.MaxQueue) {
+		b.waiting.Add(-1)
+		return b.reject(ctx, c)
+	}
+	defer b.waiting.Add(-1)
+	var expired <-chan time.Time
+	if b.cfg.MaxWait > 0 {
+		t := c.p.clock.NewTimer(b.cfg.MaxWait)
+		defer t.Stop()
+		expired = t.C()
+	}
+	select {
+	case b.slots <- struct{}{}:
+		c.tick()
+		return nil
+	case <-expired:
+		c.tick()
+		return b.reject(ctx, c)
+	case <-ctx.Done():
+		c.tick()
+		return context.Cause(ctx)
+	}
+}
+
+func (b *Bulkhead) reject(ctx context.Context, c *call) error {
+	if c.p.observed() {
+		e := c.event(KindRejected)
+		e.Reason = ReasonBulkheadFull
+		e.Err = ErrBulkheadFull
+		c.p.emit(ctx, e)
+	}
+	return ErrBulkheadFull
+}

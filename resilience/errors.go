@@ -1,0 +1,132 @@
+package resilience
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+var (
+	// ErrOpen is returned, without calling the function, while a breaker is
+	// open or forced open, or while its half-open probes are all in flight.
+	ErrOpen = errors.New("resilience: circuit breaker is open")
+	// ErrBulkheadFull is returned when a bulkhead has no free slot and its
+	// wait queue is full or the wait ran out.
+	ErrBulkheadFull = errors.New("resilience: bulkhead is full")
+	// ErrBudgetExhausted is returned instead of a retry when the retry budget
+	// is spent; the error of the last attempt is wrapped beside it.
+	ErrBudgetExhausted = errors.New("resilience: retry budget exhausted")
+	// ErrTimeout is matched (errors.Is) by every *TimeoutError.
+	ErrTimeout = errors.New("resilience: timeout")
+)
+
+// RetryError is returned when a retry policy gives up: attempts ran out, the
+// retry window closed, or the retry budget was spent. It wraps the last
+// attempt's error, so errors.Is and errors.As see through it.
+type RetryError struct {
+	// Attempts is how many attempts were made.
+	Attempts int
+	// Err is the error of the last attempt.
+	Err error
+	// Reason is why no further attempt was made: "max attempts",
+	// "max elapsed", or "retry budget".
+	Reason string
+}
+
+func (e *RetryError) Error() string {
+	return fmt.Sprintf("resilience: gave up after %d attempt(s) (%s): %v", e.Attempts, e.Reason, e.Err)
+}
+
+// Unwrap returns the last attempt's error, and ErrBudgetExhausted when the
+// budget was the reason.
+func (e *RetryError) Unwrap() []error {
+	if e.Reason == giveUpBudget {
+		return []error{e.Err, ErrBudgetExhausted}
+	}
+	return []error{e.Err}
+}
+
+const (
+	giveUpAttempts = "max attempts"
+	giveUpElapsed  = "max elapsed"
+	giveUpBudget   = "retry budget"
+)
+
+// TimeoutError is returned when a Timeout policy cut an attempt or a call.
+// It matches ErrTimeout and wraps the error the function returned (usually
+// context.DeadlineExceeded).
+type TimeoutError struct {
+	Scope   Scope
+	Timeout time.Duration
+	Err     error
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("resilience: %s timed out after %v", e.Scope, e.Timeout)
+}
+
+// Is reports whether target is ErrTimeout.
+func (e *TimeoutError) Is(target error) bool { return target == ErrTimeout }
+
+// Unwrap returns the error of the cut function.
+func (e *TimeoutError) Unwrap() error { return e.Err }
+
+// ConfigError reports an invalid setting. Field is the setting's path, such
+// as "Retry.MaxAttempts".
+type ConfigError struct {
+	Field string
+	Value any
+	Msg   string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("resilience: invalid %s = %v: %s", e.Field, e.Value, e.Msg)
+}
+
+func configErr(field string, value any, msg string) error {
+	return &ConfigError{Field: field, Value: value, Msg: msg}
+}
+
+// Permanent marks err as not worth retrying. Permanent(nil) is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &classified{err: err, retryable: false}
+}
+
+// Retryable marks err as worth retrying even where the classifier would not
+// retry it. Retryable(nil) is nil.
+func Retryable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &classified{err: err, retryable: true}
+}
+
+type classified struct {
+	err       error
+	retryable bool
+}
+
+func (c *classified) Error() string   { return c.err.Error() }
+func (c *classified) Unwrap() error   { return c.err }
+func (c *classified) Retryable() bool { return c.retryable }
+
+// RetryAfterError returns err with a hint that the next attempt should wait
+// at least d, as an HTTP Retry-After header asks.
+func RetryAfterError(err error, d time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return &retryAfter{err: err, d: d}
+}
+
+type retryAfter struct {
+	err error
+	d   time.Duration
+}
+
+func (r *retryAfter) Error() string             { return r.err.Error() }
+func (r *retryAfter) Unwrap() error             { return r.err }
+func (r *retryAfter) RetryAfter() time.Duration { return r.d }

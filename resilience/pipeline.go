@@ -1,0 +1,267 @@
+package resilience
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Policy is one layer of a Pipeline: *Retry, *Breaker, *Timeout or
+// *Bulkhead. A policy belongs to exactly one pipeline.
+type Policy interface {
+	// String describes the policy's settings for people.
+	String() string
+	bind(p *Pipeline, index int) error
+}
+
+// Config configures a Pipeline.
+type Config struct {
+	// Policies run outermost first: Policies[0] sees the call first and the
+	// result last. A Timeout placed inside a Retry bounds each attempt; placed
+	// outside, the whole call. A Breaker inside a Retry judges (and may
+	// reject) every attempt; outside, every call. Empty runs the function
+	// directly, still observed.
+	Policies []Policy
+	// Observers receive every event, in order. Those that implement Binder
+	// are bound to the pipeline's name once, here.
+	Observers []Observer
+	// Clock tells time. Nil means SystemClock().
+	Clock Clock
+}
+
+// Pipeline runs functions through its policies and reports what happens to
+// its observers. It is safe for concurrent use.
+type Pipeline struct {
+	name      string
+	policies  []Policy
+	observers []Observer
+	clock     Clock
+	// timing is set when something needs clock readings on every call:
+	// an observer, a time-based breaker window, a slow-call threshold or a
+	// retry window.
+	timing bool
+	calls  atomic.Uint64
+}
+
+// New builds a pipeline named name. It returns a *ConfigError when name is
+// empty, a policy is nil or already belongs to another pipeline, or an
+// observer fails to bind.
+func New(name string, cfg Config) (*Pipeline, error) {
+	if strings.TrimSpace(name) == "" {
+		return nil, configErr("Pipeline.Name", fmt.Sprintf("%q", name), "must not be empty")
+	}
+	p := &Pipeline{name: name, clock: cfg.Clock}
+	if p.clock == nil {
+		p.clock = SystemClock()
+	}
+	for i, o := range cfg.Observers {
+		if o == nil {
+			return nil, configErr(fmt.Sprintf("Pipeline.Observers[%d]", i), nil, "must not be nil")
+		}
+		if b, ok := o.(Binder); ok {
+			bound, err := b.Bind(name)
+			if err != nil {
+				return nil, fmt.Errorf("resilience: pipeline %q: binding observer %d: %w", name, i, err)
+			}
+			o = bound
+		}
+		p.observers = append(p.observers, o)
+	}
+	p.timing = len(p.observers) > 0
+	p.policies = make([]Policy, 0, len(cfg.Policies))
+	for i, pol := range cfg.Policies {
+		if pol == nil || isNilPolicy(pol) {
+			return nil, configErr(fmt.Sprintf("Pipeline.Policies[%d]", i), nil, "must not be nil")
+		}
+		p.policies = append(p.policies, pol)
+		if err := pol.bind(p, i); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func isNilPolicy(p Policy) bool {
+	switch v := p.(type) {
+	case *Retry:
+		return v == nil
+	case *Breaker:
+		return v == nil
+	case *Timeout:
+		return v == nil
+	case *Bulkhead:
+		return v == nil
+	}
+	return false
+}
+
+// Name returns the pipeline's name.
+func (p *Pipeline) Name() string { return p.name }
+
+// Policies returns the pipeline's policies, outermost first.
+func (p *Pipeline) Policies() []Policy { return append([]Policy(nil), p.policies...) }
+
+// Breaker returns the pipeline's first breaker, or nil.
+func (p *Pipeline) Breaker() *Breaker {
+	for _, pol := range p.policies {
+		if b, ok := pol.(*Breaker); ok {
+			return b
+		}
+	}
+	return nil
+}
+
+// Clock returns the clock the pipeline reads.
+func (p *Pipeline) Clock() Clock { return p.clock }
+
+// String describes the pipeline's policies, outermost first.
+func (p *Pipeline) String() string {
+	parts := make([]string, len(p.policies))
+	for i, pol := range p.policies {
+		parts[i] = pol.String()
+	}
+	return p.name + ": " + strings.Join(parts, " → ")
+}
+
+// Do runs fn through the pipeline and returns its result, or the zero T and
+// the error that ended the call.
+func Do[T any](ctx context.Context, p *Pipeline, fn func(context.Context) (T, error)) (T, error) {
+	var out T
+	err := p.run(ctx, func(ctx context.Context) error {
+		v, err := fn(ctx)
+		out = v
+		return err
+	})
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return out, nil
+}
+
+// Run runs fn through the pipeline and returns the error that ended the call.
+func Run(ctx context.Context, p *Pipeline, fn func(context.Context) error) error {
+	return p.run(ctx, fn)
+}
+
+// call is the state of one call as it passes through the policies. It lives
+// on the caller's stack.
+type call struct {
+	p  *Pipeline
+	id uint64
+	// attempt is the current attempt number, from 1; retries advance it.
+	attempt int
+	// start is when the call began; now is the latest clock reading, kept
+	// current wherever time may have passed, so policies share readings
+	// instead of taking their own. Both are zero when the pipeline does not
+	// time calls.
+	start, now time.Time
+	// outcome is the outcome of the latest attempt.
+	outcome Outcome
+}
+
+func (p *Pipeline) run(ctx context.Context, fn func(context.Context) error) error {
+	c := call{p: p, attempt: 1}
+	if len(p.observers) > 0 {
+		c.id = p.calls.Add(1)
+	}
+	if p.timing {
+		c.start = p.clock.Now()
+		c.now = c.start
+	}
+	err := p.next(ctx, &c, 0, fn)
+	if len(p.observers) > 0 {
+		e := c.event(KindCallEnd)
+		e.Outcome = classify(ctx, err)
+		e.Duration = c.now.Sub(c.start)
+		e.Err = err
+		p.emit(ctx, e)
+	}
+	return err
+}
+
+// next runs the policy at index i, or the function itself past the last.
+func (p *Pipeline) next(ctx context.Context, c *call, i int, fn func(context.Context) error) error {
+	if i == len(p.policies) {
+		return c.invoke(ctx, fn)
+	}
+	switch pol := p.policies[i].(type) {
+	case *Retry:
+		return pol.execute(ctx, c, i, fn)
+	case *Breaker:
+		return pol.execute(ctx, c, i, fn)
+	case *Timeout:
+		return pol.execute(ctx, c, i, fn)
+	case *Bulkhead:
+		return pol.execute(ctx, c, i, fn)
+	}
+	return fmt.Errorf("resilience: unknown policy %T", p.policies[i])
+}
+
+// invoke makes one attempt: it calls fn and classifies the result.
+func (c *call) invoke(ctx context.Context, fn func(context.Context) error) error {
+	p := c.p
+	begin := c.now
+	if len(p.observers) > 0 {
+		p.emit(ctx, c.event(KindAttemptStart))
+	}
+	err := fn(ctx)
+	if p.timing {
+		c.now = p.clock.Now()
+	}
+	c.outcome = classify(ctx, err)
+	if len(p.observers) > 0 {
+		e := c.event(KindAttemptEnd)
+		e.Outcome = c.outcome
+		e.Duration = c.now.Sub(begin)
+		e.Err = err
+		p.emit(ctx, e)
+	}
+	return err
+}
+
+// tick refreshes c.now after time may have passed (a wait).
+func (c *call) tick() {
+	if c.p.timing {
+		c.now = c.p.clock.Now()
+	}
+}
+
+// event returns an event of kind k stamped with the call's fields.
+func (c *call) event(k Kind) Event {
+	return Event{Kind: k, Pipeline: c.p.name, Call: c.id, Attempt: c.attempt, Time: c.now}
+}
+
+func (p *Pipeline) emit(ctx context.Context, e Event) {
+	for _, o := range p.observers {
+		o.Observe(ctx, e)
+	}
+}
+
+// observed reports whether anyone listens to the pipeline's events.
+func (p *Pipeline) observed() bool { return len(p.observers) > 0 }
+
+// classify maps the error of an attempt or call run under ctx to an Outcome.
+// A *RetryError takes the outcome of its last attempt.
+func classify(ctx context.Context, err error) Outcome {
+	if re, ok := err.(*RetryError); ok {
+		err = re.Err
+	}
+	switch {
+	case err == nil:
+		return OutcomeSuccess
+	case errors.Is(err, ErrOpen), errors.Is(err, ErrBulkheadFull):
+		return OutcomeRejected
+	case errors.Is(err, ErrTimeout):
+		return OutcomeTimeout
+	case ctx.Err() != nil:
+		if errors.Is(context.Cause(ctx), ErrTimeout) {
+			return OutcomeTimeout
+		}
+		return OutcomeCanceled
+	}
+	return OutcomeFailure
+}

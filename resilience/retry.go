@@ -1,0 +1,195 @@
+package resilience
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// RetryConfig configures a Retry.
+type RetryConfig struct {
+	// MaxAttempts is the most attempts a call makes, the first included;
+	// 1 disables retries. Zero means 3.
+	MaxAttempts int
+	// MaxElapsed closes the retry window: no retry is scheduled whose delay
+	// would end later than MaxElapsed after the call entered the policy.
+	// Zero means no window.
+	MaxElapsed time.Duration
+	// Backoff shapes the delays between attempts.
+	Backoff BackoffConfig
+	// Retryable decides which errors are worth another attempt; see
+	// DefaultRetryable, used when it is nil. An error that has a method
+	// Retryable() bool (Permanent, Retryable) decides for itself first.
+	Retryable func(error) bool
+	// Budget limits retries to a share of calls. It is on by default.
+	Budget BudgetConfig
+}
+
+// DefaultRetryable retries every error except a breaker or bulkhead
+// rejection and the caller's own cancellation (which the policy checks on
+// the context before it asks).
+func DefaultRetryable(err error) bool {
+	return !errors.Is(err, ErrOpen) && !errors.Is(err, ErrBulkheadFull)
+}
+
+// Retry makes further attempts after a retryable failure, waiting an
+// exponential, jittered backoff (or longer, when the error carries a
+// RetryAfter() time.Duration hint) between them. It gives up with a
+// *RetryError when attempts run out, the retry window closes or the retry
+// budget is spent, and at once with the context's cause when the caller's
+// context ends. It is safe for concurrent use.
+type Retry struct {
+	maxAttempts int
+	maxElapsed  time.Duration
+	backoff     backoff
+	retryable   func(error) bool
+	budget      *budget
+	p           *Pipeline
+}
+
+// NewRetry returns a retry policy, or a *ConfigError naming the first invalid field.
+func NewRetry(cfg RetryConfig) (*Retry, error) {
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = 3
+	}
+	if cfg.MaxAttempts < 0 {
+		return nil, configErr("Retry.MaxAttempts", cfg.MaxAttempts, "must be at least 1")
+	}
+	if cfg.MaxElapsed < 0 {
+		return nil, configErr("Retry.MaxElapsed", cfg.MaxElapsed, "must not be negative")
+	}
+	b, err := newBackoff(cfg.Backoff, "Retry.Backoff")
+	if err != nil {
+		return nil, err
+	}
+	bud, err := newBudget(cfg.Budget, "Retry.Budget")
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Retryable == nil {
+		cfg.Retryable = DefaultRetryable
+	}
+	return &Retry{
+		maxAttempts: cfg.MaxAttempts,
+		maxElapsed:  cfg.MaxElapsed,
+		backoff:     b,
+		retryable:   cfg.Retryable,
+		budget:      bud,
+	}, nil
+}
+
+// MaxAttempts returns the most attempts a call makes.
+func (r *Retry) MaxAttempts() int { return r.maxAttempts }
+
+// Budget reports the retry budget over its window now; ok is false when the
+// budget is disabled.
+func (r *Retry) Budget() (s BudgetStatus, ok bool) {
+	if r.budget == nil || r.p == nil {
+		return BudgetStatus{}, false
+	}
+	return r.budget.status(r.p.clock.Now()), true
+}
+
+// String describes the retry policy.
+func (r *Retry) String() string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "retry %d attempts, exp %v ×%g cap %v, %s jitter", r.maxAttempts,
+		r.backoff.Base, r.backoff.Multiplier, r.backoff.Max, r.backoff.Jitter)
+	if r.maxElapsed > 0 {
+		fmt.Fprintf(&sb, ", window %v", r.maxElapsed)
+	}
+	if r.budget != nil {
+		sb.WriteString(", " + r.budget.String())
+	}
+	return sb.String()
+}
+
+func (r *Retry) bind(p *Pipeline, index int) error {
+	if r.p != nil {
+		return configErr(fmt.Sprintf("Pipeline.Policies[%d]", index), r, "already belongs to pipeline "+r.p.name)
+	}
+	r.p = p
+	if r.budget != nil || r.maxElapsed > 0 {
+		p.timing = true
+	}
+	return nil
+}
+
+// shouldRetry reports whether err is worth another attempt.
+func (r *Retry) shouldRetry(err error) bool {
+	var c interface{ Retryable() bool }
+	if errors.As(err, &c) {
+		return c.Retryable()
+	}
+	return r.retryable(err)
+}
+
+// delay returns the wait before retry n, honouring a Retry-After hint.
+func (r *Retry) delay(n int, prev time.Duration, err error) time.Duration {
+	d := r.backoff.delay(n, prev)
+	var h interface{ RetryAfter() time.Duration }
+	if errors.As(err, &h) {
+		d = max(d, min(h.RetryAfter(), r.backoff.Max))
+	}
+	return d
+}
+
+func (r *Retry) execute(ctx context.Context, c *call, i int, fn func(context.Context) error) error {
+	begin := c.now
+	if r.budget != nil {
+		r.budget.deposit(c.now)
+	}
+	var prev time.Duration
+	for {
+		err := c.p.next(ctx, c, i+1, fn)
+		if err == nil || ctx.Err() != nil || !r.shouldRetry(err) {
+			return err
+		}
+		if c.attempt >= r.maxAttempts {
+			return &RetryError{Attempts: c.attempt, Err: err, Reason: giveUpAttempts}
+		}
+		d := r.delay(c.attempt, prev, err)
+		if r.maxElapsed > 0 && c.now.Add(d).Sub(begin) > r.maxElapsed {
+			return &RetryError{Attempts: c.attempt, Err: err, Reason: giveUpElapsed}
+		}
+		if r.budget != nil && !r.budget.withdraw(c.now) {
+			if c.p.observed() {
+				e := c.event(KindBudgetExhausted)
+				e.Reason = ReasonRetryBudget
+				e.Err = err
+				c.p.emit(ctx, e)
+			}
+			return &RetryError{Attempts: c.attempt, Err: err, Reason: giveUpBudget}
+		}
+		if c.p.observed() {
+			e := c.event(KindRetryScheduled)
+			e.Delay = d
+			e.Err = err
+			c.p.emit(ctx, e)
+		}
+		if err := r.wait(ctx, c, d); err != nil {
+			return err
+		}
+		prev = d
+		c.attempt++
+	}
+}
+
+// wait sleeps d on the pipeline's clock, or returns the context's cause as
+// soon as it ends.
+func (r *Retry) wait(ctx context.Context, c *call, d time.Duration) error {
+	if d > 0 {
+		t := c.p.clock.NewTimer(d)
+		select {
+		case <-t.C():
+		case <-ctx.Done():
+			t.Stop()
+			c.tick()
+			return context.Cause(ctx)
+		}
+	}
+	c.tick()
+	return nil
+}
