@@ -164,6 +164,15 @@ type call struct {
 }
 
 func (p *Pipeline) run(ctx context.Context, fn func(context.Context) error) error {
+	c := p.begin()
+	err := p.next(ctx, &c, 0, fn)
+	p.end(ctx, &c, err)
+	return err
+}
+
+// begin starts a call: it numbers it for observers and reads the clock once
+// if the pipeline times calls.
+func (p *Pipeline) begin() call {
 	c := call{p: p, attempt: 1}
 	if len(p.observers) > 0 {
 		c.id = p.calls.Add(1)
@@ -172,7 +181,11 @@ func (p *Pipeline) run(ctx context.Context, fn func(context.Context) error) erro
 		c.start = p.clock.Now()
 		c.now = c.start
 	}
-	err := p.next(ctx, &c, 0, fn)
+	return c
+}
+
+// end reports the end of the call with its final error.
+func (p *Pipeline) end(ctx context.Context, c *call, err error) {
 	if len(p.observers) > 0 {
 		e := c.event(KindCallEnd)
 		e.Outcome = classify(ctx, err)
@@ -180,7 +193,6 @@ func (p *Pipeline) run(ctx context.Context, fn func(context.Context) error) erro
 		e.Err = err
 		p.emit(ctx, e)
 	}
-	return err
 }
 
 // next runs the policy at index i, or the function itself past the last.
