@@ -1,6 +1,7 @@
 package resilience
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -53,8 +54,8 @@ const (
 )
 
 // TimeoutError is returned when a Timeout policy cut an attempt or a call.
-// It matches ErrTimeout and wraps the error the function returned (usually
-// context.DeadlineExceeded).
+// It matches ErrTimeout and context.DeadlineExceeded, and wraps the error
+// the function returned.
 type TimeoutError struct {
 	Scope   Scope
 	Timeout time.Duration
@@ -65,8 +66,10 @@ func (e *TimeoutError) Error() string {
 	return fmt.Sprintf("resilience: %s timed out after %v", e.Scope, e.Timeout)
 }
 
-// Is reports whether target is ErrTimeout.
-func (e *TimeoutError) Is(target error) bool { return target == ErrTimeout }
+// Is reports whether target is ErrTimeout or context.DeadlineExceeded.
+func (e *TimeoutError) Is(target error) bool {
+	return target == ErrTimeout || target == context.DeadlineExceeded
+}
 
 // Unwrap returns the error of the cut function.
 func (e *TimeoutError) Unwrap() error { return e.Err }

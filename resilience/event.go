@@ -115,16 +115,16 @@ type Reason uint8
 
 // The reasons.
 const (
-	ReasonNone            Reason = iota
-	ReasonAuto                   // transition decided by the breaker's state machine
-	ReasonManual                 // transition forced by an operator
-	ReasonExpired                // a time-boxed override ran out
-	ReasonBreakerOpen            // rejected: the breaker is open
-	ReasonBulkheadFull           // rejected: no room in the bulkhead
-	ReasonRetryBudget            // rejected: the retry budget is spent
-	ReasonFallbackFunc           // fallback: the fallback function answered
-	ReasonFallbackStale          // fallback: a stale cached value answered
-	NumReasons                   // the number of reasons, for arrays indexed by Reason
+	ReasonNone          Reason = iota
+	ReasonAuto                 // transition decided by the breaker's state machine
+	ReasonManual               // transition forced by an operator
+	ReasonExpired              // a time-boxed override ran out
+	ReasonBreakerOpen          // rejected: the breaker is open
+	ReasonBulkheadFull         // rejected: no room in the bulkhead
+	ReasonRetryBudget          // rejected: the retry budget is spent
+	ReasonFallbackFunc         // fallback: the fallback function answered
+	ReasonFallbackStale        // fallback: a stale cached value answered
+	NumReasons                 // the number of reasons, for arrays indexed by Reason
 )
 
 var reasonNames = [NumReasons]string{

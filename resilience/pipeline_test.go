@@ -1,0 +1,145 @@
+package resilience_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/fusebox-dev/fusebox/resilience"
+	"github.com/fusebox-dev/fusebox/resilience/resiliencetest"
+)
+
+func TestPipelineReportsASuccessfulCall(t *testing.T) {
+	clk := resiliencetest.NewClock(epoch)
+	var log eventLog
+	p := mustPipeline(t, "p", resilience.Config{Observers: []resilience.Observer{&log}, Clock: clk})
+	for range 2 {
+		if err := resilience.Run(context.Background(), p, func(context.Context) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []resilience.Kind{
+		resilience.KindAttemptStart, resilience.KindAttemptEnd, resilience.KindCallEnd,
+		resilience.KindAttemptStart, resilience.KindAttemptEnd, resilience.KindCallEnd,
+	}
+	if got := log.kinds(); !equalSlices(got, want) {
+		t.Fatalf("kinds = %v, want %v", got, want)
+	}
+	for i, e := range log.all() {
+		if e.Pipeline != "p" || e.Call != uint64(i/3+1) || e.Attempt != 1 || !e.Time.Equal(epoch) {
+			t.Errorf("event %d = %+v, want pipeline p, call %d, attempt 1 at %v", i, e, i/3+1, epoch)
+		}
+	}
+}
+
+func TestPipelineCallsEveryObserverInOrder(t *testing.T) {
+	var order []string
+	obs := func(name string) resilience.Observer {
+		return resilience.ObserverFunc(func(_ context.Context, e resilience.Event) {
+			if e.Kind == resilience.KindCallEnd {
+				order = append(order, name)
+			}
+		})
+	}
+	p := mustPipeline(t, "p", resilience.Config{Observers: []resilience.Observer{obs("a"), obs("b")}})
+	_ = resilience.Run(context.Background(), p, func(context.Context) error { return nil })
+	if strings.Join(order, ",") != "a,b" {
+		t.Errorf("order = %v, want a,b", order)
+	}
+}
+
+// binder records the names it binds and refuses the second bind of a name.
+type binder struct{ names []string }
+
+func (b *binder) Observe(context.Context, resilience.Event) {}
+
+func (b *binder) Bind(name string) (resilience.Observer, error) {
+	for _, n := range b.names {
+		if n == name {
+			return nil, errors.New("bound already")
+		}
+	}
+	b.names = append(b.names, name)
+	return b, nil
+}
+
+func TestNewRejectsInvalidPipelines(t *testing.T) {
+	retry := must[*resilience.Retry](t)(resilience.NewRetry(resilience.RetryConfig{}))
+	mustPipeline(t, "owner", resilience.Config{Policies: []resilience.Policy{retry}})
+	b := &binder{}
+	mustPipeline(t, "bound", resilience.Config{Observers: []resilience.Observer{b}})
+	var nilRetry *resilience.Retry
+	tests := []struct {
+		name    string
+		pName   string
+		cfg     resilience.Config
+		wantErr string
+	}{
+		{"an empty name", " ", resilience.Config{}, "Pipeline.Name"},
+		{"a nil policy", "p", resilience.Config{Policies: []resilience.Policy{nilRetry}}, "Pipeline.Policies[0]"},
+		{"a policy of another pipeline", "p", resilience.Config{Policies: []resilience.Policy{retry}}, "already belongs to pipeline owner"},
+		{"a nil observer", "p", resilience.Config{Observers: []resilience.Observer{nil}}, "Pipeline.Observers[0]"},
+		{"an observer bound to the name already", "bound", resilience.Config{Observers: []resilience.Observer{b}}, "bound already"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := resilience.New(tt.pName, tt.cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("New = %v, want an error mentioning %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestPipelineSuccessPathAllocatesNothing(t *testing.T) {
+	retry := must[*resilience.Retry](t)(resilience.NewRetry(resilience.RetryConfig{}))
+	bulkhead := must[*resilience.Bulkhead](t)(resilience.NewBulkhead(resilience.BulkheadConfig{MaxConcurrent: 4}))
+	noop := resilience.ObserverFunc(func(context.Context, resilience.Event) {})
+	p := mustPipeline(t, "p", resilience.Config{Policies: []resilience.Policy{bulkhead, retry}, Observers: []resilience.Observer{noop}})
+	ctx := context.Background()
+	fn := func(context.Context) (int, error) { return 1, nil }
+	if n := testing.AllocsPerRun(1000, func() { _, _ = resilience.Do(ctx, p, fn) }); n != 0 {
+		t.Errorf("allocations per successful call = %v, want 0", n)
+	}
+}
+
+func TestRegistry(t *testing.T) {
+	var r resilience.Registry
+	for _, name := range []string{"b", "a"} {
+		if err := r.Add(mustPipeline(t, name, resilience.Config{})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Add(mustPipeline(t, "a", resilience.Config{})); err == nil {
+		t.Error("a second pipeline named a was registered")
+	}
+	var names []string
+	for _, p := range r.List() {
+		names = append(names, p.Name())
+	}
+	if strings.Join(names, ",") != "a,b" {
+		t.Errorf("List = %v, want a,b", names)
+	}
+	if _, err := r.Get("nope"); !errors.Is(err, resilience.ErrUnknownPipeline) || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("Get(nope) = %v, want ErrUnknownPipeline naming it", err)
+	}
+	if err := r.Override(context.Background(), "a", resilience.StateForcedOpen, "x", epoch); !errors.Is(err, resilience.ErrNoBreaker) {
+		t.Errorf("Override of a pipeline without breaker = %v, want ErrNoBreaker", err)
+	}
+	if err := r.Auto(context.Background(), "nope", "x"); !errors.Is(err, resilience.ErrUnknownPipeline) {
+		t.Errorf("Auto(nope) = %v, want ErrUnknownPipeline", err)
+	}
+}
+
+func TestParseStateNamesTheUnknownValue(t *testing.T) {
+	for _, s := range []resilience.State{resilience.StateClosed, resilience.StateHalfOpen, resilience.StateForcedClosed} {
+		got, err := resilience.ParseState(s.String())
+		if err != nil || got != s {
+			t.Errorf("ParseState(%q) = %v, %v", s, got, err)
+		}
+	}
+	if _, err := resilience.ParseState("ajar"); err == nil || !strings.Contains(err.Error(), `"ajar"`) {
+		t.Errorf("ParseState(ajar) = %v, want an error quoting it", err)
+	}
+}
