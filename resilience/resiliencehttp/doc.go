@@ -25,10 +25,10 @@
 // Idempotency-Key (or X-Idempotency-Key) header, and a body that is absent
 // or can be replayed through Request.GetBody (which http.NewRequest sets for
 // *bytes.Buffer, *bytes.Reader and *strings.Reader bodies). The failures of
-// other requests are wrapped with resilience.Permanent. Note that a breaker
-// counts permanent failures like any other unless its IsFailure says
-// otherwise: a breaker that should ignore client errors can test
-// errors.As(err, &statusErr) && statusErr.StatusCode < 500.
+// other requests are wrapped with resilience.Permanent. A breaker counts
+// every failed response, client errors included, unless its
+// BreakerConfig.IsFailure says otherwise, for example by not counting a
+// *StatusError whose StatusCode is a 4xx other than 408 and 429.
 //
 // # What RoundTrip returns
 //
@@ -47,10 +47,11 @@
 //
 // # Contexts
 //
-// Each attempt is sent with the attempt's context, so a Timeout inside a
-// Retry cuts a slow attempt and the Retry makes another. The cut applies
-// until the response headers (and, for a retryable failure, its body)
-// arrive: the body of the response handed to the caller stays readable
-// after the attempt ends, until the caller's own context ends or the body
-// is closed.
+// Each attempt's request is cancelled when the attempt's context ends, so a
+// Timeout inside a Retry cuts a slow attempt and the Retry makes another.
+// The cut applies until the response headers (and, for a retryable failure,
+// its body) arrive: the body of the response handed to the caller stays
+// readable after the attempt ends, until the caller's own context ends or
+// the body is closed. The request carries the caller's context values and
+// deadline, not the deadline of a pipeline Timeout.
 package resiliencehttp
