@@ -2,6 +2,13 @@ package resilience
 
 import (
 	"context"
+	"fmt"
+	"math"
+	"math/bits"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,13 +24,19 @@ const (
 	WindowTime
 )
 
+// String returns "count" or "time".
+func (w WindowType) String() string { return enumString(w, windowNames[:]) }
+
+var windowNames = [...]string{"count", "time"}
+
 // BreakerConfig configures a Breaker. The zero value is a count-based
 // breaker over the last 100 calls that opens at a 50 % failure rate once 20
 // calls were seen, stays open 30 s, and lets 5 probes through when half-open.
 type BreakerConfig struct {
 	// Window selects count-based (zero) or time-based counting.
 	Window WindowType
-	// WindowSize is the number of calls a count-based window holds. Zero means 100.
+	// WindowSize is the number of calls a count-based window holds, at most
+	// 1,000,000. Zero means 100.
 	WindowSize int
 	// WindowDuration is the span of a time-based window, a whole number of
 	// seconds. Zero means 60 s.
@@ -38,10 +51,13 @@ type BreakerConfig struct {
 	// rate reaches it. Zero means 1 (only when every call is slow).
 	SlowCallRateThreshold float64
 	// MinimumCalls is how many calls the window must hold before the
-	// breaker may open. Zero means 20.
+	// breaker may open. Zero means 20, or WindowSize when a count-based
+	// window is smaller. A count-based window that can never hold
+	// MinimumCalls calls (MinimumCalls > WindowSize) is an error.
 	MinimumCalls int
 	// HalfOpenProbes is exactly how many calls a half-open breaker lets
-	// through; their outcomes decide between closed and open. Zero means 5.
+	// through, at most 1,000,000; their outcomes decide between closed and
+	// open. Zero means 5.
 	HalfOpenProbes int
 	// OpenDuration is how long the breaker stays open before it turns
 	// half-open. Zero means 30 s.
@@ -51,41 +67,752 @@ type BreakerConfig struct {
 	OpenBackoff float64
 	// MaxOpenDuration caps the grown open duration. Zero means 10 × OpenDuration.
 	MaxOpenDuration time.Duration
-	// IsFailure decides which errors count as failures. Nil counts every
-	// error except the caller's own cancellation and a breaker rejection.
+	// IsFailure decides which errors count as failures; it is called for
+	// non-nil errors only, and an error it does not count is a success. Nil
+	// counts every error except the caller's own cancellation (its context
+	// ended, and not because of a resilience timeout) and a breaker or
+	// bulkhead rejection (ErrOpen, ErrBulkheadFull).
 	IsFailure func(error) bool
 }
 
-// Breaker is a circuit breaker. It is safe for concurrent use.
+// maxBreakerCount bounds WindowSize and HalfOpenProbes so that three counts
+// fit in one 64-bit word (see lanes).
+const maxBreakerCount = 1_000_000
+
+// Breaker is a circuit breaker. Closed, it lets calls through and counts
+// their outcomes in a sliding window; when the failure rate or the slow-call
+// rate of the window reaches its threshold (with at least MinimumCalls
+// calls in it), it opens and rejects calls with ErrOpen. Once OpenDuration
+// has passed it turns half-open and lets exactly HalfOpenProbes calls
+// through: if their failure (or slow-call) rate reaches the threshold it
+// opens again, for OpenDuration × OpenBackoff per consecutive re-trip up to
+// MaxOpenDuration; otherwise it closes with an empty window. An operator
+// may force it open or closed with Override and lift that with Auto.
+//
+// State is computed from the pipeline's clock when a call (or State,
+// Metrics) looks, so no goroutine runs in the background. Every state
+// carries a generation: the outcome of a call that started before a
+// transition is ignored. Every transition is reported to the pipeline's
+// observers as a KindBreakerTransition event, every rejection as a
+// KindRejected event with ReasonBreakerOpen; observers are called outside
+// the breaker's locks.
+//
+// A closed count-based breaker admits and records a call without locks or
+// allocations. It is safe for concurrent use.
 type Breaker struct {
-	cfg BreakerConfig
-	p   *Pipeline
+	// cur is the current state; it is replaced, never modified, by a
+	// transition, so that a pointer comparison tells generations apart.
+	cur atomic.Pointer[epoch]
+
+	cfg       BreakerConfig // resolved
+	minCalls  int64
+	failTh    float64
+	slowTh    float64
+	slowDur   time.Duration
+	probes    int64
+	isFailure func(error) bool
+	p         *Pipeline
+}
+
+// epoch is one stay in a state. Its fields other than the atomics are set
+// before it is published and never change.
+type epoch struct {
+	state State
+	gen   uint64
+	since time.Time
+
+	// openDur is the length of the open period of an open epoch, carried
+	// into the half-open epoch that follows so that a re-trip can grow it.
+	openDur   time.Duration
+	openUntil time.Time
+	// last is the window (or the probes) that made an open epoch trip.
+	last counts
+
+	// One of them holds the window of a closed epoch.
+	cw *countWindow
+	tw *timeWindow
+
+	// admitted counts the calls that asked a half-open epoch to pass;
+	// reported packs the outcomes of the probes (see lanes).
+	admitted atomic.Int64
+	reported atomic.Uint64
+
+	// ov describes the override of a forced epoch.
+	ov *BreakerOverride
+}
+
+// BreakerOverride describes an operator's override of a breaker.
+type BreakerOverride struct {
+	// State is StateForcedOpen or StateForcedClosed.
+	State State
+	// Reason is the text the operator gave; Actor is who (see WithActor).
+	Reason, Actor string
+	// Since is when the override began; Until when it runs out by itself,
+	// zero when it holds until Auto.
+	Since, Until time.Time
+}
+
+// BreakerMetrics is a reading of a breaker for dashboards.
+type BreakerMetrics struct {
+	State State
+	// Generation counts the transitions since the breaker was made.
+	Generation uint64
+	// Since is when the breaker entered State; zero for the initial
+	// closed state.
+	Since time.Time
+	// Calls, Failures and Slow count the calls in the window when closed,
+	// the probes reported so far when half-open, and the window or probes
+	// that made the breaker trip when open. They are zero when forced.
+	Calls, Failures, Slow int64
+	// FailureRate and SlowCallRate are Failures/Calls and Slow/Calls, or 0.
+	FailureRate, SlowCallRate float64
+	// OpenUntil is when an open breaker turns half-open; OpenDuration is the
+	// length of that open period.
+	OpenUntil    time.Time
+	OpenDuration time.Duration
+	// Override is set while the breaker is forced.
+	Override *BreakerOverride
 }
 
 // NewBreaker returns a breaker, or a *ConfigError naming the first invalid field.
 func NewBreaker(cfg BreakerConfig) (*Breaker, error) {
-	return &Breaker{cfg: cfg}, nil
+	if err := resolveBreaker(&cfg); err != nil {
+		return nil, err
+	}
+	b := &Breaker{
+		cfg:       cfg,
+		minCalls:  int64(cfg.MinimumCalls),
+		failTh:    cfg.FailureRateThreshold,
+		slowTh:    cfg.SlowCallRateThreshold,
+		slowDur:   cfg.SlowCallDuration,
+		probes:    int64(cfg.HalfOpenProbes),
+		isFailure: cfg.IsFailure,
+	}
+	b.cur.Store(b.closedEpoch(0, time.Time{}))
+	return b, nil
 }
 
-// State returns the breaker's current state.
-func (b *Breaker) State() State { return StateClosed }
-
-// Override forces the breaker into state (StateForcedOpen or
-// StateForcedClosed) for reason until until; a zero until holds until Auto.
-// The actor comes from ctx (WithActor). Any other state is an error.
-func (b *Breaker) Override(ctx context.Context, state State, reason string, until time.Time) error {
+func resolveBreaker(cfg *BreakerConfig) error {
+	const pre = "Breaker."
+	ratio := func(field string, v *float64, def float64) error {
+		if *v == 0 {
+			*v = def
+		}
+		if !(*v > 0 && *v <= 1) { // also NaN
+			return configErr(pre+field, *v, "must be in (0, 1]")
+		}
+		return nil
+	}
+	switch cfg.Window {
+	case WindowCount:
+		if cfg.WindowSize == 0 {
+			cfg.WindowSize = 100
+		}
+		if cfg.WindowSize < 0 || cfg.WindowSize > maxBreakerCount {
+			return configErr(pre+"WindowSize", cfg.WindowSize, "must be in [1, 1000000]")
+		}
+		if cfg.WindowDuration < 0 {
+			return configErr(pre+"WindowDuration", cfg.WindowDuration, "must not be negative")
+		}
+	case WindowTime:
+		if cfg.WindowSize < 0 {
+			return configErr(pre+"WindowSize", cfg.WindowSize, "must not be negative")
+		}
+		if cfg.WindowDuration == 0 {
+			cfg.WindowDuration = time.Minute
+		}
+		if cfg.WindowDuration < 0 {
+			return configErr(pre+"WindowDuration", cfg.WindowDuration, "must not be negative")
+		}
+		if cfg.WindowDuration%time.Second != 0 {
+			return configErr(pre+"WindowDuration", cfg.WindowDuration, "must be a whole number of seconds")
+		}
+		if cfg.WindowDuration > 24*time.Hour {
+			return configErr(pre+"WindowDuration", cfg.WindowDuration, "must be at most 24h")
+		}
+	default:
+		return configErr(pre+"Window", cfg.Window, "must be WindowCount or WindowTime")
+	}
+	if err := ratio("FailureRateThreshold", &cfg.FailureRateThreshold, 0.5); err != nil {
+		return err
+	}
+	if cfg.SlowCallDuration < 0 {
+		return configErr(pre+"SlowCallDuration", cfg.SlowCallDuration, "must not be negative")
+	}
+	if err := ratio("SlowCallRateThreshold", &cfg.SlowCallRateThreshold, 1); err != nil {
+		return err
+	}
+	switch {
+	case cfg.MinimumCalls < 0:
+		return configErr(pre+"MinimumCalls", cfg.MinimumCalls, "must not be negative")
+	case cfg.MinimumCalls == 0:
+		cfg.MinimumCalls = 20
+		if cfg.Window == WindowCount {
+			cfg.MinimumCalls = min(cfg.MinimumCalls, cfg.WindowSize)
+		}
+	case cfg.Window == WindowCount && cfg.MinimumCalls > cfg.WindowSize:
+		return configErr(pre+"MinimumCalls", cfg.MinimumCalls,
+			fmt.Sprintf("must not exceed WindowSize (%d): the window could never hold enough calls to trip", cfg.WindowSize))
+	}
+	if cfg.HalfOpenProbes == 0 {
+		cfg.HalfOpenProbes = 5
+	}
+	if cfg.HalfOpenProbes < 0 || cfg.HalfOpenProbes > maxBreakerCount {
+		return configErr(pre+"HalfOpenProbes", cfg.HalfOpenProbes, "must be in [1, 1000000]")
+	}
+	if cfg.OpenDuration == 0 {
+		cfg.OpenDuration = 30 * time.Second
+	}
+	if cfg.OpenDuration < 0 {
+		return configErr(pre+"OpenDuration", cfg.OpenDuration, "must not be negative")
+	}
+	if cfg.OpenBackoff == 0 {
+		cfg.OpenBackoff = 1
+	}
+	if !(cfg.OpenBackoff >= 1) || math.IsInf(cfg.OpenBackoff, 0) {
+		return configErr(pre+"OpenBackoff", cfg.OpenBackoff, "must be at least 1 (or 0 for 1)")
+	}
+	if cfg.MaxOpenDuration < 0 {
+		return configErr(pre+"MaxOpenDuration", cfg.MaxOpenDuration, "must not be negative")
+	}
+	if cfg.MaxOpenDuration == 0 {
+		cfg.MaxOpenDuration = 10 * cfg.OpenDuration
+		if cfg.MaxOpenDuration/10 != cfg.OpenDuration { // overflow
+			cfg.MaxOpenDuration = math.MaxInt64
+		}
+	}
+	if cfg.MaxOpenDuration < cfg.OpenDuration {
+		return configErr(pre+"MaxOpenDuration", cfg.MaxOpenDuration,
+			fmt.Sprintf("must not be shorter than OpenDuration (%v)", cfg.OpenDuration))
+	}
 	return nil
 }
 
+// Config returns the breaker's settings with the defaults filled in.
+func (b *Breaker) Config() BreakerConfig { return b.cfg }
+
+// State returns the breaker's current state. Like a call, it notices that
+// an open period or a time-boxed override has run out, and makes (and
+// reports) that transition.
+func (b *Breaker) State() State {
+	return b.settle(context.Background(), b.now()).state
+}
+
+// Metrics returns a reading of the breaker's state and window. Like State,
+// it makes the transitions that are due.
+func (b *Breaker) Metrics() BreakerMetrics {
+	now := b.now()
+	e := b.settle(context.Background(), now)
+	m := BreakerMetrics{State: e.state, Generation: e.gen, Since: e.since}
+	var n counts
+	switch e.state {
+	case StateClosed:
+		if e.cw != nil {
+			n = unpack(e.cw.totals.Load())
+		} else {
+			n = e.tw.snapshot(now.Unix())
+		}
+	case StateHalfOpen:
+		n = unpack(e.reported.Load())
+	case StateOpen:
+		n = e.last
+		m.OpenUntil = e.openUntil
+		m.OpenDuration = e.openDur
+	default:
+		ov := *e.ov
+		m.Override = &ov
+	}
+	n.calls, n.failures, n.slow = max(n.calls, 0), max(n.failures, 0), max(n.slow, 0)
+	m.Calls, m.Failures, m.Slow = n.calls, n.failures, n.slow
+	if n.calls > 0 {
+		m.FailureRate = float64(n.failures) / float64(n.calls)
+		m.SlowCallRate = float64(n.slow) / float64(n.calls)
+	}
+	return m
+}
+
+// Override forces the breaker into state (StateForcedOpen or
+// StateForcedClosed) for reason until until; a zero until holds until Auto.
+// The actor comes from ctx (WithActor). Forced open, the breaker rejects
+// every call with ErrOpen; forced closed, it lets every call through and
+// never trips. When until passes, the breaker returns to automatic control,
+// closed, with a transition whose Reason is ReasonExpired. Overriding a
+// forced breaker again replaces the override and reports a transition even
+// when the state stays the same, so that the new reason is recorded.
+//
+// Any other state is an error, as is an until that is not after now.
+func (b *Breaker) Override(ctx context.Context, state State, reason string, until time.Time) error {
+	if !state.Forced() {
+		return fmt.Errorf("resilience: cannot override a breaker to %s: want forced_open or forced_closed (Auto lifts an override)", state)
+	}
+	now := b.now()
+	if !until.IsZero() && !until.After(now) {
+		return fmt.Errorf("resilience: cannot override a breaker to %s until %v: that is not after now (%v)",
+			state, until.Format(time.RFC3339), now.Format(time.RFC3339))
+	}
+	ov := &BreakerOverride{State: state, Reason: reason, Actor: ActorFrom(ctx), Since: now, Until: until}
+	for {
+		e := b.cur.Load()
+		ne := &epoch{state: state, gen: e.gen + 1, since: now, ov: ov}
+		if b.cur.CompareAndSwap(e, ne) {
+			b.emit(ctx, e.state, state, ReasonManual, ov.Actor, reason, now)
+			return nil
+		}
+	}
+}
+
 // Auto lifts an override and returns control to the state machine, which
-// starts again closed.
-func (b *Breaker) Auto(ctx context.Context, reason string) error { return nil }
+// starts again closed with an empty window. The actor comes from ctx. On a
+// breaker that is not forced it does nothing.
+func (b *Breaker) Auto(ctx context.Context, reason string) error {
+	now := b.now()
+	for {
+		e := b.cur.Load()
+		if !e.state.Forced() {
+			return nil
+		}
+		if b.cur.CompareAndSwap(e, b.closedEpoch(e.gen+1, now)) {
+			b.emit(ctx, e.state, StateClosed, ReasonManual, ActorFrom(ctx), reason, now)
+			return nil
+		}
+	}
+}
 
-// String describes the breaker's settings.
-func (b *Breaker) String() string { return "breaker" }
+// String describes the breaker's settings, such as "breaker count window
+// 100 calls, ≥ 20 calls, 50 % failures, open 30s, 5 probes".
+func (b *Breaker) String() string {
+	cfg := &b.cfg
+	var sb strings.Builder
+	if cfg.Window == WindowTime {
+		fmt.Fprintf(&sb, "breaker time window %v", cfg.WindowDuration)
+	} else {
+		fmt.Fprintf(&sb, "breaker count window %d calls", cfg.WindowSize)
+	}
+	fmt.Fprintf(&sb, ", ≥ %d calls, %s %% failures", cfg.MinimumCalls, percent(cfg.FailureRateThreshold))
+	if cfg.SlowCallDuration > 0 {
+		fmt.Fprintf(&sb, ", %s %% slow ≥ %v", percent(cfg.SlowCallRateThreshold), cfg.SlowCallDuration)
+	}
+	fmt.Fprintf(&sb, ", open %v", cfg.OpenDuration)
+	if cfg.OpenBackoff > 1 {
+		fmt.Fprintf(&sb, " ×%g up to %v", cfg.OpenBackoff, cfg.MaxOpenDuration)
+	}
+	fmt.Fprintf(&sb, ", %d probes", cfg.HalfOpenProbes)
+	return sb.String()
+}
 
-func (b *Breaker) bind(p *Pipeline, index int) error { b.p = p; return nil }
+func percent(r float64) string { return strconv.FormatFloat(r*100, 'g', 4, 64) }
+
+func (b *Breaker) bind(p *Pipeline, index int) error {
+	if b.p != nil {
+		return configErr(fmt.Sprintf("Pipeline.Policies[%d]", index), b, "already belongs to pipeline "+b.p.name)
+	}
+	b.p = p
+	if b.cfg.Window == WindowTime || b.slowDur > 0 {
+		p.timing = true
+	}
+	return nil
+}
 
 func (b *Breaker) execute(ctx context.Context, c *call, i int, fn func(context.Context) error) error {
-	return c.p.next(ctx, c, i+1, fn)
+	e := b.cur.Load()
+	if e.state != StateClosed {
+		return b.executeSlow(ctx, c, i, fn, e)
+	}
+	return b.runClosed(ctx, c, i, fn, e)
+}
+
+// runClosed lets a call through closed epoch e and records its outcome in
+// e's window. If e was replaced meanwhile, the record lands in a window no
+// one reads any more: that is how stale outcomes are ignored.
+func (b *Breaker) runClosed(ctx context.Context, c *call, i int, fn func(context.Context) error, e *epoch) error {
+	start := c.now
+	err := c.p.next(ctx, c, i+1, fn)
+	r := recCall
+	if err != nil && b.failed(ctx, err) {
+		r |= recFail
+	}
+	if b.slowDur > 0 && c.now.Sub(start) >= b.slowDur {
+		r |= recSlow
+	}
+	if w := e.cw; w != nil {
+		if tot, changed := w.record(r); changed && b.tripped(unpack(tot)) {
+			b.trip(ctx, c, e, unpack(tot))
+		}
+		return err
+	}
+	if n, ok := e.tw.record(c.now.Unix(), r); ok && b.tripped(n) {
+		b.trip(ctx, c, e, n)
+	}
+	return err
+}
+
+// executeSlow runs a call through a breaker that is not closed, making the
+// transitions that are due on the way.
+func (b *Breaker) executeSlow(ctx context.Context, c *call, i int, fn func(context.Context) error, e *epoch) error {
+	for {
+		switch e.state {
+		case StateClosed:
+			return b.runClosed(ctx, c, i, fn, e)
+		case StateOpen:
+			now := b.callNow(c)
+			if now.Before(e.openUntil) {
+				return b.reject(ctx, c)
+			}
+			ne := &epoch{state: StateHalfOpen, gen: e.gen + 1, since: now, openDur: e.openDur}
+			e = b.transition(ctx, c, e, ne, now)
+		case StateHalfOpen:
+			if e.admitted.Add(1) > b.probes {
+				return b.reject(ctx, c)
+			}
+			return b.probe(ctx, c, i, fn, e)
+		default: // forced
+			if !e.ov.Until.IsZero() {
+				if now := b.callNow(c); !now.Before(e.ov.Until) {
+					e = b.transition(ctx, c, e, b.closedEpoch(e.gen+1, now), now)
+					continue
+				}
+			}
+			if e.state == StateForcedOpen {
+				return b.reject(ctx, c)
+			}
+			return c.p.next(ctx, c, i+1, fn)
+		}
+	}
+}
+
+// probe lets a call through half-open epoch e and reports its outcome. A
+// probe that panics counts as a failure, so that the round still ends.
+func (b *Breaker) probe(ctx context.Context, c *call, i int, fn func(context.Context) error, e *epoch) error {
+	start := c.now
+	done := false
+	defer func() {
+		if !done {
+			b.report(ctx, c, e, recCall|recFail)
+		}
+	}()
+	err := c.p.next(ctx, c, i+1, fn)
+	done = true
+	r := recCall
+	if err != nil && b.failed(ctx, err) {
+		r |= recFail
+	}
+	if b.slowDur > 0 && c.now.Sub(start) >= b.slowDur {
+		r |= recSlow
+	}
+	b.report(ctx, c, e, r)
+	return err
+}
+
+// report adds a probe's outcome to e; the last probe of the round decides
+// whether the breaker closes or opens again.
+func (b *Breaker) report(ctx context.Context, c *call, e *epoch, r uint32) {
+	n := unpack(e.reported.Add(packRec(r)))
+	if n.calls != b.probes {
+		return
+	}
+	now := b.callNow(c)
+	var ne *epoch
+	if b.failing(n) {
+		d := b.cfg.MaxOpenDuration
+		if g := float64(e.openDur) * b.cfg.OpenBackoff; g < float64(d) {
+			d = time.Duration(g)
+		}
+		ne = &epoch{state: StateOpen, gen: e.gen + 1, since: now, openDur: d, openUntil: now.Add(d), last: n}
+	} else {
+		ne = b.closedEpoch(e.gen+1, now)
+	}
+	b.transition(ctx, c, e, ne, now)
+}
+
+// trip opens the breaker if closed epoch e is still current.
+func (b *Breaker) trip(ctx context.Context, c *call, e *epoch, n counts) {
+	now := b.callNow(c)
+	d := b.cfg.OpenDuration
+	b.transition(ctx, c, e, &epoch{state: StateOpen, gen: e.gen + 1, since: now, openDur: d, openUntil: now.Add(d), last: n}, now)
+}
+
+// transition replaces e by ne, unless another transition came first, and
+// reports it to the call's pipeline. It returns the current epoch.
+func (b *Breaker) transition(ctx context.Context, c *call, e, ne *epoch, now time.Time) *epoch {
+	if !b.cur.CompareAndSwap(e, ne) {
+		return b.cur.Load()
+	}
+	if c.p.observed() {
+		ev := c.event(KindBreakerTransition)
+		ev.From, ev.To, ev.Reason, ev.Time = e.state, ne.state, ReasonAuto, now
+		if e.state.Forced() {
+			ev.Reason, ev.Actor, ev.Message = ReasonExpired, e.ov.Actor, e.ov.Reason
+		}
+		c.p.emit(ctx, ev)
+	}
+	return ne
+}
+
+// settle makes the transitions that are due at now outside a call and
+// returns the current epoch.
+func (b *Breaker) settle(ctx context.Context, now time.Time) *epoch {
+	for {
+		e := b.cur.Load()
+		var ne *epoch
+		switch {
+		case e.state == StateOpen && !now.Before(e.openUntil):
+			ne = &epoch{state: StateHalfOpen, gen: e.gen + 1, since: now, openDur: e.openDur}
+		case e.state.Forced() && !e.ov.Until.IsZero() && !now.Before(e.ov.Until):
+			ne = b.closedEpoch(e.gen+1, now)
+		default:
+			return e
+		}
+		if b.cur.CompareAndSwap(e, ne) {
+			if e.state.Forced() {
+				b.emit(ctx, e.state, ne.state, ReasonExpired, e.ov.Actor, e.ov.Reason, now)
+			} else {
+				b.emit(ctx, e.state, ne.state, ReasonAuto, "", "", now)
+			}
+		}
+	}
+}
+
+// emit reports a transition made outside a call to the bound pipeline.
+func (b *Breaker) emit(ctx context.Context, from, to State, reason Reason, actor, msg string, now time.Time) {
+	p := b.p
+	if p == nil || !p.observed() {
+		return
+	}
+	p.emit(ctx, Event{Kind: KindBreakerTransition, Pipeline: p.name, From: from, To: to,
+		Reason: reason, Actor: actor, Message: msg, Time: now})
+}
+
+func (b *Breaker) reject(ctx context.Context, c *call) error {
+	c.outcome = OutcomeRejected
+	if c.p.observed() {
+		e := c.event(KindRejected)
+		e.Reason = ReasonBreakerOpen
+		e.Err = ErrOpen
+		c.p.emit(ctx, e)
+	}
+	return ErrOpen
+}
+
+// failed reports whether err, returned under ctx, counts as a failure.
+func (b *Breaker) failed(ctx context.Context, err error) bool {
+	if b.isFailure != nil {
+		return b.isFailure(err)
+	}
+	o := classify(ctx, err)
+	return o == OutcomeFailure || o == OutcomeTimeout
+}
+
+// tripped reports whether a closed window's counts open the breaker.
+func (b *Breaker) tripped(n counts) bool {
+	return n.calls >= b.minCalls && b.failing(n)
+}
+
+// failing reports whether the failure or slow-call rate of n reaches its
+// threshold.
+func (b *Breaker) failing(n counts) bool {
+	if n.calls <= 0 {
+		return false
+	}
+	if n.failures > 0 && float64(n.failures)/float64(n.calls) >= b.failTh {
+		return true
+	}
+	return b.slowDur > 0 && n.slow > 0 && float64(n.slow)/float64(n.calls) >= b.slowTh
+}
+
+func (b *Breaker) closedEpoch(gen uint64, now time.Time) *epoch {
+	e := &epoch{state: StateClosed, gen: gen, since: now}
+	if b.cfg.Window == WindowTime {
+		e.tw = newTimeWindow(int(b.cfg.WindowDuration / time.Second))
+	} else {
+		e.cw = newCountWindow(b.cfg.WindowSize)
+	}
+	return e
+}
+
+// callNow returns the call's latest clock reading, or reads the clock when
+// the pipeline does not time calls.
+func (b *Breaker) callNow(c *call) time.Time {
+	if !c.now.IsZero() {
+		return c.now
+	}
+	return c.p.clock.Now()
+}
+
+// now reads the bound pipeline's clock, or the system's.
+func (b *Breaker) now() time.Time {
+	if b.p != nil {
+		return b.p.clock.Now()
+	}
+	return time.Now()
+}
+
+// The outcome of a call, as recorded in a window slot: recCall marks a
+// recorded call (an empty slot is 0).
+const (
+	recCall uint32 = 1 << iota
+	recFail
+	recSlow
+)
+
+// A word of three lanes of laneBits bits each holds the calls, failures
+// and slow calls of a window, so that one atomic add updates them together
+// and one load reads them consistently. Lanes are signed: while two
+// recorders race on a slot a lane may dip below zero for a moment, and
+// unpack undoes the borrow that took from the lane above.
+const (
+	laneBits = 21
+	laneMask = 1<<laneBits - 1
+	laneSign = 1 << (laneBits - 1)
+)
+
+type counts struct{ calls, failures, slow int64 }
+
+func packRec(r uint32) uint64 {
+	return uint64(r&recCall) | uint64(r>>1&1)<<laneBits | uint64(r>>2&1)<<(2*laneBits)
+}
+
+func unpack(w uint64) counts {
+	var n counts
+	n.calls = int64(w & laneMask)
+	w >>= laneBits
+	if n.calls >= laneSign {
+		n.calls -= 1 << laneBits
+		w++
+	}
+	n.failures = int64(w & laneMask)
+	w >>= laneBits
+	if n.failures >= laneSign {
+		n.failures -= 1 << laneBits
+		w++
+	}
+	n.slow = int64(w & laneMask)
+	if n.slow >= laneSign {
+		n.slow -= 1 << laneBits
+	}
+	return n
+}
+
+const cacheLine = 64
+
+// countWindow is a ring of the outcomes of the last n calls with running
+// totals. Recording claims the next slot with an atomic add and touches the
+// totals only when the slot's outcome changes.
+type countWindow struct {
+	slots []atomic.Uint32
+	n     uint64
+	magic uint64 // for fastmod: ^0/n + 1
+	_     [cacheLine - 40]byte
+	next  atomic.Uint32
+	_     [cacheLine - 4]byte
+	// totals packs the counts of the ring (see lanes).
+	totals atomic.Uint64
+	_      [cacheLine - 8]byte
+}
+
+func newCountWindow(n int) *countWindow {
+	return &countWindow{slots: make([]atomic.Uint32, n), n: uint64(n), magic: ^uint64(0)/uint64(n) + 1}
+}
+
+// record writes r into the next slot. It returns the totals after the
+// write and whether they changed.
+func (w *countWindow) record(r uint32) (uint64, bool) {
+	i := w.next.Add(1) - 1
+	// i mod n by Lemire's fastmod; the cursor wraps at 2³², which only
+	// shifts the ring once every four billion calls.
+	hi, _ := bits.Mul64(w.magic*uint64(i), w.n)
+	s := &w.slots[hi]
+	if s.Load() == r {
+		return 0, false
+	}
+	old := s.Swap(r)
+	if old == r {
+		return 0, false
+	}
+	return w.totals.Add(packRec(r) - packRec(old)), true
+}
+
+// timeWindow counts the calls of the last n seconds in one bucket per
+// second, with running totals. Recording adds to the bucket of its second;
+// the first recorder of a new second takes mu to clear the buckets that
+// fell out of the window.
+type timeWindow struct {
+	mu      sync.Mutex
+	head    atomic.Int64 // the latest second cleared for use
+	buckets []timeBucket
+	_       [cacheLine - 8]byte
+	total   timeBucket
+}
+
+type timeBucket struct{ calls, failures, slow atomic.Int64 }
+
+const noSecond = math.MinInt64
+
+func newTimeWindow(n int) *timeWindow {
+	w := &timeWindow{buckets: make([]timeBucket, n)}
+	w.head.Store(noSecond)
+	return w
+}
+
+func (w *timeWindow) bucket(sec int64) *timeBucket {
+	n := int64(len(w.buckets))
+	return &w.buckets[(sec%n+n)%n]
+}
+
+// record adds r at second sec and returns the totals; ok is false when sec
+// is already out of the window.
+func (w *timeWindow) record(sec int64, r uint32) (n counts, ok bool) {
+	if h := w.head.Load(); sec > h {
+		w.roll(sec)
+	} else if sec <= h-int64(len(w.buckets)) {
+		return n, false
+	}
+	// Totals first, so that a concurrent roll never subtracts more than
+	// they hold.
+	bk := w.bucket(sec)
+	n.calls = w.total.calls.Add(1)
+	bk.calls.Add(1)
+	if r&recFail != 0 {
+		n.failures = w.total.failures.Add(1)
+		bk.failures.Add(1)
+	} else {
+		n.failures = w.total.failures.Load()
+	}
+	if r&recSlow != 0 {
+		n.slow = w.total.slow.Add(1)
+		bk.slow.Add(1)
+	} else {
+		n.slow = w.total.slow.Load()
+	}
+	return n, true
+}
+
+// roll moves the window on to second sec, clearing the buckets of the
+// seconds that fall out.
+func (w *timeWindow) roll(sec int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	h := w.head.Load()
+	if sec <= h {
+		return
+	}
+	n := int64(len(w.buckets))
+	from := h + 1
+	if h == noSecond || sec-h > n {
+		from = sec - n + 1
+	}
+	for s := from; s <= sec; s++ {
+		bk := w.bucket(s)
+		w.total.calls.Add(-bk.calls.Swap(0))
+		w.total.failures.Add(-bk.failures.Swap(0))
+		w.total.slow.Add(-bk.slow.Swap(0))
+	}
+	w.head.Store(sec)
+}
+
+// snapshot returns the totals of the window ending at second sec.
+func (w *timeWindow) snapshot(sec int64) counts {
+	if sec > w.head.Load() {
+		w.roll(sec)
+	}
+	return counts{w.total.calls.Load(), w.total.failures.Load(), w.total.slow.Load()}
 }
