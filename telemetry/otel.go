@@ -27,6 +27,12 @@ type OTelConfig struct {
 	// Attributes are further resource attributes. OTEL_RESOURCE_ATTRIBUTES
 	// overrides them.
 	Attributes []attribute.KeyValue
+	// Metrics is what the exported metrics are read from, usually the
+	// *Aggregator: when metrics are exported, its counters and gauges are
+	// registered on the MeterProvider (RegisterOTelMetrics) and its
+	// histograms produced for the reader (OTelProducer). Nil exports no
+	// Fusebox metrics, only what the application records itself.
+	Metrics SnapshotSource
 }
 
 // OTel holds the OpenTelemetry providers that SetupOTel built. A nil
@@ -111,8 +117,21 @@ func SetupOTel(ctx context.Context, cfg OTelConfig) (*OTel, error) {
 			err = fmt.Errorf("telemetry: OTLP metric exporter: %w", err)
 			return &OTel{}, errors.Join(err, o.Shutdown(ctx))
 		}
+		var readerOpts []sdkmetric.PeriodicReaderOption
+		if cfg.Metrics != nil {
+			prod, err := NewOTelProducer(cfg.Metrics)
+			if err != nil {
+				return &OTel{}, errors.Join(err, o.Shutdown(ctx), exp.Shutdown(ctx))
+			}
+			readerOpts = append(readerOpts, sdkmetric.WithProducer(prod))
+		}
 		o.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithResource(res),
-			sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp)))
+			sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp, readerOpts...)))
+		if cfg.Metrics != nil {
+			if _, err := RegisterOTelMetrics(o.MeterProvider, cfg.Metrics); err != nil {
+				return &OTel{}, errors.Join(err, o.Shutdown(ctx))
+			}
+		}
 	}
 	return o, nil
 }
