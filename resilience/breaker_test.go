@@ -20,11 +20,11 @@ var (
 )
 
 const (
-	closed       = resilience.StateClosed
-	open         = resilience.StateOpen
-	halfOpen     = resilience.StateHalfOpen
-	forcedOpen   = resilience.StateForcedOpen
-	forcedClosed = resilience.StateForcedClosed
+	stClosed       = resilience.StateClosed
+	stOpen         = resilience.StateOpen
+	stHalfOpen     = resilience.StateHalfOpen
+	stForcedOpen   = resilience.StateForcedOpen
+	stForcedClosed = resilience.StateForcedClosed
 )
 
 // brLog records events; it is safe for concurrent use.
@@ -108,12 +108,12 @@ func (f *brFixture) call(ctx context.Context, d time.Duration, result error) (ra
 type brOp uint8
 
 const (
-	opOK       brOp = iota // n successful calls taking d
-	opFail                 // n failed calls taking d
-	opRejected             // n calls that must be rejected
-	opAdvance              // the clock moves on by d
-	opOpenFor              // the breaker is open for d (Metrics().OpenDuration)
-	opWindow               // the window holds n calls of which m failed
+	brOpOK       brOp = iota // n successful calls taking d
+	brOpFail                 // n failed calls taking d
+	brOpRejected             // n calls that must be rejected
+	brOpAdvance              // the clock moves on by d
+	brOpOpenFor              // the breaker is open for d (Metrics().OpenDuration)
+	brOpWindow               // the window holds n calls of which m failed
 )
 
 type brStep struct {
@@ -123,26 +123,37 @@ type brStep struct {
 	want resilience.State
 }
 
-func ok(n int, want resilience.State) brStep   { return brStep{op: opOK, n: n, want: want} }
-func fail(n int, want resilience.State) brStep { return brStep{op: opFail, n: n, want: want} }
-func slow(n int, d time.Duration, want resilience.State) brStep {
-	return brStep{op: opOK, n: n, d: d, want: want}
+// brSteps builds the steps of a state machine table; br is its only value.
+type brSteps struct{}
+
+var br brSteps
+
+func (brSteps) ok(n int, want resilience.State) brStep { return brStep{op: brOpOK, n: n, want: want} }
+func (brSteps) fail(n int, want resilience.State) brStep {
+	return brStep{op: brOpFail, n: n, want: want}
 }
-func rejected(n int, want resilience.State) brStep { return brStep{op: opRejected, n: n, want: want} }
-func advance(d time.Duration, want resilience.State) brStep {
-	return brStep{op: opAdvance, d: d, want: want}
+func (brSteps) slow(n int, d time.Duration, want resilience.State) brStep {
+	return brStep{op: brOpOK, n: n, d: d, want: want}
 }
-func openFor(d time.Duration) brStep    { return brStep{op: opOpenFor, d: d, want: open} }
-func window(calls, failures int) brStep { return brStep{op: opWindow, n: calls, m: failures, want: closed} }
+func (brSteps) rejected(n int, want resilience.State) brStep {
+	return brStep{op: brOpRejected, n: n, want: want}
+}
+func (brSteps) advance(d time.Duration, want resilience.State) brStep {
+	return brStep{op: brOpAdvance, d: d, want: want}
+}
+func (brSteps) openFor(d time.Duration) brStep { return brStep{op: brOpOpenFor, d: d, want: stOpen} }
+func (brSteps) window(calls, failures int) brStep {
+	return brStep{op: brOpWindow, n: calls, m: failures, want: stClosed}
+}
 
 func (f *brFixture) run(steps []brStep) {
 	f.t.Helper()
 	ctx := context.Background()
 	for i, s := range steps {
 		switch s.op {
-		case opOK, opFail:
+		case brOpOK, brOpFail:
 			var result error
-			if s.op == opFail {
+			if s.op == brOpFail {
 				result = errBrDown
 			}
 			for j := 0; j < s.n; j++ {
@@ -150,19 +161,19 @@ func (f *brFixture) run(steps []brStep) {
 					f.t.Fatalf("step %d, call %d: rejected (%v), want it to run", i, j, err)
 				}
 			}
-		case opRejected:
+		case brOpRejected:
 			for j := 0; j < s.n; j++ {
 				if ran, err := f.call(ctx, 0, nil); ran || !errors.Is(err, resilience.ErrOpen) {
 					f.t.Fatalf("step %d, call %d: ran=%v err=%v, want ErrOpen without running", i, j, ran, err)
 				}
 			}
-		case opAdvance:
+		case brOpAdvance:
 			f.clk.Advance(s.d)
-		case opOpenFor:
+		case brOpOpenFor:
 			if m := f.b.Metrics(); m.OpenDuration != s.d || !m.OpenUntil.Equal(m.Since.Add(s.d)) {
 				f.t.Fatalf("step %d: open for %v until %v (since %v), want %v", i, m.OpenDuration, m.OpenUntil, m.Since, s.d)
 			}
-		case opWindow:
+		case brOpWindow:
 			if m := f.b.Metrics(); m.Calls != int64(s.n) || m.Failures != int64(s.m) {
 				f.t.Fatalf("step %d: window holds %d calls, %d failed; want %d, %d", i, m.Calls, m.Failures, s.n, s.m)
 			}
@@ -185,93 +196,93 @@ func TestBreakerStateMachine(t *testing.T) {
 		{
 			name:  "it trips when the failure rate reaches the threshold once the window holds the minimum calls",
 			cfg:   count(10, 4),
-			steps: []brStep{fail(3, closed), window(3, 3), ok(1, open), rejected(3, open)},
+			steps: []brStep{br.fail(3, stClosed), br.window(3, 3), br.ok(1, stOpen), br.rejected(3, stOpen)},
 		},
 		{
 			name:  "it does not trip before the window holds the minimum calls, even when every call fails",
 			cfg:   count(10, 5),
-			steps: []brStep{fail(4, closed), fail(1, open)},
+			steps: []brStep{br.fail(4, stClosed), br.fail(1, stOpen)},
 		},
 		{
 			name:  "it stays closed while the failure rate is below the threshold",
 			cfg:   count(10, 4),
-			steps: []brStep{ok(3, closed), fail(2, closed), window(5, 2), ok(2, closed), fail(2, closed), window(9, 4), fail(1, open)},
+			steps: []brStep{br.ok(3, stClosed), br.fail(2, stClosed), br.window(5, 2), br.ok(2, stClosed), br.fail(2, stClosed), br.window(9, 4), br.fail(1, stOpen)},
 		},
 		{
 			name: "a count window forgets the oldest outcomes",
 			cfg:  count(4, 4),
-			steps: []brStep{fail(1, closed), ok(3, closed), window(4, 1), fail(1, closed), window(4, 1),
-				ok(2, closed), window(4, 1), fail(1, open)},
+			steps: []brStep{br.fail(1, stClosed), br.ok(3, stClosed), br.window(4, 1), br.fail(1, stClosed), br.window(4, 1),
+				br.ok(2, stClosed), br.window(4, 1), br.fail(1, stOpen)},
 		},
 		{
 			name: "it trips on the slow-call rate",
 			cfg: resilience.BreakerConfig{WindowSize: 4, MinimumCalls: 4, SlowCallDuration: time.Second,
 				SlowCallRateThreshold: 0.5},
-			steps: []brStep{slow(1, time.Second, closed), slow(1, 999*time.Millisecond, closed),
-				slow(1, 5*time.Second, closed), ok(1, open)},
+			steps: []brStep{br.slow(1, time.Second, stClosed), br.slow(1, 999*time.Millisecond, stClosed),
+				br.slow(1, 5*time.Second, stClosed), br.ok(1, stOpen)},
 		},
 		{
 			name:  "with the default slow-call rate it trips only when every call is slow",
 			cfg:   resilience.BreakerConfig{WindowSize: 3, MinimumCalls: 3, SlowCallDuration: time.Second},
-			steps: []brStep{slow(2, time.Second, closed), ok(1, closed), slow(2, time.Second, closed), slow(1, time.Second, open)},
+			steps: []brStep{br.slow(2, time.Second, stClosed), br.ok(1, stClosed), br.slow(2, time.Second, stClosed), br.slow(1, time.Second, stOpen)},
 		},
 		{
 			name: "a time window drops the calls of buckets that rolled out",
 			cfg:  resilience.BreakerConfig{Window: resilience.WindowTime, WindowDuration: 10 * time.Second, MinimumCalls: 4},
-			steps: []brStep{fail(3, closed), advance(10*time.Second, closed), window(0, 0), ok(1, closed), window(1, 0),
-				fail(2, closed), fail(1, open)},
+			steps: []brStep{br.fail(3, stClosed), br.advance(10*time.Second, stClosed), br.window(0, 0), br.ok(1, stClosed), br.window(1, 0),
+				br.fail(2, stClosed), br.fail(1, stOpen)},
 		},
 		{
 			name:  "a time window keeps the calls of the last seconds",
 			cfg:   resilience.BreakerConfig{Window: resilience.WindowTime, WindowDuration: 10 * time.Second, MinimumCalls: 4},
-			steps: []brStep{fail(3, closed), advance(9*time.Second, closed), window(3, 3), ok(1, open)},
+			steps: []brStep{br.fail(3, stClosed), br.advance(9*time.Second, stClosed), br.window(3, 3), br.ok(1, stOpen)},
 		},
 		{
 			name: "a time window rolls one bucket a second",
 			cfg:  resilience.BreakerConfig{Window: resilience.WindowTime, WindowDuration: 3 * time.Second, MinimumCalls: 3},
-			steps: []brStep{fail(1, closed), advance(time.Second, closed), ok(1, closed), advance(time.Second, closed),
-				ok(1, closed), window(3, 1), advance(time.Second, closed), window(2, 0), fail(1, closed),
-				advance(time.Second, closed), window(2, 1), fail(1, open)},
+			steps: []brStep{br.fail(1, stClosed), br.advance(time.Second, stClosed), br.ok(1, stClosed), br.advance(time.Second, stClosed),
+				br.ok(1, stClosed), br.window(3, 1), br.advance(time.Second, stClosed), br.window(2, 0), br.fail(1, stClosed),
+				br.advance(time.Second, stClosed), br.window(2, 1), br.fail(1, stOpen)},
 		},
 		{
 			name:  "an open breaker turns half-open once the open duration has passed",
 			cfg:   count(4, 2),
-			steps: []brStep{fail(2, open), openFor(10 * time.Second), advance(10*time.Second-1, open), rejected(1, open), advance(1, halfOpen)},
+			steps: []brStep{br.fail(2, stOpen), br.openFor(10 * time.Second), br.advance(10*time.Second-1, stOpen), br.rejected(1, stOpen), br.advance(1, stHalfOpen)},
 		},
 		{
 			name: "successful probes close the breaker with an empty window",
 			cfg:  count(4, 2),
-			steps: []brStep{fail(2, open), advance(10*time.Second, halfOpen), ok(1, halfOpen), ok(1, closed), window(0, 0),
-				ok(2, closed), window(2, 0)},
+			steps: []brStep{br.fail(2, stOpen), br.advance(10*time.Second, stHalfOpen), br.ok(1, stHalfOpen), br.ok(1, stClosed), br.window(0, 0),
+				br.ok(2, stClosed), br.window(2, 0)},
 		},
 		{
 			name: "failed probes open the breaker again for a longer time, up to the cap",
 			cfg: resilience.BreakerConfig{WindowSize: 2, MinimumCalls: 2, OpenDuration: 10 * time.Second,
 				OpenBackoff: 2, MaxOpenDuration: 25 * time.Second, HalfOpenProbes: 1},
-			steps: []brStep{fail(2, open), openFor(10 * time.Second),
-				advance(10*time.Second, halfOpen), fail(1, open), openFor(20 * time.Second),
-				advance(19*time.Second, open), rejected(1, open),
-				advance(time.Second, halfOpen), fail(1, open), openFor(25 * time.Second),
-				advance(25*time.Second, halfOpen), fail(1, open), openFor(25 * time.Second),
-				advance(25*time.Second, halfOpen), ok(1, closed),
-				fail(2, open), openFor(10 * time.Second)},
+			steps: []brStep{br.fail(2, stOpen), br.openFor(10 * time.Second),
+				br.advance(10*time.Second, stHalfOpen), br.fail(1, stOpen), br.openFor(20 * time.Second),
+				br.advance(19*time.Second, stOpen), br.rejected(1, stOpen),
+				br.advance(time.Second, stHalfOpen), br.fail(1, stOpen), br.openFor(25 * time.Second),
+				br.advance(25*time.Second, stHalfOpen), br.fail(1, stOpen), br.openFor(25 * time.Second),
+				br.advance(25*time.Second, stHalfOpen), br.ok(1, stClosed),
+				br.fail(2, stOpen), br.openFor(10 * time.Second)},
 		},
 		{
 			name: "probes reopen the breaker only when their failure rate reaches the threshold",
 			cfg:  resilience.BreakerConfig{WindowSize: 2, MinimumCalls: 2, OpenDuration: time.Second, HalfOpenProbes: 4},
-			steps: []brStep{fail(2, open), advance(time.Second, halfOpen), ok(3, halfOpen), fail(1, closed),
-				fail(2, open), advance(time.Second, halfOpen), ok(1, halfOpen), fail(1, halfOpen), ok(1, halfOpen), fail(1, open)},
+			steps: []brStep{br.fail(2, stOpen), br.advance(time.Second, stHalfOpen), br.ok(3, stHalfOpen), br.fail(1, stClosed),
+				br.fail(2, stOpen), br.advance(time.Second, stHalfOpen), br.ok(1, stHalfOpen), br.fail(1, stHalfOpen), br.ok(1, stHalfOpen), br.fail(1, stOpen)},
 		},
 		{
 			name: "slow probes reopen the breaker",
 			cfg: resilience.BreakerConfig{WindowSize: 2, MinimumCalls: 2, OpenDuration: time.Second, HalfOpenProbes: 2,
 				SlowCallDuration: time.Second, SlowCallRateThreshold: 0.5},
-			steps: []brStep{fail(2, open), advance(time.Second, halfOpen), ok(1, halfOpen), slow(1, time.Second, open)},
+			steps: []brStep{br.fail(2, stOpen), br.advance(time.Second, stHalfOpen), br.ok(1, stHalfOpen), br.slow(1, time.Second, stOpen)},
 		},
 		{
 			name:  "a half-open breaker reopens when half of its probes fail",
 			cfg:   count(4, 2),
-			steps: []brStep{fail(2, open), advance(10*time.Second, halfOpen), ok(1, halfOpen), fail(1, open), rejected(1, open)},
+			steps: []brStep{br.fail(2, stOpen), br.advance(10*time.Second, stHalfOpen), br.ok(1, stHalfOpen), br.fail(1, stOpen), br.rejected(1, stOpen)},
 		},
 	}
 	for _, tc := range tests {
@@ -294,70 +305,70 @@ func TestBreakerOverrides(t *testing.T) {
 		{
 			name: "forced open rejects every call until Auto, which starts closed with an empty window",
 			do: func(t *testing.T, f *brFixture) {
-				f.run([]brStep{fail(1, closed)})
-				mustOverride(t, f.b, admin, forcedOpen, "maintenance", time.Time{})
-				f.run([]brStep{rejected(3, forcedOpen), advance(24*time.Hour, forcedOpen), rejected(1, forcedOpen)})
+				f.run([]brStep{br.fail(1, stClosed)})
+				mustOverride(t, f.b, admin, stForcedOpen, "maintenance", time.Time{})
+				f.run([]brStep{br.rejected(3, stForcedOpen), br.advance(24*time.Hour, stForcedOpen), br.rejected(1, stForcedOpen)})
 				if err := f.b.Auto(admin, "done"); err != nil {
 					t.Fatal(err)
 				}
-				f.run([]brStep{window(0, 0), fail(1, closed), fail(1, open)})
+				f.run([]brStep{br.window(0, 0), br.fail(1, stClosed), br.fail(1, stOpen)})
 			},
-			moves: []brMove{{closed, forcedOpen, resilience.ReasonManual}, {forcedOpen, closed, resilience.ReasonManual},
-				{closed, open, resilience.ReasonAuto}},
+			moves: []brMove{{stClosed, stForcedOpen, resilience.ReasonManual}, {stForcedOpen, stClosed, resilience.ReasonManual},
+				{stClosed, stOpen, resilience.ReasonAuto}},
 		},
 		{
 			name: "forced closed lets every call through and never trips",
 			do: func(t *testing.T, f *brFixture) {
-				f.run([]brStep{fail(2, open)})
-				mustOverride(t, f.b, admin, forcedClosed, "let it through", time.Time{})
-				f.run([]brStep{fail(50, forcedClosed), advance(time.Hour, forcedClosed), ok(1, forcedClosed)})
+				f.run([]brStep{br.fail(2, stOpen)})
+				mustOverride(t, f.b, admin, stForcedClosed, "let it through", time.Time{})
+				f.run([]brStep{br.fail(50, stForcedClosed), br.advance(time.Hour, stForcedClosed), br.ok(1, stForcedClosed)})
 			},
-			moves: []brMove{{closed, open, resilience.ReasonAuto}, {open, forcedClosed, resilience.ReasonManual}},
+			moves: []brMove{{stClosed, stOpen, resilience.ReasonAuto}, {stOpen, stForcedClosed, resilience.ReasonManual}},
 		},
 		{
 			name: "a time-boxed override runs out by itself and the breaker starts closed",
 			do: func(t *testing.T, f *brFixture) {
-				mustOverride(t, f.b, admin, forcedOpen, "deploy", f.clk.Now().Add(time.Minute))
-				f.run([]brStep{rejected(1, forcedOpen), advance(time.Minute-1, forcedOpen), rejected(1, forcedOpen)})
+				mustOverride(t, f.b, admin, stForcedOpen, "deploy", f.clk.Now().Add(time.Minute))
+				f.run([]brStep{br.rejected(1, stForcedOpen), br.advance(time.Minute-1, stForcedOpen), br.rejected(1, stForcedOpen)})
 				f.clk.Advance(1)
-				f.run([]brStep{ok(1, closed), window(1, 0)})
+				f.run([]brStep{br.ok(1, stClosed), br.window(1, 0)})
 			},
-			moves: []brMove{{closed, forcedOpen, resilience.ReasonManual}, {forcedOpen, closed, resilience.ReasonExpired}},
+			moves: []brMove{{stClosed, stForcedOpen, resilience.ReasonManual}, {stForcedOpen, stClosed, resilience.ReasonExpired}},
 		},
 		{
 			name: "a time-boxed forced closed runs out when State looks",
 			do: func(t *testing.T, f *brFixture) {
-				mustOverride(t, f.b, admin, forcedClosed, "deploy", f.clk.Now().Add(time.Minute))
-				f.run([]brStep{fail(5, forcedClosed), advance(time.Minute, closed), fail(2, open)})
+				mustOverride(t, f.b, admin, stForcedClosed, "deploy", f.clk.Now().Add(time.Minute))
+				f.run([]brStep{br.fail(5, stForcedClosed), br.advance(time.Minute, stClosed), br.fail(2, stOpen)})
 			},
-			moves: []brMove{{closed, forcedClosed, resilience.ReasonManual}, {forcedClosed, closed, resilience.ReasonExpired},
-				{closed, open, resilience.ReasonAuto}},
+			moves: []brMove{{stClosed, stForcedClosed, resilience.ReasonManual}, {stForcedClosed, stClosed, resilience.ReasonExpired},
+				{stClosed, stOpen, resilience.ReasonAuto}},
 		},
 		{
 			name: "overriding a forced breaker replaces the override",
 			do: func(t *testing.T, f *brFixture) {
-				mustOverride(t, f.b, admin, forcedOpen, "first", f.clk.Now().Add(time.Minute))
-				mustOverride(t, f.b, admin, forcedOpen, "second", time.Time{})
-				f.run([]brStep{advance(time.Hour, forcedOpen)})
-				mustOverride(t, f.b, admin, forcedClosed, "third", time.Time{})
-				f.run([]brStep{ok(1, forcedClosed)})
-				if ov := f.b.Metrics().Override; ov == nil || ov.Reason != "third" || ov.State != forcedClosed {
+				mustOverride(t, f.b, admin, stForcedOpen, "first", f.clk.Now().Add(time.Minute))
+				mustOverride(t, f.b, admin, stForcedOpen, "second", time.Time{})
+				f.run([]brStep{br.advance(time.Hour, stForcedOpen)})
+				mustOverride(t, f.b, admin, stForcedClosed, "third", time.Time{})
+				f.run([]brStep{br.ok(1, stForcedClosed)})
+				if ov := f.b.Metrics().Override; ov == nil || ov.Reason != "third" || ov.State != stForcedClosed {
 					t.Fatalf("override %+v, want the third", ov)
 				}
 			},
-			moves: []brMove{{closed, forcedOpen, resilience.ReasonManual}, {forcedOpen, forcedOpen, resilience.ReasonManual},
-				{forcedOpen, forcedClosed, resilience.ReasonManual}},
+			moves: []brMove{{stClosed, stForcedOpen, resilience.ReasonManual}, {stForcedOpen, stForcedOpen, resilience.ReasonManual},
+				{stForcedOpen, stForcedClosed, resilience.ReasonManual}},
 		},
 		{
 			name: "Auto on a breaker that is not forced does nothing",
 			do: func(t *testing.T, f *brFixture) {
-				f.run([]brStep{fail(2, open)})
+				f.run([]brStep{br.fail(2, stOpen)})
 				if err := f.b.Auto(admin, "noop"); err != nil {
 					t.Fatal(err)
 				}
-				f.run([]brStep{rejected(1, open)})
+				f.run([]brStep{br.rejected(1, stOpen)})
 			},
-			moves: []brMove{{closed, open, resilience.ReasonAuto}},
+			moves: []brMove{{stClosed, stOpen, resilience.ReasonAuto}},
 		},
 	}
 	for _, tc := range tests {
@@ -381,16 +392,16 @@ func mustOverride(t *testing.T, b *resilience.Breaker, ctx context.Context, s re
 func TestBreakerOverrideRejectsWhatItCannotDo(t *testing.T) {
 	f := newBrFixture(t, resilience.BreakerConfig{}, true)
 	ctx := context.Background()
-	for _, s := range []resilience.State{closed, open, halfOpen, resilience.State(9)} {
+	for _, s := range []resilience.State{stClosed, stOpen, stHalfOpen, resilience.State(9)} {
 		err := f.b.Override(ctx, s, "why", time.Time{})
 		if err == nil || !strings.Contains(err.Error(), s.String()) {
 			t.Errorf("Override(%s) = %v, want an error naming %q", s, err, s)
 		}
 	}
-	if err := f.b.Override(ctx, forcedOpen, "late", f.clk.Now()); err == nil {
+	if err := f.b.Override(ctx, stForcedOpen, "late", f.clk.Now()); err == nil {
 		t.Error("Override until now succeeded, want an error")
 	}
-	if got := f.b.State(); got != closed {
+	if got := f.b.State(); got != stClosed {
 		t.Errorf("state %s after refused overrides, want closed", got)
 	}
 	if got := f.log.of(resilience.KindBreakerTransition); len(got) != 0 {
@@ -401,27 +412,27 @@ func TestBreakerOverrideRejectsWhatItCannotDo(t *testing.T) {
 func TestBreakerEvents(t *testing.T) {
 	f := newBrFixture(t, resilience.BreakerConfig{WindowSize: 2, MinimumCalls: 2, OpenDuration: 10 * time.Second, HalfOpenProbes: 1}, true)
 	ctx := context.Background()
-	f.run([]brStep{fail(2, open), rejected(1, open)})
+	f.run([]brStep{br.fail(2, stOpen), br.rejected(1, stOpen)})
 	tripAt := f.clk.Now()
 	f.clk.Advance(10 * time.Second)
 	halfAt := f.clk.Now()
-	f.run([]brStep{ok(1, closed)})
+	f.run([]brStep{br.ok(1, stClosed)})
 	admin := resilience.WithActor(ctx, "bob")
 	until := f.clk.Now().Add(time.Hour)
-	mustOverride(t, f.b, admin, forcedOpen, "incident 42", until)
+	mustOverride(t, f.b, admin, stForcedOpen, "incident 42", until)
 	forcedAt := f.clk.Now()
 	f.clk.Advance(time.Hour)
-	if got := f.b.State(); got != closed {
+	if got := f.b.State(); got != stClosed {
 		t.Fatalf("state %s after the override ran out, want closed", got)
 	}
 
 	want := []resilience.Event{
-		{Kind: resilience.KindBreakerTransition, Pipeline: "payments", From: closed, To: open, Reason: resilience.ReasonAuto, Time: tripAt},
-		{Kind: resilience.KindBreakerTransition, Pipeline: "payments", From: open, To: halfOpen, Reason: resilience.ReasonAuto, Time: halfAt},
-		{Kind: resilience.KindBreakerTransition, Pipeline: "payments", From: halfOpen, To: closed, Reason: resilience.ReasonAuto, Time: halfAt},
-		{Kind: resilience.KindBreakerTransition, Pipeline: "payments", From: closed, To: forcedOpen, Reason: resilience.ReasonManual,
+		{Kind: resilience.KindBreakerTransition, Pipeline: "payments", From: stClosed, To: stOpen, Reason: resilience.ReasonAuto, Time: tripAt},
+		{Kind: resilience.KindBreakerTransition, Pipeline: "payments", From: stOpen, To: stHalfOpen, Reason: resilience.ReasonAuto, Time: halfAt},
+		{Kind: resilience.KindBreakerTransition, Pipeline: "payments", From: stHalfOpen, To: stClosed, Reason: resilience.ReasonAuto, Time: halfAt},
+		{Kind: resilience.KindBreakerTransition, Pipeline: "payments", From: stClosed, To: stForcedOpen, Reason: resilience.ReasonManual,
 			Actor: "bob", Message: "incident 42", Time: forcedAt},
-		{Kind: resilience.KindBreakerTransition, Pipeline: "payments", From: forcedOpen, To: closed, Reason: resilience.ReasonExpired,
+		{Kind: resilience.KindBreakerTransition, Pipeline: "payments", From: stForcedOpen, To: stClosed, Reason: resilience.ReasonExpired,
 			Actor: "bob", Message: "incident 42", Time: until},
 	}
 	got := f.log.of(resilience.KindBreakerTransition)
@@ -461,8 +472,8 @@ func TestBreakerObserversRunOutsideItsLocks(t *testing.T) {
 		m := b.Metrics()
 		_ = b.String()
 		seen = append(seen, e.Kind.String()+":"+m.State.String())
-		if e.Kind == resilience.KindBreakerTransition && e.To == closed && e.Reason == resilience.ReasonAuto {
-			if err := b.Override(ctx, forcedClosed, "from observer", time.Time{}); err != nil {
+		if e.Kind == resilience.KindBreakerTransition && e.To == stClosed && e.Reason == resilience.ReasonAuto {
+			if err := b.Override(ctx, stForcedClosed, "from observer", time.Time{}); err != nil {
 				t.Error(err)
 			}
 		}
@@ -476,7 +487,7 @@ func TestBreakerObserversRunOutsideItsLocks(t *testing.T) {
 	_ = resilience.Run(ctx, p, func(context.Context) error { return nil })
 	clk.Advance(time.Second)
 	_ = resilience.Run(ctx, p, func(context.Context) error { return nil })
-	if got := b.State(); got != forcedClosed {
+	if got := b.State(); got != stForcedClosed {
 		t.Fatalf("state %s, want forced_closed set by the observer", got)
 	}
 	if len(seen) == 0 {
@@ -500,26 +511,26 @@ func TestBreakerIgnoresCallsThatStartedBeforeATransition(t *testing.T) {
 		{
 			name: "a failure that started before an override and Auto does not trip the fresh window",
 			meanwhile: func(t *testing.T, f *brFixture) {
-				mustOverride(t, f.b, context.Background(), forcedOpen, "x", time.Time{})
+				mustOverride(t, f.b, context.Background(), stForcedOpen, "x", time.Time{})
 				if err := f.b.Auto(context.Background(), "y"); err != nil {
 					t.Fatal(err)
 				}
 			},
-			result: errBrDown, want: closed, window: 0,
+			result: errBrDown, want: stClosed, window: 0,
 		},
 		{
 			name: "a success that started while closed does not count as a probe",
 			meanwhile: func(t *testing.T, f *brFixture) {
-				f.run([]brStep{fail(1, open), advance(time.Second, halfOpen)})
+				f.run([]brStep{br.fail(1, stOpen), br.advance(time.Second, stHalfOpen)})
 			},
-			result: nil, want: halfOpen, window: 0,
+			result: nil, want: stHalfOpen, window: 0,
 		},
 		{
 			name: "a failure that started while closed does not reopen a breaker that closed meanwhile",
 			meanwhile: func(t *testing.T, f *brFixture) {
-				f.run([]brStep{fail(1, open), advance(time.Second, halfOpen), ok(1, closed)})
+				f.run([]brStep{br.fail(1, stOpen), br.advance(time.Second, stHalfOpen), br.ok(1, stClosed)})
 			},
-			result: errBrDown, want: closed, window: 0,
+			result: errBrDown, want: stClosed, window: 0,
 		},
 	}
 	for _, tc := range tests {
@@ -583,7 +594,7 @@ func TestBreakerCountsFailuresAsConfigured(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newBrFixture(t, resilience.BreakerConfig{WindowSize: 1, MinimumCalls: 1, IsFailure: tc.isFailure}, false)
 			_, _ = f.call(tc.ctx, 0, tc.err)
-			if got := f.b.State() == open; got != tc.failure {
+			if got := f.b.State() == stOpen; got != tc.failure {
 				t.Fatalf("tripped = %v, want %v", got, tc.failure)
 			}
 		})
@@ -592,7 +603,7 @@ func TestBreakerCountsFailuresAsConfigured(t *testing.T) {
 
 func TestBreakerCountsAPanickingProbeAsAFailure(t *testing.T) {
 	f := newBrFixture(t, resilience.BreakerConfig{WindowSize: 1, MinimumCalls: 1, OpenDuration: time.Second, HalfOpenProbes: 1}, false)
-	f.run([]brStep{fail(1, open), advance(time.Second, halfOpen)})
+	f.run([]brStep{br.fail(1, stOpen), br.advance(time.Second, stHalfOpen)})
 	func() {
 		defer func() {
 			if r := recover(); r != "boom" {
@@ -601,7 +612,7 @@ func TestBreakerCountsAPanickingProbeAsAFailure(t *testing.T) {
 		}()
 		_ = resilience.Run(context.Background(), f.p, func(context.Context) error { panic("boom") })
 	}()
-	if got := f.b.State(); got != open {
+	if got := f.b.State(); got != stOpen {
 		t.Fatalf("state %s after a panicking probe, want open", got)
 	}
 }
@@ -609,24 +620,24 @@ func TestBreakerCountsAPanickingProbeAsAFailure(t *testing.T) {
 func TestBreakerMetrics(t *testing.T) {
 	f := newBrFixture(t, resilience.BreakerConfig{WindowSize: 10, MinimumCalls: 4, OpenDuration: 10 * time.Second,
 		SlowCallDuration: time.Second, SlowCallRateThreshold: 0.9}, false)
-	f.run([]brStep{ok(1, closed), slow(1, 2*time.Second, closed), fail(1, closed)})
+	f.run([]brStep{br.ok(1, stClosed), br.slow(1, 2*time.Second, stClosed), br.fail(1, stClosed)})
 	m := f.b.Metrics()
-	want := resilience.BreakerMetrics{State: closed, Calls: 3, Failures: 1, Slow: 1, FailureRate: 1.0 / 3, SlowCallRate: 1.0 / 3}
+	want := resilience.BreakerMetrics{State: stClosed, Calls: 3, Failures: 1, Slow: 1, FailureRate: 1.0 / 3, SlowCallRate: 1.0 / 3}
 	if fmt.Sprint(m) != fmt.Sprint(want) {
 		t.Fatalf("closed metrics\n got %+v\nwant %+v", m, want)
 	}
-	f.run([]brStep{fail(1, open)})
+	f.run([]brStep{br.fail(1, stOpen)})
 	m = f.b.Metrics()
-	if m.State != open || m.Generation != 1 || m.Calls != 4 || m.Failures != 2 || m.FailureRate != 0.5 ||
+	if m.State != stOpen || m.Generation != 1 || m.Calls != 4 || m.Failures != 2 || m.FailureRate != 0.5 ||
 		!m.Since.Equal(f.clk.Now()) || !m.OpenUntil.Equal(f.clk.Now().Add(10*time.Second)) || m.Override != nil {
 		t.Fatalf("open metrics %+v, want the window that tripped and the open period", m)
 	}
 	ctx := resilience.WithActor(context.Background(), "carol")
 	until := f.clk.Now().Add(time.Hour)
-	mustOverride(t, f.b, ctx, forcedOpen, "why not", until)
+	mustOverride(t, f.b, ctx, stForcedOpen, "why not", until)
 	m = f.b.Metrics()
-	wantOv := resilience.BreakerOverride{State: forcedOpen, Reason: "why not", Actor: "carol", Since: f.clk.Now(), Until: until}
-	if m.State != forcedOpen || m.Override == nil || *m.Override != wantOv || m.Calls != 0 {
+	wantOv := resilience.BreakerOverride{State: stForcedOpen, Reason: "why not", Actor: "carol", Since: f.clk.Now(), Until: until}
+	if m.State != stForcedOpen || m.Override == nil || *m.Override != wantOv || m.Calls != 0 {
 		t.Fatalf("forced metrics %+v (override %+v), want %+v", m, m.Override, wantOv)
 	}
 }
@@ -740,7 +751,7 @@ func TestBreakerAllocatesNothingPerCall(t *testing.T) {
 			if a := testing.AllocsPerRun(1000, func() { _ = resilience.Run(ctx, p, fn) }); a != 0 {
 				t.Errorf("%s, %d observers: %v allocations per admitted call, want 0", b, len(observers), a)
 			}
-			mustOverride(t, b, ctx, forcedOpen, "test", time.Time{})
+			mustOverride(t, b, ctx, stForcedOpen, "test", time.Time{})
 			if a := testing.AllocsPerRun(1000, func() { _ = resilience.Run(ctx, p, fn) }); a != 0 {
 				t.Errorf("%s, %d observers: %v allocations per rejected call, want 0", b, len(observers), a)
 			}
