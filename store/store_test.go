@@ -25,7 +25,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // t0 is a fixed instant the tests build their records from.
 var t0 = time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
 
-func open(t *testing.T, dir string, opts ...store.Option) *store.Store {
+func open(t testing.TB, dir string, opts ...store.Option) *store.Store {
 	t.Helper()
 	s, err := store.Open(dir, opts...)
 	if err != nil {

@@ -1,0 +1,99 @@
+package store_test
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fusebox-dev/fusebox/store"
+)
+
+func TestAlertsRoundTrip(t *testing.T) {
+	s := open(t, t.TempDir())
+	firing := store.AlertRecord{
+		Fingerprint: "b2", Name: "ErrorBudgetBurn", Severity: "page",
+		Labels:      map[string]string{"alertname": "ErrorBudgetBurn", "slo": "checkout", "window": "1h"},
+		Annotations: map[string]string{"summary": "checkout burns its budget 14.4x"},
+		State:       "firing", ActiveAt: t0, StartsAt: t0.Add(time.Minute), Source: "fusebox",
+		GeneratorURL: "http://127.0.0.1:8080/slos",
+		History: []store.AlertTransition{
+			{At: t0, To: "pending"},
+			{At: t0.Add(time.Minute), From: "pending", To: "firing", Detail: "burn 15.2x over 1h and 5m"},
+		},
+	}
+	resolved := store.AlertRecord{Fingerprint: "a1", Name: "BreakerOpen", Severity: "ticket", State: "resolved",
+		StartsAt: t0, EndsAt: t0.Add(time.Hour), Source: "alertmanager"}
+	for _, r := range []store.AlertRecord{firing, resolved} {
+		if err := s.PutAlert(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Alerts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []store.AlertRecord{resolved, firing}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("Alerts() =\n %+v\nwant (ordered by fingerprint)\n %+v", got, want)
+	}
+
+	firing.State, firing.EndsAt = "resolved", t0.Add(2*time.Hour)
+	if err := s.PutAlert(firing); err != nil {
+		t.Fatal(err)
+	}
+	r, ok, err := s.Alert("b2")
+	if err != nil || !ok || !reflect.DeepEqual(r, firing) {
+		t.Errorf("Alert(b2) = %+v, %v, %v; want %+v", r, ok, err, firing)
+	}
+
+	if err := s.DeleteAlert("a1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteAlert("a1"); err != nil {
+		t.Errorf("deleting a missing alert = %v, want nil", err)
+	}
+	if got, _ := s.Alerts(); len(got) != 1 || got[0].Fingerprint != "b2" {
+		t.Errorf("after DeleteAlert, Alerts() = %+v", got)
+	}
+}
+
+func TestPutAlertKeepsTheNewestHistory(t *testing.T) {
+	s := open(t, t.TempDir())
+	r := store.AlertRecord{Fingerprint: "f"}
+	for i := range store.MaxAlertHistory + 7 {
+		r.History = append(r.History, store.AlertTransition{At: t0.Add(time.Duration(i) * time.Second), To: "firing"})
+	}
+	if err := s.PutAlert(r); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := s.Alert("f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.History) != store.MaxAlertHistory {
+		t.Fatalf("history length = %d, want %d", len(got.History), store.MaxAlertHistory)
+	}
+	if !got.History[0].At.Equal(t0.Add(7 * time.Second)) {
+		t.Errorf("oldest kept transition at %s, want %s", got.History[0].At, t0.Add(7*time.Second))
+	}
+}
+
+func TestAlertRejectsBadInput(t *testing.T) {
+	s := open(t, t.TempDir())
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"putting an alert without fingerprint is refused", func() error { return s.PutAlert(store.AlertRecord{Name: "x"}) }},
+		{"deleting an alert without fingerprint is refused", func() error { return s.DeleteAlert("") }},
+		{"reading an alert without fingerprint is refused", func() error { _, _, err := s.Alert(""); return err }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			if err == nil || !strings.Contains(err.Error(), "alert fingerprint must not be empty") {
+				t.Errorf("error = %v, want one naming the alert fingerprint", err)
+			}
+		})
+	}
+}
