@@ -164,7 +164,8 @@ func (t *Tracing) pipeline(name string) *tracePipeline {
 	v, _ := t.pipelines.LoadOrStore(name, &tracePipeline{
 		tracer:   t.tracer,
 		perShard: t.perShard,
-		nameAttr: attribute.String(AttrPipeline, name),
+		kindOpt:  trace.WithSpanKind(trace.SpanKindInternal),
+		attrOpt:  trace.WithAttributes(attribute.String(AttrPipeline, name)),
 	})
 	return v.(*tracePipeline)
 }
@@ -177,8 +178,10 @@ func (offObserver) Observe(context.Context, resilience.Event) {}
 type tracePipeline struct {
 	tracer   trace.Tracer
 	perShard int
-	nameAttr attribute.KeyValue
-	bound    atomic.Bool
+	// kindOpt and attrOpt are the fixed options of the pipeline's spans,
+	// made once.
+	kindOpt, attrOpt trace.SpanStartOption
+	bound            atomic.Bool
 	shards   [numCallShards]callShard
 }
 
@@ -234,10 +237,12 @@ func (p *tracePipeline) start(ctx context.Context, e resilience.Event) trace.Spa
 	if e.Kind == resilience.KindCallEnd && !at.IsZero() {
 		at = at.Add(-e.Duration)
 	}
-	_, span := p.tracer.Start(ctx, SpanCall,
-		trace.WithTimestamp(at),
-		trace.WithSpanKind(trace.SpanKindInternal),
-		trace.WithAttributes(p.nameAttr, attribute.Int64(AttrCall, int64(e.Call))))
+	// Samplers see the pipeline's name; the call id matters only to a
+	// recorded span.
+	_, span := p.tracer.Start(ctx, SpanCall, p.kindOpt, p.attrOpt, trace.WithTimestamp(at))
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int64(AttrCall, int64(e.Call)))
+	}
 	return span
 }
 
