@@ -182,7 +182,7 @@ type tracePipeline struct {
 	// made once.
 	kindOpt, attrOpt trace.SpanStartOption
 	bound            atomic.Bool
-	shards   [numCallShards]callShard
+	shards           [numCallShards]callShard
 }
 
 type callShard struct {
