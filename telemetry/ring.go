@@ -1,0 +1,131 @@
+package telemetry
+
+import (
+	"time"
+
+	"github.com/fusebox-dev/fusebox/resilience"
+)
+
+// RecentEventsKept is about how many recent events a pipeline keeps: each
+// shard keeps its share, and the events of one call share a shard.
+const RecentEventsKept = 1000
+
+// TransitionsKept is how many breaker transitions a pipeline's timeline keeps.
+const TransitionsKept = 200
+
+// maxMessage bounds the length of a transition message kept in the timeline.
+const maxMessage = 256
+
+// record is an event of the recent-events ring, packed. Attempt-start
+// events are not kept: an attempt's end gives its start (Time - Duration).
+type record struct {
+	time    int64 // Unix nanoseconds
+	call    uint64
+	dur     int64 // Duration, or Delay for KindRetryScheduled
+	err     error
+	attempt int32
+	kind    resilience.Kind
+	outcome resilience.Outcome
+	from    resilience.State
+	to      resilience.State
+	reason  resilience.Reason
+	scope   resilience.Scope
+}
+
+func (r *record) set(e *resilience.Event) {
+	r.time = e.Time.UnixNano()
+	r.call = e.Call
+	r.dur = int64(e.Duration)
+	if e.Kind == resilience.KindRetryScheduled {
+		r.dur = int64(e.Delay)
+	}
+	r.err = e.Err
+	r.attempt = int32(min(max(e.Attempt, 0), 1<<31-1))
+	r.kind, r.outcome, r.from, r.to, r.reason, r.scope = e.Kind, e.Outcome, e.From, e.To, e.Reason, e.Scope
+}
+
+func (r *record) event() RecentEvent {
+	e := RecentEvent{
+		Kind: r.kind, Time: time.Unix(0, r.time), Call: r.call, Attempt: int(r.attempt),
+		Outcome: r.outcome, From: r.from, To: r.to, Reason: r.reason, Scope: r.scope, Err: r.err,
+	}
+	if r.kind == resilience.KindRetryScheduled {
+		e.Delay = time.Duration(r.dur)
+	} else {
+		e.Duration = time.Duration(r.dur)
+	}
+	return e
+}
+
+// breakerTrack follows a pipeline's breaker through its transition events.
+type breakerTrack struct {
+	state  resilience.State
+	since  time.Time
+	timeIn [resilience.NumStates]time.Duration
+	// timeline is a ring of the last TransitionsKept transitions; n counts
+	// all of them.
+	timeline [TransitionsKept]Transition
+	n        uint64
+	counts   [resilience.NumStates][resilience.NumStates][resilience.NumReasons]uint64
+}
+
+func (b *breakerTrack) transition(e *resilience.Event) {
+	if e.From >= resilience.NumStates || e.To >= resilience.NumStates || e.Reason >= resilience.NumReasons {
+		return
+	}
+	if e.Time.After(b.since) {
+		b.timeIn[b.state] += e.Time.Sub(b.since)
+		b.since = e.Time
+	}
+	b.state = e.To
+	b.counts[e.From][e.To][e.Reason]++
+	msg := e.Message
+	if len(msg) > maxMessage {
+		msg = msg[:maxMessage]
+	}
+	b.timeline[b.n%TransitionsKept] = Transition{
+		Time: e.Time, From: e.From, To: e.To, Reason: e.Reason,
+		Actor: cloneBounded(e.Actor), Message: cloneBounded(msg),
+	}
+	b.n++
+}
+
+// cloneBounded copies s so that the timeline does not keep a larger string
+// alive, up to maxMessage bytes.
+func cloneBounded(s string) string {
+	if s == "" {
+		return ""
+	}
+	if len(s) > maxMessage {
+		s = s[:maxMessage]
+	}
+	return string([]byte(s))
+}
+
+// snapshot copies the breaker's state as of now; withTimeline adds the
+// timeline.
+func (b *breakerTrack) snapshot(now time.Time, withTimeline bool) BreakerSnapshot {
+	s := BreakerSnapshot{State: b.state, Since: b.since, TimeInState: b.timeIn}
+	if now.After(b.since) {
+		s.TimeInState[b.state] += now.Sub(b.since)
+	}
+	for from := range b.counts {
+		for to := range b.counts[from] {
+			for r, n := range b.counts[from][to] {
+				if n != 0 {
+					s.TransitionCounts = append(s.TransitionCounts, TransitionCount{
+						From: resilience.State(from), To: resilience.State(to), Reason: resilience.Reason(r), Count: n,
+					})
+				}
+			}
+		}
+	}
+	if withTimeline && b.n > 0 {
+		k := min(b.n, TransitionsKept)
+		s.Transitions = make([]Transition, 0, k)
+		for i := b.n - k; i < b.n; i++ {
+			s.Transitions = append(s.Transitions, b.timeline[i%TransitionsKept])
+		}
+	}
+	return s
+}
