@@ -2,11 +2,13 @@ package telemetry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,15 +17,16 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/fusebox-dev/fusebox/resilience"
+	"github.com/fusebox-dev/fusebox/resilience/resiliencetest"
 )
 
 // staticSource serves a fixed snapshot and counts the reads.
 type staticSource struct {
 	snap  Snapshot
-	reads int
+	reads atomic.Int64
 }
 
-func (s *staticSource) Snapshot() Snapshot { s.reads++; return s.snap }
+func (s *staticSource) Snapshot() Snapshot { s.reads.Add(1); return s.snap }
 
 // collectOTel registers the Fusebox metrics of src on a fresh provider with
 // a manual reader and returns one collection.
@@ -137,8 +140,8 @@ func TestOTelMetricsReadTheSnapshotAtCollection(t *testing.T) {
 	}}}}
 
 	got := otelValues(t, collectOTel(t, src))
-	if src.reads != 2 {
-		t.Errorf("%d snapshots read per collection, want 2 (one for the instruments, one for the histograms)", src.reads)
+	if n := src.reads.Load(); n != 2 {
+		t.Errorf("%d snapshots read per collection, want 2 (one for the instruments, one for the histograms)", n)
 	}
 	want := map[string]float64{
 		"fusebox.calls{outcome=success,pipeline=payments}":                                  90,
@@ -255,7 +258,88 @@ func TestOTelMetricsStopAfterUnregister(t *testing.T) {
 	if err := reader.Collect(context.Background(), &rm); err != nil {
 		t.Fatal(err)
 	}
-	if src.reads != 0 {
-		t.Errorf("%d snapshots read after unregister, want 0", src.reads)
+	if n := src.reads.Load(); n != 0 {
+		t.Errorf("%d snapshots read after unregister, want 0", n)
+	}
+}
+
+var _ SnapshotSource = (*Aggregator)(nil)
+
+func TestOTelMetricsOfRealPipelines(t *testing.T) {
+	clock := autoClock{resiliencetest.NewClock(traceEpoch)}
+	agg, err := NewAggregator(AggregatorConfig{Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, sr, _ := newTracingRecorder(t)
+	p, err := resilience.New("payments", resilience.Config{
+		Policies:  []resilience.Policy{mustRetry(t, 3), mustTimeout(t, 50*time.Millisecond)},
+		Observers: []resilience.Observer{agg, tr},
+		Clock:     clock,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A call whose first attempt times out, the second fails, the third
+	// succeeds: 365 ms, retries after 100 and 200 ms.
+	attempt := 0
+	if err := resilience.Run(context.Background(), p, func(ctx context.Context) error {
+		attempt++
+		switch attempt {
+		case 1:
+			clock.Advance(50 * time.Millisecond)
+			<-ctx.Done()
+			return ctx.Err()
+		case 2:
+			clock.Advance(10 * time.Millisecond)
+			return errors.New("connection reset")
+		}
+		clock.Advance(5 * time.Millisecond)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// A call whose three attempts fail in 10 ms each: 330 ms.
+	if err := resilience.Run(context.Background(), p, func(context.Context) error {
+		clock.Advance(10 * time.Millisecond)
+		return errors.New("503")
+	}); err == nil {
+		t.Fatal("the failing call succeeded")
+	}
+
+	got := otelValues(t, collectOTel(t, agg))
+	want := map[string]float64{
+		"fusebox.calls{outcome=success,pipeline=payments}":        1,
+		"fusebox.calls{outcome=failure,pipeline=payments}":        1,
+		"fusebox.attempts{outcome=success,pipeline=payments}":     1,
+		"fusebox.attempts{outcome=failure,pipeline=payments}":     4,
+		"fusebox.attempts{outcome=timeout,pipeline=payments}":     1,
+		"fusebox.retries{pipeline=payments}":                      4,
+		"fusebox.timeouts{pipeline=payments,scope=attempt}":       1,
+		"fusebox.timeouts{pipeline=payments,scope=call}":          0,
+		"fusebox.breaker.state{pipeline=payments,state=closed}":   1,
+		"fusebox.call.duration_count{pipeline=payments}":          2,
+		"fusebox.call.duration_bucket{le=0.25,pipeline=payments}": 0,
+		"fusebox.call.duration_bucket{le=0.5,pipeline=payments}":  2,
+		"fusebox.retry.backoff_count{pipeline=payments}":          4,
+		"fusebox.retry.backoff_bucket{le=0.1,pipeline=payments}":  2,
+		"fusebox.retry.backoff_bucket{le=0.25,pipeline=payments}": 4,
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+	// Sums go through the aggregator's histogram; allow its 2 % error.
+	for k, v := range map[string]float64{
+		"fusebox.call.duration_sum{pipeline=payments}": 0.695,
+		"fusebox.retry.backoff_sum{pipeline=payments}": 0.6,
+	} {
+		if g := got[k]; g < v*0.98 || g > v*1.02 {
+			t.Errorf("%s = %v, want %v ± 2 %%", k, g, v)
+		}
+	}
+	if n := len(sr.Ended()); n != 2 {
+		t.Errorf("%d spans beside the metrics, want 2", n)
 	}
 }

@@ -183,7 +183,8 @@ func TestSetupOTelExportsOverOTLPHTTP(t *testing.T) {
 	setOTelEnv(t, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": srv.URL, "OTEL_SERVICE_NAME": "checkout"})
 
 	ctx := context.Background()
-	o, err := SetupOTel(ctx, OTelConfig{})
+	src := &staticSource{snap: Snapshot{Time: traceEpoch, Pipelines: []PipelineSnapshot{{Name: "exported", Bound: traceEpoch}}}}
+	o, err := SetupOTel(ctx, OTelConfig{Metrics: src})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,6 +210,9 @@ func TestSetupOTelExportsOverOTLPHTTP(t *testing.T) {
 	}
 	if n := sink.count("/v1/metrics"); n == 0 {
 		t.Errorf("no metrics reached %s/v1/metrics", srv.URL)
+	}
+	if n := src.reads.Load(); n < 2 {
+		t.Errorf("the Fusebox metrics were read %d times, want at least twice (instruments and histograms)", n)
 	}
 	if err := o.Shutdown(ctx); err != nil {
 		t.Errorf("a second Shutdown: %v", err)

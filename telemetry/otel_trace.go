@@ -117,14 +117,14 @@ func NewTracing(tp trace.TracerProvider, cfg TracingConfig) (*Tracing, error) {
 }
 
 // Bind returns the observer of the pipeline named name. Binding a name twice
-// is an error.
+// is an error wrapping ErrAlreadyBound.
 func (t *Tracing) Bind(name string) (resilience.Observer, error) {
 	if t == nil || t.off {
 		return offObserver{}, nil
 	}
 	p := t.pipeline(name)
 	if !p.bound.CompareAndSwap(false, true) {
-		return nil, fmt.Errorf("telemetry: tracing is bound to pipeline %q already", name)
+		return nil, fmt.Errorf("%w: tracing of %q", ErrAlreadyBound, name)
 	}
 	return p, nil
 }

@@ -482,7 +482,7 @@ func TestTracingRejectsBadInput(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = resilience.New("twice", resilience.Config{Observers: []resilience.Observer{tr}})
-		if err == nil || !strings.Contains(err.Error(), `"twice" already`) {
+		if !errors.Is(err, ErrAlreadyBound) || !strings.Contains(err.Error(), `"twice"`) {
 			t.Errorf("second pipeline: %v, want an already-bound error", err)
 		}
 	})
