@@ -570,3 +570,62 @@ func TestTracingUnderConcurrentCalls(t *testing.T) {
 		}
 	}
 }
+
+func TestTracingAndMetricsFollowABreakerOverride(t *testing.T) {
+	clock := autoClock{resiliencetest.NewClock(traceEpoch)}
+	agg, err := NewAggregator(AggregatorConfig{Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, sr, tp := newTracingRecorder(t)
+	br, err := resilience.NewBreaker(resilience.BreakerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := resilience.New("ledger", resilience.Config{
+		Policies:  []resilience.Policy{br},
+		Observers: []resilience.Observer{agg, tr},
+		Clock:     clock,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	opCtx, op := tp.Tracer("test").Start(resilience.WithActor(context.Background(), "alice"), "override")
+	if err := br.Override(opCtx, resilience.StateForcedOpen, "maintenance", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	op.End()
+	err = resilience.Run(context.Background(), p, func(context.Context) error { return nil })
+	if !errors.Is(err, resilience.ErrOpen) {
+		t.Fatalf("Run while forced open: %v, want ErrOpen", err)
+	}
+
+	checkEvents(t, onlySpan(t, sr, "override"), traceEpoch, []wantEvent{
+		{EventBreakerTransition, 0, map[string]any{AttrBreakerFrom: "closed", AttrBreakerTo: "forced_open",
+			AttrReason: "manual", AttrBreakerActor: "alice", AttrBreakerMessage: "maintenance"}},
+	})
+	call := onlySpan(t, sr, SpanCall)
+	if st := call.Status(); st.Code != codes.Error || st.Description != resilience.ErrOpen.Error() {
+		t.Errorf("status %v, want error %q", st, resilience.ErrOpen)
+	}
+	if got := attrs(call.Attributes())[AttrOutcome]; got != "rejected" {
+		t.Errorf("outcome %v, want rejected", got)
+	}
+	checkEvents(t, call, traceEpoch, []wantEvent{
+		{EventRejected, 0, map[string]any{AttrAttempt: int64(1), AttrReason: "breaker_open"}},
+	})
+
+	got := otelValues(t, collectOTel(t, agg))
+	for k, v := range map[string]float64{
+		"fusebox.breaker.state{pipeline=ledger,state=forced_open}":                              1,
+		"fusebox.breaker.state{pipeline=ledger,state=closed}":                                   0,
+		"fusebox.breaker.transitions{from=closed,pipeline=ledger,reason=manual,to=forced_open}": 1,
+		"fusebox.rejections{pipeline=ledger,reason=breaker_open}":                               1,
+		"fusebox.calls{outcome=rejected,pipeline=ledger}":                                       1,
+	} {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+}
