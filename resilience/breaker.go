@@ -760,30 +760,37 @@ func (w *timeWindow) bucket(sec int64) *timeBucket {
 
 // record adds r at second sec and returns the totals; ok is false when sec
 // is already out of the window.
-func (w *timeWindow) record(sec int64, r uint32) (n counts, ok bool) {
+func (w *timeWindow) record(sec int64, r uint32) (counts, bool) {
 	if h := w.head.Load(); sec > h {
 		w.roll(sec)
 	} else if sec <= h-int64(len(w.buckets)) {
-		return n, false
+		return counts{}, false
 	}
-	// Totals first, so that a concurrent roll never subtracts more than
-	// they hold.
+	// Totals before the bucket, so that a concurrent roll never subtracts
+	// more than they hold; calls before failures and slow calls, and read
+	// back in the other order, so that a reader never sees a failure
+	// without its call and never overestimates a rate.
 	bk := w.bucket(sec)
-	n.calls = w.total.calls.Add(1)
+	w.total.calls.Add(1)
 	bk.calls.Add(1)
 	if r&recFail != 0 {
-		n.failures = w.total.failures.Add(1)
+		w.total.failures.Add(1)
 		bk.failures.Add(1)
-	} else {
-		n.failures = w.total.failures.Load()
 	}
 	if r&recSlow != 0 {
-		n.slow = w.total.slow.Add(1)
+		w.total.slow.Add(1)
 		bk.slow.Add(1)
-	} else {
-		n.slow = w.total.slow.Load()
 	}
-	return n, true
+	return w.totals(), true
+}
+
+// totals reads the running totals, failures and slow calls first.
+func (w *timeWindow) totals() counts {
+	var n counts
+	n.failures = w.total.failures.Load()
+	n.slow = w.total.slow.Load()
+	n.calls = w.total.calls.Load()
+	return n
 }
 
 // roll moves the window on to second sec, clearing the buckets of the
@@ -802,9 +809,9 @@ func (w *timeWindow) roll(sec int64) {
 	}
 	for s := from; s <= sec; s++ {
 		bk := w.bucket(s)
-		w.total.calls.Add(-bk.calls.Swap(0))
-		w.total.failures.Add(-bk.failures.Swap(0))
 		w.total.slow.Add(-bk.slow.Swap(0))
+		w.total.failures.Add(-bk.failures.Swap(0))
+		w.total.calls.Add(-bk.calls.Swap(0))
 	}
 	w.head.Store(sec)
 }
@@ -814,5 +821,5 @@ func (w *timeWindow) snapshot(sec int64) counts {
 	if sec > w.head.Load() {
 		w.roll(sec)
 	}
-	return counts{w.total.calls.Load(), w.total.failures.Load(), w.total.slow.Load()}
+	return w.totals()
 }

@@ -67,16 +67,22 @@ func (l *brLog) moves() []brMove {
 	return out
 }
 
+// brTB is what the fixture needs of a *testing.T or a *rapid.T.
+type brTB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
 // brFixture is a pipeline holding only a breaker, on a fake clock.
 type brFixture struct {
-	t   testing.TB
+	t   brTB
 	clk *resiliencetest.Clock
 	b   *resilience.Breaker
 	p   *resilience.Pipeline
 	log *brLog
 }
 
-func newBrFixture(t testing.TB, cfg resilience.BreakerConfig, observe bool) *brFixture {
+func newBrFixture(t brTB, cfg resilience.BreakerConfig, observe bool) *brFixture {
 	t.Helper()
 	b, err := resilience.NewBreaker(cfg)
 	if err != nil {
