@@ -1,0 +1,217 @@
+package ui
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/fusebox-dev/fusebox/resilience"
+	"github.com/fusebox-dev/fusebox/ui/templates"
+)
+
+const (
+	sessionCookie = "fusebox_session"
+	csrfHeader    = "X-CSRF-Token"
+	csrfField     = "csrf"
+	// apiActor names the actor of requests made with the Bearer token.
+	apiActor = "api"
+)
+
+// authenticator checks the admin token and issues signed sessions.
+//
+// A session is "<expiry unix>|<actor>" in base64url, a dot, and its
+// HMAC-SHA256 under a key derived from the admin token: no server-side
+// state, and changing the token logs everyone out. A session's CSRF token is
+// the HMAC of the session value under the same key, so it is valid for that
+// session only.
+type authenticator struct {
+	token  []byte
+	key    []byte
+	ttl    time.Duration
+	secure bool
+}
+
+func newAuthenticator(token string, ttl time.Duration, secure bool) authenticator {
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte("fusebox ui session key v1"))
+	return authenticator{token: []byte(token), key: m.Sum(nil), ttl: ttl, secure: secure}
+}
+
+// tokenOK compares a presented token with the admin token in constant time.
+func (a authenticator) tokenOK(presented string) bool {
+	return subtle.ConstantTimeCompare([]byte(presented), a.token) == 1
+}
+
+func (a authenticator) mac(parts ...string) string {
+	m := hmac.New(sha256.New, a.key)
+	for _, p := range parts {
+		m.Write([]byte(p))
+		m.Write([]byte{0})
+	}
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// issue returns a session value for actor valid until now + ttl.
+func (a authenticator) issue(actor string, now time.Time) string {
+	payload := base64.RawURLEncoding.EncodeToString(
+		[]byte(strconv.FormatInt(now.Add(a.ttl).Unix(), 10) + "|" + actor))
+	return payload + "." + a.mac("session", payload)
+}
+
+// verify returns the actor of a session value that is authentic and not
+// expired.
+func (a authenticator) verify(value string, now time.Time) (actor string, ok bool) {
+	payload, sig, found := strings.Cut(value, ".")
+	if !found || subtle.ConstantTimeCompare([]byte(sig), []byte(a.mac("session", payload))) != 1 {
+		return "", false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return "", false
+	}
+	exp, actor, found := strings.Cut(string(raw), "|")
+	unix, err := strconv.ParseInt(exp, 10, 64)
+	if !found || err != nil || now.Unix() >= unix {
+		return "", false
+	}
+	return actor, true
+}
+
+// csrf returns the CSRF token of a session value.
+func (a authenticator) csrf(session string) string { return a.mac("csrf", session) }
+
+func (a authenticator) csrfOK(session, presented string) bool {
+	return presented != "" && subtle.ConstantTimeCompare([]byte(presented), []byte(a.csrf(session))) == 1
+}
+
+func (a authenticator) cookie(value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name: sessionCookie, Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: a.secure, SameSite: http.SameSiteStrictMode,
+	}
+}
+
+// sessionOf returns the request's valid session value and its actor.
+func (s *Server) sessionOf(c echo.Context) (value, actor string, ok bool) {
+	ck, err := c.Cookie(sessionCookie)
+	if err != nil {
+		return "", "", false
+	}
+	actor, ok = s.auth.verify(ck.Value, s.clock.Now())
+	if !ok {
+		return "", "", false
+	}
+	return ck.Value, actor, true
+}
+
+// requireAdmin lets a request through with the Bearer token, or with a
+// session cookie and its CSRF token (the csrf form field or the
+// X-CSRF-Token header). Without credentials it answers 401; with a session
+// but a missing or bad CSRF token, 403. It puts the actor in the request's
+// context (resilience.WithActor).
+func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		var actor string
+		if h := r.Header.Get(echo.HeaderAuthorization); h != "" {
+			tok, found := strings.CutPrefix(h, "Bearer ")
+			if !found || !s.auth.tokenOK(strings.TrimSpace(tok)) {
+				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="fusebox"`)
+				return s.fail(c, Errorf(EUNAUTHORIZED, "the bearer token is not valid"))
+			}
+			actor = apiActor
+		} else {
+			session, who, ok := s.sessionOf(c)
+			if !ok {
+				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="fusebox"`)
+				return s.fail(c, Errorf(EUNAUTHORIZED, "log in or send the admin token as a bearer token"))
+			}
+			presented := r.Header.Get(csrfHeader)
+			if presented == "" && !strings.HasPrefix(r.URL.Path, "/api/") {
+				presented = formValue(c, csrfField)
+			}
+			if !s.auth.csrfOK(session, presented) {
+				return s.fail(c, Errorf(EFORBIDDEN, "missing or invalid CSRF token"))
+			}
+			actor = who
+		}
+		c.SetRequest(r.WithContext(resilience.WithActor(r.Context(), actor)))
+		return next(c)
+	}
+}
+
+// formValue reads a field of a urlencoded or multipart form body.
+func formValue(c echo.Context, name string) string {
+	return c.FormValue(name)
+}
+
+// actorOf returns who acts in ctx (set by requireAdmin).
+func actorOf(ctx context.Context) string { return resilience.ActorFrom(ctx) }
+
+// loginForm renders the login page.
+func (s *Server) loginForm(c echo.Context) error {
+	next := safeNext(c.QueryParam("next"))
+	return s.renderLogin(c, http.StatusOK, next, "")
+}
+
+func (s *Server) renderLogin(c echo.Context, status int, next, msg string) error {
+	p := s.page(c, "Log in", "")
+	p.Next = next
+	return s.render(c, status, layout(p, templates.LoginPage(templates.Login{Next: next, Error: msg})))
+}
+
+// login checks the token of the login form and sets the session cookie.
+func (s *Server) login(c echo.Context) error {
+	next := safeNext(c.FormValue("next"))
+	if !s.auth.tokenOK(c.FormValue("token")) {
+		return s.renderLogin(c, http.StatusUnauthorized, next, "That token is not the admin token.")
+	}
+	actor := cleanActor(c.FormValue("name"))
+	c.SetCookie(s.auth.cookie(s.auth.issue(actor, s.clock.Now()), int(s.cfg.SessionTTL/time.Second)))
+	return c.Redirect(http.StatusSeeOther, next)
+}
+
+// logout clears the session cookie.
+func (s *Server) logout(c echo.Context) error {
+	c.SetCookie(s.auth.cookie("", -1))
+	return c.Redirect(http.StatusSeeOther, "/")
+}
+
+// safeNext keeps a redirect target on this site: a path, never a scheme
+// or another host.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
+		strings.ContainsAny(next, "\r\n") {
+		return "/"
+	}
+	return next
+}
+
+// cleanActor keeps the printable part of a name given at login, at most 64
+// runes; "" becomes "admin".
+func cleanActor(name string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range strings.TrimSpace(name) {
+		if n == 64 {
+			break
+		}
+		if unicode.IsPrint(r) && r != '|' {
+			b.WriteRune(r)
+			n++
+		}
+	}
+	if b.Len() == 0 {
+		return "admin"
+	}
+	return b.String()
+}

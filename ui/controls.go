@@ -1,0 +1,383 @@
+package ui
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/fusebox-dev/fusebox/resilience"
+)
+
+// OverrideState is the state an operator asks a breaker for.
+type OverrideState string
+
+// The override states.
+const (
+	OverrideForcedOpen   OverrideState = "forced_open"   // reject every call
+	OverrideForcedClosed OverrideState = "forced_closed" // let every call through
+	OverrideAuto         OverrideState = "auto"          // back to the state machine
+)
+
+// Breaker returns the resilience state of a forced override; ok is false
+// for OverrideAuto (and for an unknown state).
+func (o OverrideState) Breaker() (st resilience.State, ok bool) {
+	switch o {
+	case OverrideForcedOpen:
+		return resilience.StateForcedOpen, true
+	case OverrideForcedClosed:
+		return resilience.StateForcedClosed, true
+	}
+	return 0, false
+}
+
+// OverrideRequest is a validated request to override a breaker.
+type OverrideRequest struct {
+	Pipeline string
+	State    OverrideState
+	// Reason is what the operator wrote; never empty.
+	Reason string
+	// Actor is who asks: the name given at login, or "api" for the Bearer
+	// token. The request's context carries it too (resilience.ActorFrom).
+	Actor string
+	// Duration is how long a forced state holds before it reverts by
+	// itself; zero holds until reverted. Always zero for OverrideAuto.
+	Duration time.Duration
+}
+
+// Controls applies breaker overrides: cmd/app forces the registry's breaker,
+// persists the override and appends to the audit log.
+type Controls interface {
+	// Override applies req. An unknown pipeline is an error wrapping
+	// resilience.ErrUnknownPipeline (404), a pipeline without a breaker
+	// one wrapping resilience.ErrNoBreaker (409); an *Error chooses its
+	// own status; anything else is a 500.
+	Override(ctx context.Context, req OverrideRequest) error
+}
+
+// AuditEntry is one entry of the audit log.
+type AuditEntry struct {
+	At time.Time `json:"at"`
+	// Actor is who acted; Action what ("override", "auto", "expired",
+	// "faults").
+	Actor    string `json:"actor"`
+	Action   string `json:"action"`
+	Pipeline string `json:"pipeline,omitempty"`
+	// From and To are the states (or settings) before and after.
+	From   string `json:"from,omitempty"`
+	To     string `json:"to,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// Until is when a time-boxed override runs out; zero when it does not.
+	Until time.Time `json:"until,omitzero"`
+}
+
+// AuditLog lists the audit log.
+type AuditLog interface {
+	// Entries returns up to limit entries, newest first.
+	Entries(ctx context.Context, limit int) ([]AuditEntry, error)
+}
+
+// Knobs are the fault settings of a simulated downstream. The JSON form is
+// the body of PUT /api/v1/demo/downstreams/{name}.
+type Knobs struct {
+	// ErrorRate in [0, 1] is the share of calls that fail.
+	ErrorRate float64 `json:"error_rate"`
+	// LatencyMS and JitterMS, from 0 to MaxDelayMS, are the added latency
+	// and its spread in milliseconds.
+	LatencyMS int `json:"latency_ms"`
+	JitterMS  int `json:"jitter_ms"`
+	// Outage makes every call fail.
+	Outage bool `json:"outage"`
+}
+
+// MaxDelayMS bounds Knobs.LatencyMS and Knobs.JitterMS: one minute.
+const MaxDelayMS = 60_000
+
+// validate returns an EINVALID *Error naming the first knob out of range.
+func (k Knobs) validate() error {
+	switch {
+	case !(k.ErrorRate >= 0 && k.ErrorRate <= 1):
+		return Errorf(EINVALID, "error_rate = %v: must be between 0 and 1", k.ErrorRate)
+	case k.LatencyMS < 0 || k.LatencyMS > MaxDelayMS:
+		return Errorf(EINVALID, "latency_ms = %d: must be between 0 and %d", k.LatencyMS, MaxDelayMS)
+	case k.JitterMS < 0 || k.JitterMS > MaxDelayMS:
+		return Errorf(EINVALID, "jitter_ms = %d: must be between 0 and %d", k.JitterMS, MaxDelayMS)
+	}
+	return nil
+}
+
+// Downstream is a simulated downstream of the demo and its knobs.
+type Downstream struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	Knobs       Knobs  `json:"knobs"`
+}
+
+// Faults are the demo's fault knobs.
+type Faults interface {
+	// Downstreams lists the simulated downstreams, sorted by name.
+	Downstreams() []Downstream
+	// Set changes the knobs of the named downstream (the handlers validate
+	// them first). The actor is in ctx (resilience.ActorFrom).
+	Set(ctx context.Context, name string, k Knobs) error
+}
+
+// Alert is one alert, firing or resolved.
+type Alert struct {
+	Name     string    `json:"name"`
+	Severity string    `json:"severity"`
+	State    string    `json:"state"` // "firing" or "resolved"
+	Pipeline string    `json:"pipeline,omitempty"`
+	Summary  string    `json:"summary,omitempty"`
+	Since    time.Time `json:"since"`
+	Resolved time.Time `json:"resolved,omitzero"`
+}
+
+// AlertSource lists the alerts.
+type AlertSource interface {
+	// Alerts returns the firing alerts and the recently resolved ones,
+	// newest first.
+	Alerts(ctx context.Context) ([]Alert, error)
+}
+
+// maxReason bounds an override's reason, in bytes.
+const maxReason = 500
+
+// maxOverride bounds an override's duration.
+const maxOverride = 7 * 24 * time.Hour
+
+// overrideBody is the JSON body of PUT /api/v1/pipelines/{name}/breaker.
+type overrideBody struct {
+	State    string `json:"state"`
+	Reason   string `json:"reason"`
+	Duration string `json:"duration,omitempty"`
+}
+
+// overrideRequest validates an override.
+func (s *Server) overrideRequest(ctx context.Context, name string, b overrideBody) (OverrideRequest, error) {
+	req := OverrideRequest{Pipeline: name, State: OverrideState(b.State), Reason: strings.TrimSpace(b.Reason), Actor: actorOf(ctx)}
+	switch req.State {
+	case OverrideForcedOpen, OverrideForcedClosed, OverrideAuto:
+	default:
+		return req, Errorf(EINVALID, "state = %q: want forced_open, forced_closed or auto", b.State)
+	}
+	if req.Reason == "" {
+		return req, Errorf(EINVALID, "reason is required")
+	}
+	if len(req.Reason) > maxReason {
+		return req, Errorf(EINVALID, "reason is %d bytes long: at most %d", len(req.Reason), maxReason)
+	}
+	if b.Duration != "" {
+		d, err := time.ParseDuration(b.Duration)
+		if err != nil || d <= 0 || d > maxOverride {
+			return req, Errorf(EINVALID, "duration = %q: want a positive duration up to %v such as 15m or 1h", b.Duration, maxOverride)
+		}
+		if req.State == OverrideAuto {
+			return req, Errorf(EINVALID, "duration = %q: only a forced state takes a duration", b.Duration)
+		}
+		req.Duration = d
+	}
+	return req, nil
+}
+
+// knownPipeline returns an ENOTFOUND error for a pipeline the dashboard
+// does not know.
+func (s *Server) knownPipeline(name string) error {
+	if s.cfg.Registry != nil {
+		if _, err := s.cfg.Registry.Get(name); err == nil {
+			return nil
+		}
+	}
+	if _, err := s.cfg.Stats.Pipeline(name); err != nil {
+		return Errorf(ENOTFOUND, "unknown pipeline %q", name)
+	}
+	return nil
+}
+
+func (s *Server) applyOverride(c echo.Context, b overrideBody) (OverrideRequest, error) {
+	ctx := c.Request().Context()
+	name := c.Param("name")
+	if s.cfg.Controls == nil {
+		return OverrideRequest{}, Errorf(ECONFLICT, "manual breaker control is not enabled")
+	}
+	if err := s.knownPipeline(name); err != nil {
+		return OverrideRequest{}, err
+	}
+	req, err := s.overrideRequest(ctx, name, b)
+	if err != nil {
+		return req, err
+	}
+	if err := s.cfg.Controls.Override(ctx, req); err != nil {
+		return req, err
+	}
+	s.hub.poke()
+	return req, nil
+}
+
+// overrideForm handles the override form of the detail page.
+func (s *Server) overrideForm(c echo.Context) error {
+	b := overrideBody{State: c.FormValue("state"), Reason: c.FormValue("reason"), Duration: c.FormValue("duration")}
+	if _, err := s.applyOverride(c, b); err != nil {
+		return s.fail(c, err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/pipelines/"+url.PathEscape(c.Param("name")))
+}
+
+// apiOverride handles PUT /api/v1/pipelines/{name}/breaker.
+func (s *Server) apiOverride(c echo.Context) error {
+	if err := s.knownPipeline(c.Param("name")); err != nil {
+		return s.fail(c, err)
+	}
+	var b overrideBody
+	if err := decodeJSON(c, &b); err != nil {
+		return s.fail(c, err)
+	}
+	req, err := s.applyOverride(c, b)
+	if err != nil {
+		return s.fail(c, err)
+	}
+	out := map[string]any{"pipeline": req.Pipeline, "state": req.State, "reason": req.Reason, "actor": req.Actor}
+	if req.Duration > 0 {
+		out["duration"] = req.Duration.String()
+		out["until"] = s.clock.Now().Add(req.Duration).UTC()
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// maxBody bounds the JSON bodies the API reads.
+const maxBody = 64 << 10
+
+// decodeJSON reads one JSON value into v: an unknown field, trailing data,
+// a body over 64 KiB or a wrong type is an EINVALID error.
+func decodeJSON(c echo.Context, v any) error {
+	r := c.Request()
+	if ct := r.Header.Get(echo.HeaderContentType); ct != "" && !strings.HasPrefix(ct, echo.MIMEApplicationJSON) {
+		return Errorf(EINVALID, "Content-Type = %q: want application/json", ct)
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return Errorf(EINVALID, "malformed JSON body: %v", err)
+	}
+	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
+		return Errorf(EINVALID, "malformed JSON body: trailing data after the object")
+	}
+	return nil
+}
+
+// downstream returns the named downstream, or an error: ENOTFOUND outside
+// the demo or for an unknown name.
+func (s *Server) downstream(name string) (Downstream, error) {
+	if s.cfg.Faults == nil {
+		return Downstream{}, Errorf(ENOTFOUND, "no demo is running")
+	}
+	for _, d := range s.cfg.Faults.Downstreams() {
+		if d.Name == name {
+			return d, nil
+		}
+	}
+	return Downstream{}, Errorf(ENOTFOUND, "unknown downstream %q", name)
+}
+
+func (s *Server) setKnobs(c echo.Context, name string, k Knobs) (Downstream, error) {
+	d, err := s.downstream(name)
+	if err != nil {
+		return d, err
+	}
+	if err := k.validate(); err != nil {
+		return d, err
+	}
+	if err := s.cfg.Faults.Set(c.Request().Context(), name, k); err != nil {
+		return d, err
+	}
+	d.Knobs = k
+	return d, nil
+}
+
+// knobsForm handles the fault sliders of the detail page.
+func (s *Server) knobsForm(c echo.Context) error {
+	k, err := formKnobs(c)
+	if err == nil {
+		_, err = s.setKnobs(c, c.Param("name"), k)
+	}
+	if err != nil {
+		return s.fail(c, err)
+	}
+	back := safeNext(c.FormValue("back"))
+	if back == "/" {
+		if ref := c.Request().Header.Get("Referer"); ref != "" {
+			if u, perr := url.Parse(ref); perr == nil {
+				back = safeNext(u.Path)
+			}
+		}
+	}
+	return c.Redirect(http.StatusSeeOther, back)
+}
+
+// formKnobs reads the knobs of the sliders form.
+func formKnobs(c echo.Context) (Knobs, error) {
+	var k Knobs
+	rate, err := strconv.ParseFloat(c.FormValue("error_rate"), 64)
+	if err != nil || math.IsNaN(rate) {
+		return k, Errorf(EINVALID, "error_rate = %q: want a number between 0 and 1", c.FormValue("error_rate"))
+	}
+	k.ErrorRate = rate
+	for _, f := range []struct {
+		name string
+		dst  *int
+	}{{"latency_ms", &k.LatencyMS}, {"jitter_ms", &k.JitterMS}} {
+		v := c.FormValue(f.name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return k, Errorf(EINVALID, "%s = %q: want a whole number of milliseconds", f.name, v)
+		}
+		*f.dst = n
+	}
+	switch v := c.FormValue("outage"); v {
+	case "", "false", "off":
+	case "true", "on":
+		k.Outage = true
+	default:
+		return k, Errorf(EINVALID, "outage = %q: want true or false", v)
+	}
+	return k, nil
+}
+
+// apiDownstreams handles GET /api/v1/demo/downstreams.
+func (s *Server) apiDownstreams(c echo.Context) error {
+	if s.cfg.Faults == nil {
+		return s.fail(c, Errorf(ENOTFOUND, "no demo is running"))
+	}
+	ds := s.cfg.Faults.Downstreams()
+	if ds == nil {
+		ds = []Downstream{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"downstreams": ds})
+}
+
+// apiSetKnobs handles PUT /api/v1/demo/downstreams/{name}.
+func (s *Server) apiSetKnobs(c echo.Context) error {
+	if _, err := s.downstream(c.Param("name")); err != nil {
+		return s.fail(c, err)
+	}
+	var k Knobs
+	if err := decodeJSON(c, &k); err != nil {
+		return s.fail(c, err)
+	}
+	d, err := s.setKnobs(c, c.Param("name"), k)
+	if err != nil {
+		return s.fail(c, err)
+	}
+	return c.JSON(http.StatusOK, d)
+}

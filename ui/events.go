@@ -1,0 +1,296 @@
+package ui
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"github.com/fusebox-dev/fusebox/resilience"
+	"github.com/fusebox-dev/fusebox/ui/templates"
+)
+
+// clientBuffer is how many updates a live client may fall behind before it
+// is dropped.
+const clientBuffer = 4
+
+// writeTimeout bounds the write of one update to a live client.
+const writeTimeout = 10 * time.Second
+
+// client is one GET /events stream.
+type client struct {
+	// topic is the pipeline of a detail page, "" for the overview.
+	topic string
+	ch    chan []byte
+	// gone is closed when the hub drops the client (too slow, or Close).
+	gone    chan struct{}
+	dropped bool // guarded by hub.mu
+}
+
+// hub renders the live updates once per change for every topic that has
+// clients and hands each client its topic's message. A client whose buffer
+// is full is dropped: a slow reader never blocks the others. Its loop runs
+// while at least one client is connected, subscribed to Stats for that time.
+type hub struct {
+	s       *Server
+	pokes   chan struct{}
+	mu      sync.Mutex
+	clients map[*client]struct{}
+	stop    chan struct{} // closes to end the running loop; nil when none runs
+	closed  bool
+	loops   sync.WaitGroup
+}
+
+func newHub(s *Server) *hub {
+	return &hub{s: s, pokes: make(chan struct{}, 1), clients: map[*client]struct{}{}}
+}
+
+// add registers a client for topic and starts the loop if none runs.
+func (h *hub) add(topic string) (*client, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.closed:
+		return nil, Errorf(EUNAVAILABLE, "the server is shutting down")
+	case len(h.clients) >= h.s.cfg.MaxStreams:
+		return nil, Errorf(EUNAVAILABLE, "too many live streams (%d)", len(h.clients))
+	}
+	c := &client{topic: topic, ch: make(chan []byte, clientBuffer), gone: make(chan struct{})}
+	h.clients[c] = struct{}{}
+	if h.stop == nil {
+		changes, cancel := h.s.cfg.Stats.Subscribe()
+		h.stop = make(chan struct{})
+		h.loops.Add(1)
+		go h.loop(changes, cancel, h.stop)
+	}
+	return c, nil
+}
+
+// remove unregisters c, and stops the loop after the last client.
+func (h *hub) remove(c *client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.dropLocked(c)
+}
+
+func (h *hub) dropLocked(c *client) {
+	if _, ok := h.clients[c]; !ok {
+		return
+	}
+	delete(h.clients, c)
+	if !c.dropped {
+		c.dropped = true
+		close(c.gone)
+	}
+	if len(h.clients) == 0 && h.stop != nil {
+		close(h.stop)
+		h.stop = nil
+	}
+}
+
+// close drops every client, refuses new ones and waits for the loop.
+func (h *hub) close() {
+	h.mu.Lock()
+	h.closed = true
+	for c := range h.clients {
+		h.dropLocked(c)
+	}
+	h.mu.Unlock()
+	h.loops.Wait()
+}
+
+// poke asks for an update as if the figures had changed (after an
+// override, so that the pages show it at once).
+func (h *hub) poke() {
+	select {
+	case h.pokes <- struct{}{}:
+	default:
+	}
+}
+
+// loop broadcasts an update on each change, at most once per
+// UpdateInterval: a change that comes sooner is sent when the interval is
+// over, together with any that follow it.
+func (h *hub) loop(changes <-chan struct{}, cancel func(), stop <-chan struct{}) {
+	defer h.loops.Done()
+	defer cancel()
+	clock, every := h.s.clock, h.s.cfg.UpdateInterval
+	var (
+		last    time.Time
+		timer   resilience.Timer
+		pending <-chan time.Time
+	)
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	changed := func() {
+		if pending != nil {
+			return // an update is scheduled already
+		}
+		now := clock.Now()
+		if wait := last.Add(every).Sub(now); !last.IsZero() && wait > 0 {
+			timer = clock.NewTimer(wait)
+			pending = timer.C()
+			return
+		}
+		last = now
+		h.broadcast()
+	}
+	for {
+		select {
+		case <-stop:
+			return
+		case _, ok := <-changes:
+			if !ok {
+				changes = nil
+				continue
+			}
+			changed()
+		case <-h.pokes:
+			changed()
+		case <-pending:
+			timer, pending = nil, nil
+			last = clock.Now()
+			h.broadcast()
+		}
+	}
+}
+
+// broadcast renders each topic's message once and offers it to its clients.
+func (h *hub) broadcast() {
+	h.mu.Lock()
+	byTopic := map[string][]*client{}
+	for c := range h.clients {
+		byTopic[c.topic] = append(byTopic[c.topic], c)
+	}
+	h.mu.Unlock()
+	ctx := context.Background()
+	for topic, cs := range byTopic {
+		msg, err := h.s.fragments(ctx, topic)
+		if err != nil {
+			h.s.log.Warn("ui: rendering a live update", "topic", topic, "err", err)
+			continue
+		}
+		for _, c := range cs {
+			select {
+			case c.ch <- msg:
+			default:
+				h.mu.Lock()
+				h.dropLocked(c)
+				h.mu.Unlock()
+				h.s.log.Info("ui: dropped a live client that fell behind", "topic", topic)
+			}
+		}
+	}
+}
+
+// fragments renders the live update of a topic as SSE events: a "tile"
+// event per pipeline for the overview; "header" and "calls" events for a
+// pipeline's page. Each event's data is the HTML of an element with a
+// stable id that the script swaps in.
+func (s *Server) fragments(ctx context.Context, topic string) ([]byte, error) {
+	var buf bytes.Buffer
+	if topic == "" {
+		for _, t := range s.tiles(s.cfg.Stats.Snapshot()) {
+			if err := writeEvent(ctx, &buf, "tile", templates.TileView(t)); err != nil {
+				return nil, err
+			}
+		}
+		return buf.Bytes(), nil
+	}
+	ps, err := s.cfg.Stats.Pipeline(topic)
+	if err != nil {
+		return nil, err
+	}
+	bi := s.breakerInfo(topic)
+	if err := writeEvent(ctx, &buf, "header", templates.DetailHeader(s.tile(&ps, bi))); err != nil {
+		return nil, err
+	}
+	if err := writeEvent(ctx, &buf, "calls", templates.CallsView(s.calls(&ps))); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// writeEvent writes one SSE event named name whose data is comp's HTML,
+// one data: line per line of it.
+func writeEvent(ctx context.Context, buf *bytes.Buffer, name string, comp templ.Component) error {
+	var html bytes.Buffer
+	if err := comp.Render(ctx, &html); err != nil {
+		return err
+	}
+	buf.WriteString("event: ")
+	buf.WriteString(name)
+	buf.WriteByte('\n')
+	text := strings.ReplaceAll(strings.ReplaceAll(html.String(), "\r\n", "\n"), "\r", "\n")
+	for line := range strings.SplitSeq(text, "\n") {
+		buf.WriteString("data: ")
+		buf.WriteString(line)
+		buf.WriteByte('\n')
+	}
+	buf.WriteByte('\n')
+	return nil
+}
+
+// events serves GET /events (the overview's tiles) and
+// GET /events?pipeline=NAME (a pipeline page's header and recent calls) as
+// server-sent events: the current fragments at once, then an update on
+// each change, at most once per UpdateInterval.
+func (s *Server) events(c echo.Context) error {
+	topic := c.QueryParam("pipeline")
+	if topic != "" {
+		if _, err := s.cfg.Stats.Pipeline(topic); err != nil {
+			return s.fail(c, err)
+		}
+	}
+	first, err := s.fragments(c.Request().Context(), topic)
+	if err != nil {
+		return s.fail(c, err)
+	}
+	cl, err := s.hub.add(topic)
+	if err != nil {
+		return s.fail(c, err)
+	}
+	defer s.hub.remove(cl)
+
+	w := c.Response()
+	hd := w.Header()
+	hd.Set(echo.HeaderContentType, "text/event-stream")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	send := func(b []byte) error {
+		if err := rc.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	if err := send(append([]byte("retry: 2000\n\n"), first...)); err != nil {
+		return nil // the client went away
+	}
+	ctx := c.Request().Context()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-cl.gone:
+			return nil
+		case msg := <-cl.ch:
+			if err := send(msg); err != nil {
+				return nil
+			}
+		}
+	}
+}

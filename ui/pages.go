@@ -1,0 +1,156 @@
+package ui
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/fusebox-dev/fusebox/ui/templates"
+)
+
+// auditPageSize is the number of audit entries the audit page shows.
+const auditPageSize = 200
+
+// page returns the layout's fields for a request.
+func (s *Server) page(c echo.Context, heading, nav string) templates.Page {
+	p := templates.Page{
+		Title: s.cfg.Title, Heading: heading, Nav: nav,
+		AppJS: s.assets.url("app.js"), AppCSS: s.assets.url("app.css"),
+		Next: url.QueryEscape(c.Request().URL.RequestURI()),
+	}
+	if session, actor, ok := s.sessionOf(c); ok {
+		p.LoggedIn, p.Actor, p.CSRF = true, actor, s.auth.csrf(session)
+	}
+	p.AlertsFiring = s.firing(c.Request().Context())
+	return p
+}
+
+// firing counts the firing alerts; 0 without an alert source or on error.
+func (s *Server) firing(ctx context.Context) int {
+	if s.cfg.Alerts == nil {
+		return 0
+	}
+	as, err := s.cfg.Alerts.Alerts(ctx)
+	if err != nil {
+		s.log.Warn("ui: listing alerts", "err", err)
+		return 0
+	}
+	n := 0
+	for _, a := range as {
+		if a.State == "firing" {
+			n++
+		}
+	}
+	return n
+}
+
+// overview renders GET /.
+func (s *Server) overview(c echo.Context) error {
+	p := s.page(c, "Pipelines", "overview")
+	p.Events = "/events"
+	tiles := s.tiles(s.cfg.Stats.Snapshot())
+	return s.render(c, http.StatusOK, layout(p, templates.Overview(tiles)))
+}
+
+// detail renders GET /pipelines/{name}.
+func (s *Server) detail(c echo.Context) error {
+	name := c.Param("name")
+	ps, err := s.cfg.Stats.Pipeline(name)
+	if err != nil {
+		return s.fail(c, err)
+	}
+	p := s.page(c, name, "")
+	p.Events = "/events?pipeline=" + url.QueryEscape(name)
+	d := s.detailView(&ps, s.breakerInfo(name), p.LoggedIn, p.CSRF)
+	if s.cfg.Faults != nil {
+		d.Downstreams = []templates.Downstream{}
+		for _, ds := range s.cfg.Faults.Downstreams() {
+			d.Downstreams = append(d.Downstreams, knobsView(ds, p.LoggedIn, p.CSRF))
+		}
+	}
+	return s.render(c, http.StatusOK, layout(p, templates.DetailPage(d)))
+}
+
+func knobsView(d Downstream, loggedIn bool, csrf string) templates.Downstream {
+	return templates.Downstream{
+		Name: d.Name, Description: d.Description,
+		Action:       "/demo/downstreams/" + url.PathEscape(d.Name),
+		CSRF:         csrf,
+		LoggedIn:     loggedIn,
+		ErrorRate:    fmtNum(d.Knobs.ErrorRate),
+		ErrorPercent: strings.TrimSuffix(fmtPct(d.Knobs.ErrorRate), "%") + " %",
+		LatencyMS:    itoa(d.Knobs.LatencyMS),
+		JitterMS:     itoa(d.Knobs.JitterMS),
+		Outage:       d.Knobs.Outage,
+	}
+}
+
+// alertsPage renders GET /alerts.
+func (s *Server) alertsPage(c echo.Context) error {
+	view := templates.Alerts{Enabled: s.cfg.Alerts != nil}
+	if s.cfg.Alerts != nil {
+		as, err := s.cfg.Alerts.Alerts(c.Request().Context())
+		if err != nil {
+			return s.fail(c, err)
+		}
+		for _, a := range as {
+			view.Items = append(view.Items, templates.AlertRow{
+				Name: a.Name, Severity: a.Severity, State: a.State, Class: "alert-" + a.State,
+				Pipeline: a.Pipeline, Summary: a.Summary, Since: s.stamp(a.Since),
+			})
+		}
+	}
+	return s.render(c, http.StatusOK, layout(s.page(c, "Alerts", "alerts"), templates.AlertsPage(view)))
+}
+
+// auditPage renders GET /audit.
+func (s *Server) auditPage(c echo.Context) error {
+	entries, err := s.auditEntries(c.Request().Context(), auditPageSize)
+	if err != nil {
+		return s.fail(c, err)
+	}
+	var view templates.Audit
+	for _, e := range entries {
+		row := templates.AuditRow{
+			At: s.stamp(e.At), Actor: e.Actor, Action: e.Action, Pipeline: e.Pipeline,
+			Reason: e.Reason, Until: s.stamp(e.Until),
+		}
+		if e.From != "" || e.To != "" {
+			row.Change = e.From + " → " + e.To
+		}
+		view.Entries = append(view.Entries, row)
+	}
+	return s.render(c, http.StatusOK, layout(s.page(c, "Audit log", "audit"), templates.AuditPage(view)))
+}
+
+func (s *Server) auditEntries(ctx context.Context, limit int) ([]AuditEntry, error) {
+	if s.cfg.Audit == nil {
+		return []AuditEntry{}, nil
+	}
+	es, err := s.cfg.Audit.Entries(ctx, limit)
+	if es == nil {
+		es = []AuditEntry{}
+	}
+	return es, err
+}
+
+// healthz answers liveness: the process serves requests.
+func (s *Server) healthz(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz answers readiness with Config.Ready.
+func (s *Server) readyz(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(c.Request().Context()); err != nil {
+			s.log.Warn("ui: not ready", "err", err)
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}

@@ -1,0 +1,310 @@
+// Package ui is the dashboard and the JSON API of Fusebox: echo handlers
+// that render templ components (package ui/templates) from the
+// aggregator's snapshots, server-sent live updates, manual breaker controls
+// behind an admin login, and the demo's fault knobs.
+//
+// The package declares the small interfaces it consumes (Stats, Controls,
+// AuditLog, Faults, AlertSource); cmd/app implements them with the
+// aggregator, the store and the demo, and mounts the routes with
+// (*Server).Register.
+package ui
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"github.com/fusebox-dev/fusebox/resilience"
+	"github.com/fusebox-dev/fusebox/telemetry"
+	"github.com/fusebox-dev/fusebox/ui/templates"
+)
+
+// Stats is what the dashboard reads of the aggregator
+// (*telemetry.Aggregator, or an adapter around it).
+type Stats interface {
+	// Snapshot returns the figures of every pipeline, sorted by name.
+	Snapshot() telemetry.Snapshot
+	// Pipeline returns the detail of one pipeline, or an error wrapping
+	// telemetry.ErrUnknownPipeline.
+	Pipeline(name string) (telemetry.PipelineSnapshot, error)
+	// Subscribe returns a channel that receives a value when the figures
+	// change (it may coalesce changes, and must never block the sender),
+	// and a function that ends the subscription.
+	Subscribe() (changes <-chan struct{}, cancel func())
+}
+
+// Config configures a Server. Stats and AdminToken are required; every
+// other field has a documented zero value.
+type Config struct {
+	// Stats provides the figures. Required.
+	Stats Stats
+	// Registry describes the policies in force and the overrides' end
+	// times. Nil: the pages show no policy settings and every pipeline is
+	// taken to have a breaker.
+	Registry *resilience.Registry
+	// Controls applies breaker overrides. Nil: the override forms are
+	// hidden and the override routes answer 501.
+	Controls Controls
+	// Audit lists the audit log. Nil: the audit page is empty.
+	Audit AuditLog
+	// Faults are the demo's fault knobs. Nil outside the demo: no sliders,
+	// and the /demo routes answer 404.
+	Faults Faults
+	// Alerts lists the alerts. Nil until alerting is configured: the alerts
+	// page says so and GET /api/v1/alerts answers an empty list.
+	Alerts AlertSource
+	// Ready reports readiness for GET /readyz. Nil: always ready.
+	Ready func(ctx context.Context) error
+	// AdminToken is the admin secret: the Bearer token of the API and the
+	// password of the login form. Required (cmd/app generates one when
+	// none is configured).
+	AdminToken string
+	// Title is the site title in the header. "" means "Fusebox".
+	Title string
+	// Clock tells time (sessions, rate limits, displayed durations). Nil
+	// means resilience.SystemClock().
+	Clock resilience.Clock
+	// Logger receives errors the clients do not see. Nil discards them.
+	Logger *slog.Logger
+	// Secure marks the session cookie Secure: set it when serving TLS.
+	Secure bool
+	// SessionTTL is how long a login lasts. Zero means 12 hours.
+	SessionTTL time.Duration
+	// UpdateInterval is the shortest time between two live updates sent to
+	// a client. Zero means one second.
+	UpdateInterval time.Duration
+	// MaxStreams bounds the concurrent GET /events clients; more are
+	// answered 503. Zero means 1,000.
+	MaxStreams int
+	// Location is the time zone of the times shown on pages. Nil means
+	// time.Local.
+	Location *time.Location
+}
+
+// Server serves the dashboard and the API. It is safe for concurrent use.
+// Close ends the live-update streams (an http.Server's Shutdown does not
+// end them by itself).
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	clock  resilience.Clock
+	loc    *time.Location
+	auth   authenticator
+	assets assets
+	hub    *hub
+	bufs   sync.Pool
+}
+
+// New returns a Server, or an error naming the first missing or invalid
+// field of cfg.
+func New(cfg Config) (*Server, error) {
+	switch {
+	case cfg.Stats == nil:
+		return nil, errors.New("ui: Config.Stats must not be nil")
+	case strings.TrimSpace(cfg.AdminToken) == "":
+		return nil, errors.New("ui: Config.AdminToken must not be empty")
+	case cfg.SessionTTL < 0:
+		return nil, errors.New("ui: Config.SessionTTL = " + cfg.SessionTTL.String() + ": must not be negative")
+	case cfg.UpdateInterval < 0:
+		return nil, errors.New("ui: Config.UpdateInterval = " + cfg.UpdateInterval.String() + ": must not be negative")
+	case cfg.MaxStreams < 0:
+		return nil, errors.New("ui: Config.MaxStreams must not be negative")
+	}
+	if cfg.Title == "" {
+		cfg.Title = "Fusebox"
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = resilience.SystemClock()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.SessionTTL == 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.UpdateInterval == 0 {
+		cfg.UpdateInterval = time.Second
+	}
+	if cfg.MaxStreams == 0 {
+		cfg.MaxStreams = 1000
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.Local
+	}
+	a, err := loadAssets()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		clock:  cfg.Clock,
+		loc:    cfg.Location,
+		auth:   newAuthenticator(cfg.AdminToken, cfg.SessionTTL, cfg.Secure),
+		assets: a,
+		bufs:   sync.Pool{New: func() any { return new(bytes.Buffer) }},
+	}
+	s.hub = newHub(s)
+	return s, nil
+}
+
+// Register mounts every route of the dashboard and the API on e, each with
+// the security headers. GET /metrics is not among them.
+func (s *Server) Register(e *echo.Echo) {
+	h := s.securityHeaders
+	admin := s.requireAdmin
+
+	e.GET("/", s.overview, h)
+	e.GET("/pipelines/:name", s.detail, h)
+	e.GET("/alerts", s.alertsPage, h)
+	e.GET("/audit", s.auditPage, h)
+	e.GET("/events", s.events, h)
+	e.GET("/static/*", s.static, h)
+	e.GET("/login", s.loginForm, h)
+	e.POST("/login", s.login, h)
+	e.POST("/logout", s.logout, h, admin)
+	e.POST("/pipelines/:name/breaker", s.overrideForm, h, admin)
+	e.POST("/demo/downstreams/:name", s.knobsForm, h, admin)
+	e.GET("/healthz", s.healthz, h)
+	e.GET("/readyz", s.readyz, h)
+
+	e.GET("/api/v1/pipelines", s.apiPipelines, h)
+	e.GET("/api/v1/pipelines/:name", s.apiPipeline, h)
+	e.PUT("/api/v1/pipelines/:name/breaker", s.apiOverride, h, admin)
+	e.GET("/api/v1/audit", s.apiAudit, h)
+	e.GET("/api/v1/alerts", s.apiAlerts, h)
+	e.GET("/api/v1/demo/downstreams", s.apiDownstreams, h)
+	e.PUT("/api/v1/demo/downstreams/:name", s.apiSetKnobs, h, admin)
+}
+
+// Close ends every live-update stream and refuses new ones. Call it when
+// the HTTP server shuts down (http.Server.RegisterOnShutdown), since
+// streams never go idle by themselves. It returns nil.
+func (s *Server) Close() error {
+	s.hub.close()
+	return nil
+}
+
+// contentSecurityPolicy allows the page's own scripts, styles and SSE
+// stream only: no inline script or style, no framing.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+
+// securityHeaders sets the security headers on every response of the
+// routes it wraps, errors included.
+func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		hd := c.Response().Header()
+		hd.Set("Content-Security-Policy", contentSecurityPolicy)
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+		return next(c)
+	}
+}
+
+// SecurityHeaders is the middleware Register puts on every route; mount it
+// with e.Use to cover the routes of others (and echo's 404s) too.
+func (s *Server) SecurityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return s.securityHeaders(next)
+}
+
+// render renders comp into a buffer and, only when that succeeded, writes
+// it with status: a failed render never sends half a page.
+func (s *Server) render(c echo.Context, status int, comp templ.Component) error {
+	buf := s.bufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer s.bufs.Put(buf)
+	if err := comp.Render(c.Request().Context(), buf); err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// renderTo renders comp into w through a buffer, for fragments.
+func renderTo(ctx context.Context, w io.Writer, comp templ.Component) error {
+	var buf bytes.Buffer
+	if err := comp.Render(ctx, &buf); err != nil {
+		return err
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// fail answers err: JSON {"error": ...} on /api/ routes, an error page
+// elsewhere, with the status statusOf gives. Errors the client does not see
+// are logged.
+func (s *Server) fail(c echo.Context, err error) error {
+	status, msg := statusOf(err)
+	if status >= 500 {
+		s.log.Error("ui: request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+	}
+	if c.Response().Committed {
+		return nil
+	}
+	if strings.HasPrefix(c.Request().URL.Path, "/api/") {
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return c.JSON(status, map[string]string{"error": msg})
+	}
+	p := s.page(c, http.StatusText(status), "")
+	back := "/"
+	if status == http.StatusUnauthorized {
+		back = "/login?next=" + c.Request().URL.Path
+	}
+	body := templates.ProblemPage(templates.Problem{Status: http.StatusText(status), Message: msg, Back: back})
+	if rerr := s.render(c, status, layout(p, body)); rerr != nil {
+		s.log.Error("ui: rendering an error page", "err", rerr)
+		return c.String(status, msg)
+	}
+	return nil
+}
+
+// HTTPErrorHandler answers the errors echo raises itself (an unknown route,
+// a wrong method) like the handlers answer theirs: JSON under /api/, a page
+// elsewhere. Set it as e.HTTPErrorHandler.
+func (s *Server) HTTPErrorHandler(err error, c echo.Context) {
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		msg, _ := he.Message.(string)
+		if msg == "" {
+			msg = http.StatusText(he.Code)
+		}
+		code := EINTERNAL
+		for k, v := range codeStatus {
+			if v == he.Code {
+				code = k
+			}
+		}
+		if code == EINTERNAL && he.Code != http.StatusInternalServerError {
+			if c.Response().Committed {
+				return
+			}
+			if strings.HasPrefix(c.Request().URL.Path, "/api/") {
+				_ = c.JSON(he.Code, map[string]string{"error": msg})
+			} else {
+				_ = c.String(he.Code, msg)
+			}
+			return
+		}
+		err = &Error{Code: code, Message: msg}
+	}
+	_ = s.fail(c, err)
+}
+
+// layout wraps a page's body in the layout.
+func layout(p templates.Page, body templ.Component) templ.Component {
+	return templ.ComponentFunc(func(ctx context.Context, w io.Writer) error {
+		return templates.Layout(p).Render(templ.WithChildren(ctx, body), w)
+	})
+}

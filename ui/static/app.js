@@ -1,0 +1,53 @@
+// Fusebox dashboard live updates: one EventSource per page. Each event's
+// data is a server-rendered fragment whose root element has a stable id;
+// the element with that id is replaced. The page works without this script.
+(function () {
+  "use strict";
+  var live = document.getElementById("live");
+  if (!live || !window.EventSource) {
+    return;
+  }
+  var url = live.getAttribute("data-events");
+  var delay = 1000;
+  var maxDelay = 30000;
+  var source = null;
+
+  function status(text, cls) {
+    live.textContent = text;
+    live.className = "live " + cls;
+  }
+
+  function swap(ev) {
+    var tpl = document.createElement("template");
+    tpl.innerHTML = ev.data;
+    var next = tpl.content.firstElementChild;
+    if (!next || !next.id) {
+      return;
+    }
+    var cur = document.getElementById(next.id);
+    if (cur) {
+      cur.replaceWith(next);
+    }
+  }
+
+  function connect() {
+    source = new EventSource(url);
+    source.onopen = function () {
+      delay = 1000;
+      status("live", "live-on");
+    };
+    ["tile", "header", "calls"].forEach(function (name) {
+      source.addEventListener(name, swap);
+    });
+    source.onerror = function () {
+      source.close();
+      status("reconnecting…", "live-retry");
+      var wait = delay + Math.random() * delay / 2;
+      delay = Math.min(delay * 2, maxDelay);
+      window.setTimeout(connect, wait);
+    };
+  }
+
+  status("connecting…", "live-retry");
+  connect();
+})();

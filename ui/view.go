@@ -1,0 +1,275 @@
+package ui
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/fusebox-dev/fusebox/resilience"
+	"github.com/fusebox-dev/fusebox/telemetry"
+	"github.com/fusebox-dev/fusebox/ui/templates"
+)
+
+// maxCalls is the number of recent calls a detail page lists.
+const maxCalls = 20
+
+// breakerInfo is what the registry knows of a pipeline's breaker.
+type breakerInfo struct {
+	known      bool // the registry holds the pipeline
+	hasBreaker bool
+	metrics    resilience.BreakerMetrics
+	pipeline   *resilience.Pipeline
+}
+
+func (s *Server) breakerInfo(name string) breakerInfo {
+	if s.cfg.Registry == nil {
+		return breakerInfo{hasBreaker: true}
+	}
+	p, err := s.cfg.Registry.Get(name)
+	if err != nil {
+		return breakerInfo{hasBreaker: true}
+	}
+	bi := breakerInfo{known: true, pipeline: p}
+	if b := p.Breaker(); b != nil {
+		bi.hasBreaker = true
+		bi.metrics = b.Metrics()
+	}
+	return bi
+}
+
+// stateView builds the state pill of a pipeline.
+func (s *Server) stateView(ps *telemetry.PipelineSnapshot, bi breakerInfo) templates.State {
+	b := ps.Breaker
+	st := templates.State{
+		Pipeline: ps.Name, Word: stateWord(b.State), Class: stateClass(b.State),
+		Since: s.clockTime(b.Since), Forced: b.State.Forced(),
+	}
+	if st.Forced {
+		st.Actor, st.Reason, st.Until = "unknown", "", "until reverted"
+		if ov := bi.metrics.Override; ov != nil && ov.State == b.State {
+			st.Actor, st.Reason = ov.Actor, ov.Reason
+			if !ov.Until.IsZero() {
+				st.Until = "until " + s.clockTime(ov.Until)
+			}
+		} else if n := len(b.Transitions); n > 0 && b.Transitions[n-1].To == b.State {
+			st.Actor, st.Reason = b.Transitions[n-1].Actor, b.Transitions[n-1].Message
+		}
+		if st.Actor == "" {
+			st.Actor = "unknown"
+		}
+		return st
+	}
+	live := b.Live
+	switch b.State {
+	case resilience.StateOpen:
+		if !bi.metrics.OpenUntil.IsZero() {
+			st.Detail = "half-open at " + s.clockTime(bi.metrics.OpenUntil)
+		}
+		if bi.metrics.Calls > 0 {
+			st.Detail = strings.TrimPrefix(st.Detail+"; ", "; ") +
+				fmt.Sprintf("tripped at %s failures over %d calls", fmtPct(bi.metrics.FailureRate), bi.metrics.Calls)
+		}
+	case resilience.StateHalfOpen:
+		st.Detail = "probing"
+	default:
+		if live != nil && live.Calls > 0 {
+			st.Detail = fmt.Sprintf("failure rate %s over %d calls", fmtPct(live.FailureRate), live.Calls)
+		}
+	}
+	return st
+}
+
+// tile builds the overview tile of a pipeline.
+func (s *Server) tile(ps *telemetry.PipelineSnapshot, bi breakerInfo) templates.Tile {
+	w := ps.Windows[telemetry.Window10s]
+	t := templates.Tile{
+		Name:          ps.Name,
+		URL:           "/pipelines/" + url.PathEscape(ps.Name),
+		State:         s.stateView(ps, bi),
+		HasCalls:      w.Counts.CallCount() > 0,
+		CallsPerSec:   fmtRate(w.CallsPerSecond),
+		EffSuccess:    "–",
+		ActSuccess:    "–",
+		P50:           "–",
+		P99:           "–",
+		RetriesPerSec: fmtRate(w.RetriesPerSecond),
+		Amplif:        "–",
+		Timeouts:      fmtRate(w.TimeoutsPerSecond[0] + w.TimeoutsPerSecond[1]),
+		Fallbacks:     fmtRate(w.FallbacksPerSecond),
+	}
+	if t.HasCalls {
+		t.EffSuccess = fmtPct(w.EffectiveSuccessRate)
+		t.Amplif = strconv.FormatFloat(w.Amplification, 'f', 2, 64)
+	}
+	if w.Counts.AttemptCount() > 0 {
+		t.ActSuccess = fmtPct(w.ActualSuccessRate)
+	}
+	lat := w.Latency
+	if lat.Count == 0 {
+		lat = ps.Windows[telemetry.Window1m].Latency
+	}
+	if lat.Count > 0 {
+		t.P50, t.P99 = fmtDur(lat.P50), fmtDur(lat.P99)
+	}
+	var rej float64
+	var why []string
+	for r, v := range w.RejectionsPerSecond {
+		rej += v
+		if v > 0 {
+			why = append(why, rejectionWord(telemetry.Rejection(r)))
+		}
+	}
+	t.Rejections, t.RejectionWhy = fmtRate(rej), strings.Join(why, ", ")
+	pts := ps.Seconds.Points
+	vals := make([]float64, len(pts))
+	for i, p := range pts {
+		vals[i] = float64(p.Calls) / max(ps.Seconds.Step.Seconds(), 1e-9)
+	}
+	t.Spark = spark(vals, "calls per second, last 2 minutes")
+	return t
+}
+
+func rejectionWord(r telemetry.Rejection) string {
+	switch r {
+	case telemetry.RejectBreakerOpen:
+		return "breaker"
+	case telemetry.RejectBulkheadFull:
+		return "bulkhead"
+	case telemetry.RejectRetryBudget:
+		return "retry budget"
+	}
+	return r.String()
+}
+
+// tiles builds the tiles of every pipeline of a snapshot.
+func (s *Server) tiles(snap telemetry.Snapshot) []templates.Tile {
+	out := make([]templates.Tile, len(snap.Pipelines))
+	for i := range snap.Pipelines {
+		ps := &snap.Pipelines[i]
+		out[i] = s.tile(ps, s.breakerInfo(ps.Name))
+	}
+	return out
+}
+
+// calls groups the recent events by call, newest call first.
+func (s *Server) calls(ps *telemetry.PipelineSnapshot) templates.Calls {
+	out := templates.Calls{Pipeline: ps.Name}
+	type group struct {
+		id     uint64
+		events []telemetry.RecentEvent
+	}
+	var groups []*group
+	index := map[uint64]*group{}
+	for i := len(ps.Recent) - 1; i >= 0 && len(groups) <= maxCalls; i-- {
+		e := ps.Recent[i]
+		if e.Call == 0 {
+			continue
+		}
+		g, ok := index[e.Call]
+		if !ok {
+			if len(groups) == maxCalls {
+				break
+			}
+			g = &group{id: e.Call}
+			index[e.Call] = g
+			groups = append(groups, g)
+		}
+		g.events = append(g.events, e)
+	}
+	for _, g := range groups {
+		slices.Reverse(g.events)
+		out.Items = append(out.Items, s.call(g.id, g.events))
+	}
+	return out
+}
+
+// call describes one call as a timeline of steps.
+func (s *Server) call(id uint64, events []telemetry.RecentEvent) templates.Call {
+	c := templates.Call{ID: "#" + strconv.FormatUint(id, 10), Outcome: "in flight", Class: "info"}
+	if len(events) > 0 {
+		c.Time = events[0].Time.In(s.loc).Format("15:04:05.000")
+	}
+	for _, e := range events {
+		var st templates.Step
+		switch e.Kind {
+		case resilience.KindAttemptEnd:
+			if e.Outcome == resilience.OutcomeSuccess {
+				st = templates.Step{Text: fmt.Sprintf("attempt %d ✓ (%s)", e.Attempt, fmtDur(e.Duration)), Class: "ok"}
+			} else {
+				st = templates.Step{Text: fmt.Sprintf("attempt %d ✗ %s (%s)", e.Attempt, errText(e), fmtDur(e.Duration)), Class: "fail"}
+			}
+		case resilience.KindRetryScheduled:
+			st = templates.Step{Text: "wait " + fmtDur(e.Delay), Class: "wait"}
+		case resilience.KindBudgetExhausted:
+			st = templates.Step{Text: "⊘ retry refused: budget spent", Class: "breaker"}
+		case resilience.KindTimeout:
+			st = templates.Step{Text: "⏱ " + e.Scope.String() + " timeout", Class: "fail"}
+			if e.Duration > 0 {
+				st.Text += " " + fmtDur(e.Duration)
+			}
+		case resilience.KindRejected:
+			st = templates.Step{Text: "⊘ " + strings.ReplaceAll(e.Reason.String(), "_", " "), Class: "breaker"}
+			if e.Attempt > 0 {
+				st.Text = fmt.Sprintf("attempt %d %s", e.Attempt, st.Text)
+			}
+		case resilience.KindFallback:
+			st = templates.Step{Text: "↩ fallback: " + strings.ReplaceAll(e.Reason.String(), "_", " "), Class: "fallback"}
+		case resilience.KindBreakerTransition:
+			st = templates.Step{Text: "breaker " + e.From.String() + " → " + e.To.String(), Class: "breaker"}
+		case resilience.KindCallEnd:
+			c.Outcome, c.Duration = e.Outcome.String(), fmtDur(e.Duration)
+			c.Class = "fail"
+			if e.Outcome == resilience.OutcomeSuccess {
+				c.Class = "ok"
+			}
+			st = templates.Step{Text: "= " + e.Outcome.String() + " (" + fmtDur(e.Duration) + ")", Class: c.Class}
+		default:
+			continue
+		}
+		c.Steps = append(c.Steps, st)
+	}
+	return c
+}
+
+// errText is a short form of an attempt's error, or its outcome.
+func errText(e telemetry.RecentEvent) string {
+	if e.Err == nil {
+		return e.Outcome.String()
+	}
+	msg := e.Err.Error()
+	if r := []rune(msg); len(r) > 80 {
+		msg = string(r[:79]) + "…"
+	}
+	return msg
+}
+
+// detailView builds the detail page of a pipeline.
+func (s *Server) detailView(ps *telemetry.PipelineSnapshot, bi breakerInfo, loggedIn bool, csrf string) templates.Detail {
+	d := templates.Detail{
+		Tile:     s.tile(ps, bi),
+		Timeline: s.timeline(ps.Breaker, ps.Time),
+		Latency:  s.latencyChart(ps.Hour),
+		Outcomes: s.outcomeChart(ps.Hour),
+		Backoff:  backoffChart(ps.Totals.Backoff),
+		Attempts: attemptsChart(ps.Totals.AttemptsPerCall),
+		Calls:    s.calls(ps),
+		Control: templates.Control{
+			Pipeline:   ps.Name,
+			HasBreaker: bi.hasBreaker && s.cfg.Controls != nil,
+			LoggedIn:   loggedIn,
+			CSRF:       csrf,
+			Action:     "/pipelines/" + url.PathEscape(ps.Name) + "/breaker",
+			Login:      "/login?next=" + url.QueryEscape("/pipelines/"+url.PathEscape(ps.Name)),
+			Current:    ps.Breaker.State.String(),
+		},
+	}
+	if bi.pipeline != nil {
+		d.Policy = bi.pipeline.String()
+		for _, p := range bi.pipeline.Policies() {
+			d.Policies = append(d.Policies, p.String())
+		}
+	}
+	return d
+}
