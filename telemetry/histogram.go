@@ -9,16 +9,16 @@ import (
 // bits) have a bucket each; above, each power of two [2^k, 2^(k+1)) is split
 // into 2^b equal buckets. A bucket's width is at most 1/2^b of its lower
 // bound, so its midpoint is within 1/2^(b+1) of any value in it: 1.6 % for
-// call durations (b = 5), 12.5 % for retry delays (b = 2). Values are
+// call durations (b = 5), 3.1 % for retry delays (b = 4). Values are
 // nanoseconds; negative ones count as 0 and those of 2^38 ns (4.6 min) or
 // more land in the last bucket.
 const (
 	latencyBits = 5
-	backoffBits = 2
+	backoffBits = 4
 	maxValueLog = 38 // values are clamped below 2^maxValueLog
 
 	latencyBuckets = (maxValueLog - latencyBits + 1) << latencyBits // 1088
-	backoffBuckets = (maxValueLog - backoffBits + 1) << backoffBits // 148
+	backoffBuckets = (maxValueLog - backoffBits + 1) << backoffBits // 560
 )
 
 // bucketCount returns the number of buckets of a layout with b sub-bucket bits.
