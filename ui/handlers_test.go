@@ -186,8 +186,8 @@ func TestAPIPipelinesShape(t *testing.T) {
 				FailureRate *float64 `json:"failure_rate"`
 			}
 			Windows map[string]struct {
-				CallsPerSecond       float64 `json:"calls_per_second"`
-				EffectiveSuccessRate float64 `json:"effective_success_rate"`
+				CallsPerSecond       float64               `json:"calls_per_second"`
+				EffectiveSuccessRate float64               `json:"effective_success_rate"`
 				Latency              struct{ P99 float64 } `json:"latency_seconds"`
 				Rejections           map[string]float64    `json:"rejections_per_second"`
 			}
