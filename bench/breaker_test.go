@@ -32,6 +32,15 @@ func fuseboxRun(p *resilience.Pipeline) op {
 	return func() error { return resilience.Run(ctx, p, work) }
 }
 
+// gobreakerSuccess is gobreaker v2 with default settings.
+var gobreakerSuccess = impl{"gobreaker", func(b *testing.B) op {
+	cb := gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{Name: "bench"})
+	return func() error {
+		_, err := cb.Execute(workValue)
+		return err
+	}
+}}
+
 var breakerSuccessImpls = []impl{
 	{"fusebox", func(b *testing.B) op {
 		return fuseboxRun(fuseboxBreaker(b, resilience.BreakerConfig{}))
@@ -49,13 +58,7 @@ var breakerSuccessImpls = []impl{
 			return err
 		}
 	}},
-	{"gobreaker", func(b *testing.B) op {
-		cb := gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{Name: "bench"})
-		return func() error {
-			_, err := cb.Execute(workValue)
-			return err
-		}
-	}},
+	gobreakerSuccess,
 	{"failsafe", func(b *testing.B) op {
 		cb := circuitbreaker.NewWithDefaults[any]()
 		ex := failsafe.With[any](cb)
