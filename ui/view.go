@@ -64,13 +64,17 @@ func (s *Server) stateView(ps *telemetry.PipelineSnapshot, bi breakerInfo) templ
 	live := b.Live
 	switch b.State {
 	case resilience.StateOpen:
+		var parts []string
+		switch {
+		case bi.metrics.Calls > 0:
+			parts = append(parts, fmt.Sprintf("tripped at %s failures over %d calls", fmtPct(bi.metrics.FailureRate), bi.metrics.Calls))
+		case live != nil && live.Calls > 0:
+			parts = append(parts, fmt.Sprintf("failure rate %s over %d calls", fmtPct(live.FailureRate), live.Calls))
+		}
 		if !bi.metrics.OpenUntil.IsZero() {
-			st.Detail = "half-open at " + s.clockTime(bi.metrics.OpenUntil)
+			parts = append(parts, "half-open at "+s.clockTime(bi.metrics.OpenUntil))
 		}
-		if bi.metrics.Calls > 0 {
-			st.Detail = strings.TrimPrefix(st.Detail+"; ", "; ") +
-				fmt.Sprintf("tripped at %s failures over %d calls", fmtPct(bi.metrics.FailureRate), bi.metrics.Calls)
-		}
+		st.Detail = strings.Join(parts, "; ")
 	case resilience.StateHalfOpen:
 		st.Detail = "probing"
 	default:
