@@ -59,7 +59,7 @@ func TestOverviewTiles(t *testing.T) {
 	if cls := doc.Find(testid("state-payments")).AttrOr("class", ""); !strings.Contains(cls, "state-open") {
 		t.Errorf("state pill class %q, want state-open", cls)
 	}
-	pts := tile.Find(testid("sparkline") + " polyline").AttrOr("points", "")
+	pts := tile.Find(testid("sparkline")+" polyline").AttrOr("points", "")
 	if n := len(strings.Fields(pts)); n != 120 {
 		t.Errorf("sparkline has %d points, want 120", n)
 	}
