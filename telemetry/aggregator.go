@@ -230,6 +230,8 @@ type pipeline struct {
 
 	mu   sync.Mutex // guards hist; taken after a shard's mu, never before
 	hist history
+
+	labels atomic.Pointer[seriesLabels] // the Prometheus label pairs, made at the first scrape
 }
 
 // shard is the hot state of a pipeline for a share of its calls: the

@@ -7,6 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
 	"github.com/fusebox-dev/fusebox/resilience"
 )
 
@@ -95,5 +100,55 @@ func BenchmarkObserve(b *testing.B) {
 			e.Time = start.Add(time.Duration(i) * time.Microsecond)
 			o.Observe(ctx, e)
 		}
+	})
+}
+
+// BenchmarkObserveBaseline measures what counting one call costs with the
+// usual instruments, for comparison with BenchmarkObserve: a Prometheus
+// CounterVec looked up by label values, and an OpenTelemetry SDK
+// Int64Counter with attributes.
+func BenchmarkObserveBaseline(b *testing.B) {
+	b.Run("impl=prometheus-countervec/serial", func(b *testing.B) {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "calls_total", Help: "Calls."}, []string{"pipeline", "outcome"})
+		b.ReportAllocs()
+		for b.Loop() {
+			c.WithLabelValues("bench", "success").Inc()
+		}
+	})
+	b.Run("impl=prometheus-countervec/parallel", func(b *testing.B) {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "calls_total", Help: "Calls."}, []string{"pipeline", "outcome"})
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				c.WithLabelValues("bench", "success").Inc()
+			}
+		})
+	})
+	otelCounter := func(b *testing.B) (metric.Int64Counter, metric.AddOption) {
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+		c, err := mp.Meter("bench").Int64Counter("fusebox.calls")
+		if err != nil {
+			b.Fatal(err)
+		}
+		return c, metric.WithAttributes(attribute.String("pipeline", "bench"), attribute.String("outcome", "success"))
+	}
+	b.Run("impl=otel-int64counter/serial", func(b *testing.B) {
+		c, opt := otelCounter(b)
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			c.Add(ctx, 1, opt)
+		}
+	})
+	b.Run("impl=otel-int64counter/parallel", func(b *testing.B) {
+		c, opt := otelCounter(b)
+		ctx := context.Background()
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				c.Add(ctx, 1, opt)
+			}
+		})
 	})
 }

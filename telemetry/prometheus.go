@@ -8,7 +8,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/fusebox-dev/fusebox/resilience"
 )
@@ -80,51 +79,158 @@ func newHistogramMap(b uint, bounds []float64, field string) (histogramMap, erro
 	return m, nil
 }
 
-// metric returns the histogram counts (indexed by fine bucket) as a const
-// metric with classic and native buckets.
-func (m *histogramMap) metric(desc *prometheus.Desc, counts []uint64, sum time.Duration, created time.Time, pipeline string) (prometheus.Metric, error) {
+// metric returns the histogram counts (indexed by fine bucket) as a metric
+// with classic and native buckets, writing the protobuf message directly:
+// buckets map in order, so the native spans come out sorted.
+func (m *histogramMap) metric(desc *prometheus.Desc, labels []*dto.LabelPair, counts []uint64, sum time.Duration) prometheus.Metric {
+	h := &histogramSample{desc: desc, labels: labels}
+	h.cum = make([]uint64, len(m.bounds))
+	h.classic = make([]dto.Bucket, len(m.bounds))
 	var count, zero uint64
-	classic := make([]uint64, len(m.bounds)+1)
-	native := map[int]int64{}
+	prevK, prevN := 0, int64(0)
+	var run int64 // count of the native bucket prevK being summed
+	started := false
+	flush := func() {
+		if !started {
+			return
+		}
+		h.deltas = append(h.deltas, run-prevN)
+		prevN = run
+	}
 	for i, c := range counts {
 		if c == 0 {
 			continue
 		}
 		count += c
-		classic[m.classic[i]] += c
-		if k := m.native[i]; k == math.MinInt {
+		if j := m.classic[i]; j < len(h.cum) {
+			h.cum[j] += c
+		}
+		k := m.native[i]
+		if k == math.MinInt {
 			zero += c
-		} else {
-			native[k] += int64(c)
+			continue
+		}
+		switch {
+		case !started:
+			h.spans = append(h.spans, span(int32(k), 1))
+			started, prevK, run = true, k, int64(c)
+		case k == prevK:
+			run += int64(c)
+		default:
+			flush()
+			if k == prevK+1 {
+				*h.spans[len(h.spans)-1].Length++
+			} else {
+				h.spans = append(h.spans, span(int32(k-prevK-1), 1))
+			}
+			prevK, run = k, int64(c)
 		}
 	}
-	nh, err := prometheus.NewConstNativeHistogram(desc, count, sum.Seconds(), native, nil, zero, nativeSchema, 0, created, pipeline)
-	if err != nil {
-		return nil, err
-	}
-	buckets := make([]*dto.Bucket, len(m.bounds))
+	flush()
 	var cum uint64
-	for i, ub := range m.bounds {
-		cum += classic[i]
-		buckets[i] = &dto.Bucket{CumulativeCount: proto.Uint64(cum), UpperBound: proto.Float64(ub)}
+	for i := range h.cum {
+		cum += h.cum[i]
+		h.cum[i] = cum
 	}
-	return classicAndNative{Metric: nh, buckets: buckets}, nil
+	h.count, h.zero, h.sum = count, zero, sum.Seconds()
+	h.bounds = m.bounds
+	return h
 }
 
-// classicAndNative is a const native histogram that also carries classic
-// buckets, as a client_golang Histogram with both kinds of buckets does.
-type classicAndNative struct {
-	prometheus.Metric
-	buckets []*dto.Bucket
+func span(offset int32, length uint32) *dto.BucketSpan {
+	return &dto.BucketSpan{Offset: &offset, Length: &length}
 }
 
-// Write writes the native histogram and adds the classic buckets.
-func (h classicAndNative) Write(m *dto.Metric) error {
-	if err := h.Metric.Write(m); err != nil {
-		return err
+// histogramSample is a histogram with classic and native (schema 3)
+// buckets, as a client_golang Histogram configured with both exposes.
+type histogramSample struct {
+	desc       *prometheus.Desc
+	labels     []*dto.LabelPair
+	count      uint64
+	zero       uint64
+	sum        float64
+	bounds     []float64
+	cum        []uint64
+	classic    []dto.Bucket
+	spans      []*dto.BucketSpan
+	deltas     []int64
+	schema     int32
+	zeroThresh float64
+}
+
+func (h *histogramSample) Desc() *prometheus.Desc { return h.desc }
+
+func (h *histogramSample) Write(m *dto.Metric) error {
+	m.Label = h.labels
+	buckets := make([]*dto.Bucket, len(h.bounds))
+	for i := range h.bounds {
+		b := &h.classic[i]
+		b.CumulativeCount, b.UpperBound = &h.cum[i], &h.bounds[i]
+		buckets[i] = b
 	}
-	m.Histogram.Bucket = h.buckets
+	h.schema = nativeSchema
+	m.Histogram = &dto.Histogram{
+		SampleCount: &h.count, SampleSum: &h.sum, Bucket: buckets,
+		Schema: &h.schema, ZeroThreshold: &h.zeroThresh, ZeroCount: &h.zero,
+		PositiveSpan: h.spans, PositiveDelta: h.deltas,
+	}
+	if len(h.spans) == 0 && h.zero == 0 {
+		// An empty native histogram still needs a span to be told apart
+		// from a classic one.
+		m.Histogram.PositiveSpan = []*dto.BucketSpan{span(0, 0)}
+	}
 	return nil
+}
+
+// sample is a counter or gauge value of a scrape.
+type sample struct {
+	desc   *prometheus.Desc
+	labels []*dto.LabelPair
+	value  float64
+	gauge  bool
+}
+
+func (s *sample) Desc() *prometheus.Desc { return s.desc }
+
+func (s *sample) Write(m *dto.Metric) error {
+	m.Label = s.labels
+	if s.gauge {
+		m.Gauge = &dto.Gauge{Value: &s.value}
+	} else {
+		m.Counter = &dto.Counter{Value: &s.value}
+	}
+	return nil
+}
+
+// seriesLabels are the label pairs of a pipeline's series, made at its
+// first scrape and shared, read-only, by the later ones.
+type seriesLabels struct {
+	pipeline        []*dto.LabelPair
+	calls, attempts [resilience.NumOutcomes][]*dto.LabelPair
+	timeouts        [NumScopes][]*dto.LabelPair
+	rejections      [NumRejections][]*dto.LabelPair
+	states          [resilience.NumStates][]*dto.LabelPair
+}
+
+func newSeriesLabels(name string) *seriesLabels {
+	pair := func(n, v string) *dto.LabelPair { return &dto.LabelPair{Name: &n, Value: &v} }
+	pl := pair("pipeline", name)
+	// Pairs are sorted by name, as the registry expects.
+	l := &seriesLabels{pipeline: []*dto.LabelPair{pl}}
+	for o := range resilience.NumOutcomes {
+		l.calls[o] = []*dto.LabelPair{pair("outcome", o.String()), pl}
+		l.attempts[o] = l.calls[o]
+	}
+	for sc := range resilience.Scope(NumScopes) {
+		l.timeouts[sc] = []*dto.LabelPair{pl, pair("scope", sc.String())}
+	}
+	for r := range NumRejections {
+		l.rejections[r] = []*dto.LabelPair{pl, pair("reason", r.String())}
+	}
+	for st := range resilience.NumStates {
+		l.states[st] = []*dto.LabelPair{pl, pair("state", st.String())}
+	}
+	return l
 }
 
 // NewCollector returns a collector of a's figures, or an error naming an
@@ -234,51 +340,52 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 }
 
 func (c *Collector) collect(ch chan<- prometheus.Metric, p *pipeline, s *scrape) {
-	name := p.name
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetricWithCreatedTimestamp(d, prometheus.CounterValue, float64(v), p.start, labels...)
+	l := p.labels.Load()
+	if l == nil {
+		l = newSeriesLabels(p.name)
+		p.labels.Store(l)
+	}
+	// One allocation for the pipeline's counters and gauges.
+	batch := make([]sample, 0, 2*int(resilience.NumOutcomes)+NumScopes+int(NumRejections)+int(resilience.NumStates)+3)
+	emit := func(d *prometheus.Desc, labels []*dto.LabelPair, v uint64) {
+		batch = append(batch, sample{desc: d, labels: labels, value: float64(v)})
+		ch <- &batch[len(batch)-1]
 	}
 	for o := range resilience.NumOutcomes {
-		counter(c.calls, s.totals.Calls[o], name, o.String())
+		emit(c.calls, l.calls[o], s.totals.Calls[o])
 	}
 	for o := range resilience.NumOutcomes {
-		counter(c.attempts, s.totals.Attempts[o], name, o.String())
+		emit(c.attempts, l.attempts[o], s.totals.Attempts[o])
 	}
-	counter(c.retries, s.totals.Retries, name)
-	for sc := range resilience.Scope(NumScopes) {
-		counter(c.timeouts, s.totals.Timeouts[sc], name, sc.String())
+	emit(c.retries, l.pipeline, s.totals.Retries)
+	for sc := range NumScopes {
+		emit(c.timeouts, l.timeouts[sc], s.totals.Timeouts[sc])
 	}
 	for r := range NumRejections {
-		counter(c.rejections, s.totals.Rejections[r], name, r.String())
+		emit(c.rejections, l.rejections[r], s.totals.Rejections[r])
 	}
-	counter(c.fallbacks, s.totals.Fallbacks, name)
+	emit(c.fallbacks, l.pipeline, s.totals.Fallbacks)
 	for from := range resilience.NumStates {
 		for to := range resilience.NumStates {
 			for r, n := range s.counts[from][to] {
 				if n != 0 {
-					counter(c.transitions, n, name, from.String(), to.String(), resilience.Reason(r).String())
+					ch <- prometheus.MustNewConstMetric(c.transitions, prometheus.CounterValue, float64(n),
+						p.name, from.String(), to.String(), resilience.Reason(r).String())
 				}
 			}
 		}
 	}
-	if m, err := c.latency.metric(c.duration, s.latency[:], s.latSum, p.start, name); err == nil {
-		ch <- m
-	} else {
-		ch <- prometheus.NewInvalidMetric(c.duration, err)
-	}
-	if m, err := c.backoff.metric(c.backoffDesc, s.backoff[:], s.backoffSum, p.start, name); err == nil {
-		ch <- m
-	} else {
-		ch <- prometheus.NewInvalidMetric(c.backoffDesc, err)
-	}
+	ch <- c.latency.metric(c.duration, l.pipeline, s.latency[:], s.latSum)
+	ch <- c.backoff.metric(c.backoffDesc, l.pipeline, s.backoff[:], s.backoffSum)
 
 	state, hasBreaker := s.state, true
 	if c.agg.policies != nil {
-		if ps, ok := c.agg.policies.ReadPolicies(name); ok {
+		if ps, ok := c.agg.policies.ReadPolicies(p.name); ok {
 			hasBreaker = ps.Breaker != nil
 			if hasBreaker {
 				state = ps.Breaker.State
-				ch <- prometheus.MustNewConstMetric(c.failureRate, prometheus.GaugeValue, ps.Breaker.FailureRate, name)
+				batch = append(batch, sample{desc: c.failureRate, labels: l.pipeline, value: ps.Breaker.FailureRate, gauge: true})
+				ch <- &batch[len(batch)-1]
 			}
 		}
 	}
@@ -288,7 +395,8 @@ func (c *Collector) collect(ch chan<- prometheus.Metric, p *pipeline, s *scrape)
 			if st == state {
 				v = 1
 			}
-			ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, v, name, st.String())
+			batch = append(batch, sample{desc: c.state, labels: l.states[st], value: v, gauge: true})
+			ch <- &batch[len(batch)-1]
 		}
 	}
 }

@@ -212,12 +212,28 @@ func BenchmarkScrape(b *testing.B) {
 				resilience.OutcomeFailure, resilience.OutcomeSuccess)
 		}
 	}
-	reg := newTestRegistry(b, a)
+	reg := prometheus.NewRegistry()
+	if _, err := Register(reg, a, CollectorConfig{}); err != nil {
+		b.Fatal(err)
+	}
 	b.Run("pipelines=1000/gather", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := reg.Gather(); err != nil {
 				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("pipelines=1000/collect", func(b *testing.B) {
+		c, err := NewCollector(a, CollectorConfig{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			ch := make(chan prometheus.Metric, 64)
+			go func() { c.Collect(ch); close(ch) }()
+			for range ch {
 			}
 		}
 	})

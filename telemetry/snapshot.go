@@ -213,8 +213,7 @@ type Point struct {
 	// Timeouts of any scope, Fallbacks that answered.
 	Attempts, Retries, Rejections, Timeouts, Fallbacks uint64
 	// P50 and P99 are latency percentiles of the calls of the step. They are
-	// set in the hour series only (zero in the per-second one) and only for
-	// steps older than the current 10-second slot.
+	// set in the hour series only (zero in the per-second one).
 	P50, P99 time.Duration
 }
 
