@@ -4,6 +4,8 @@
 // a full page and a live-update fragment byte for byte.
 package templates
 
+//go:generate go tool templ generate -path .
+
 // Page is what the layout needs to frame a page.
 type Page struct {
 	// Title is the site title shown in the header ("Fusebox · demo").
