@@ -127,7 +127,7 @@ func (h *history) init(bound time.Time) {
 	h.breaker.since = bound
 }
 
-func floorDiv(a, b int64) int64 {
+func divFloor(a, b int64) int64 {
 	q := a / b
 	if a%b != 0 && (a < 0) != (b < 0) {
 		q--
@@ -155,7 +155,7 @@ func (h *history) fold(sec int64, c *counts32, lat *[latencyBuckets]uint32, lo, 
 		}
 		s.c.add(c)
 	}
-	t := floorDiv(sec, coarseStep)
+	t := divFloor(sec, coarseStep)
 	if s := &h.coarse[ringPos(t, coarseSlots)]; s.slot <= t {
 		if s.slot != t {
 			*s = coarseSlot{slot: t}
@@ -166,7 +166,7 @@ func (h *history) fold(sec int64, c *counts32, lat *[latencyBuckets]uint32, lo, 
 		return
 	}
 	ten := h.histAt(h.tens[:], t, true)
-	minute := h.histAt(h.mins[:], floorDiv(sec, 60), false)
+	minute := h.histAt(h.mins[:], divFloor(sec, 60), false)
 	for i := lo; i <= hi; i++ {
 		v := lat[i]
 		if v == 0 {
@@ -239,9 +239,9 @@ func latencyOver(ring []histSlot, from, to int64) Percentiles {
 
 // windows returns the rolling windows ending at now.
 func (h *history) windows(now time.Time) [NumWindows]WindowStats {
-	sec := floorDiv(now.UnixNano(), int64(time.Second))
-	ten := floorDiv(sec, coarseStep)
-	minute := floorDiv(sec, 60)
+	sec := divFloor(now.UnixNano(), int64(time.Second))
+	ten := divFloor(sec, coarseStep)
+	minute := divFloor(sec, 60)
 	var out [NumWindows]WindowStats
 	for w := range NumWindows {
 		span := w.Duration()
@@ -279,7 +279,7 @@ func (h *history) windows(now time.Time) [NumWindows]WindowStats {
 
 // seconds returns the per-second series of the last sparkSeconds seconds.
 func (h *history) seconds(now time.Time) Series {
-	sec := floorDiv(now.UnixNano(), int64(time.Second))
+	sec := divFloor(now.UnixNano(), int64(time.Second))
 	first := sec - sparkSeconds + 1
 	s := Series{Start: time.Unix(first, 0), Step: time.Second, Points: make([]Point, sparkSeconds)}
 	for i := range s.Points {
@@ -292,7 +292,7 @@ func (h *history) seconds(now time.Time) Series {
 
 // hour returns the per-10-second series of the last hour.
 func (h *history) hour(now time.Time) Series {
-	t := floorDiv(floorDiv(now.UnixNano(), int64(time.Second)), coarseStep)
+	t := divFloor(divFloor(now.UnixNano(), int64(time.Second)), coarseStep)
 	first := t - coarseSlots + 1
 	s := Series{Start: time.Unix(first*coarseStep, 0), Step: coarseStep * time.Second, Points: make([]Point, coarseSlots)}
 	for i := range s.Points {
