@@ -396,7 +396,10 @@ func (b *Breaker) String() string {
 	if cfg.OpenBackoff > 1 {
 		fmt.Fprintf(&sb, " ×%g up to %v", cfg.OpenBackoff, cfg.MaxOpenDuration)
 	}
-	fmt.Fprintf(&sb, ", %d probes", cfg.HalfOpenProbes)
+	fmt.Fprintf(&sb, ", %d probe", cfg.HalfOpenProbes)
+	if cfg.HalfOpenProbes != 1 {
+		sb.WriteByte('s')
+	}
 	return sb.String()
 }
 
@@ -696,12 +699,14 @@ const cacheLine = 64
 
 // countWindow is a ring of the outcomes of the last n calls with running
 // totals. Recording claims the next slot with an atomic add and touches the
-// totals only when the slot's outcome changes.
+// totals only when the slot's outcome changes; in a ring of nothing but
+// successes, recording a success writes nothing at all.
 type countWindow struct {
 	slots []atomic.Uint32
 	n     uint64
 	magic uint64 // for fastmod: ^0/n + 1
-	_     [cacheLine - 40]byte
+	clean uint64 // the totals of a ring full of plain successes
+	_     [cacheLine - 48]byte
 	next  atomic.Uint32
 	_     [cacheLine - 4]byte
 	// totals packs the counts of the ring (see lanes).
@@ -710,12 +715,19 @@ type countWindow struct {
 }
 
 func newCountWindow(n int) *countWindow {
-	return &countWindow{slots: make([]atomic.Uint32, n), n: uint64(n), magic: ^uint64(0)/uint64(n) + 1}
+	return &countWindow{slots: make([]atomic.Uint32, n), n: uint64(n), magic: ^uint64(0)/uint64(n) + 1, clean: uint64(n)}
 }
 
 // record writes r into the next slot. It returns the totals after the
 // write and whether they changed.
 func (w *countWindow) record(r uint32) (uint64, bool) {
+	// A success recorded in a ring full of successes changes nothing,
+	// whichever slot it takes: skip the write, so that a healthy breaker's
+	// calls only read shared memory. The outcome that next changes the
+	// ring still stays in it for exactly n calls.
+	if r == recCall && w.totals.Load() == w.clean {
+		return 0, false
+	}
 	i := w.next.Add(1) - 1
 	// i mod n by Lemire's fastmod; the cursor wraps at 2³², which only
 	// shifts the ring once every four billion calls.

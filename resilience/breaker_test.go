@@ -764,3 +764,53 @@ func TestBreakerAllocatesNothingPerCall(t *testing.T) {
 		}
 	}
 }
+
+// A breaker opens after too many failures, lets a probe through once the
+// open period has passed, and can be forced by an operator.
+func ExampleBreaker() {
+	clock := resiliencetest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	breaker, err := resilience.NewBreaker(resilience.BreakerConfig{
+		WindowSize: 4, MinimumCalls: 4, OpenDuration: 10 * time.Second, HalfOpenProbes: 1,
+	})
+	if err != nil {
+		panic(err)
+	}
+	transitions := resilience.ObserverFunc(func(_ context.Context, e resilience.Event) {
+		if e.Kind == resilience.KindBreakerTransition {
+			fmt.Println(strings.TrimSpace(fmt.Sprintf("%s -> %s (%s) %s", e.From, e.To, e.Reason, e.Actor)))
+		}
+	})
+	p, err := resilience.New("payments", resilience.Config{
+		Policies:  []resilience.Policy{breaker},
+		Observers: []resilience.Observer{transitions},
+		Clock:     clock,
+	})
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	down := func(context.Context) error { return errors.New("503 Service Unavailable") }
+	up := func(context.Context) error { return nil }
+
+	for range 4 {
+		_ = resilience.Run(ctx, p, down)
+	}
+	fmt.Println(resilience.Run(ctx, p, up))
+	clock.Advance(10 * time.Second)
+	fmt.Println(resilience.Run(ctx, p, up))
+
+	ops := resilience.WithActor(ctx, "alice")
+	_ = breaker.Override(ops, resilience.StateForcedOpen, "failover drill", clock.Now().Add(time.Hour))
+	m := breaker.Metrics()
+	fmt.Println(m.State, m.Override.Reason, m.Override.Until.Sub(m.Override.Since))
+	fmt.Println(breaker)
+	// Output:
+	// closed -> open (auto)
+	// resilience: circuit breaker is open
+	// open -> half_open (auto)
+	// half_open -> closed (auto)
+	// <nil>
+	// closed -> forced_open (manual) alice
+	// forced_open failover drill 1h0m0s
+	// breaker count window 4 calls, ≥ 4 calls, 50 % failures, open 10s, 1 probe
+}
