@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
@@ -15,13 +16,13 @@ import (
 // ratios in [0, 1].
 
 type pipelineJSON struct {
-	Name     string                `json:"name"`
-	Time     time.Time             `json:"time"`
-	Breaker  breakerJSON           `json:"breaker"`
-	Windows  map[string]windowJSON `json:"windows"`
-	Totals   totalsJSON            `json:"totals"`
-	Budget   *budgetJSON           `json:"retry_budget,omitempty"`
-	Policies []string              `json:"policies,omitempty"`
+	Name     string      `json:"name"`
+	Time     time.Time   `json:"time"`
+	Breaker  breakerJSON `json:"breaker"`
+	Windows  windowsJSON `json:"windows"`
+	Totals   totalsJSON  `json:"totals"`
+	Budget   *budgetJSON `json:"retry_budget,omitempty"`
+	Policies []string    `json:"policies,omitempty"`
 	// Detail only.
 	Transitions []transitionJSON `json:"transitions,omitempty"`
 }
@@ -38,19 +39,46 @@ type breakerJSON struct {
 	SlowRate    *float64         `json:"slow_call_rate,omitempty"`
 }
 
+type windowsJSON struct {
+	W10s windowJSON `json:"10s"`
+	W1m  windowJSON `json:"1m"`
+	W5m  windowJSON `json:"5m"`
+}
+
+// rejectionsJSON and timeoutsJSON are indexed like telemetry's arrays; a
+// struct encodes several times faster than a map.
+type rejectionsJSON[T any] struct {
+	BreakerOpen  T `json:"breaker_open"`
+	BulkheadFull T `json:"bulkhead_full"`
+	RetryBudget  T `json:"retry_budget"`
+}
+
+type timeoutsJSON[T any] struct {
+	Call    T `json:"call"`
+	Attempt T `json:"attempt"`
+}
+
+type outcomesJSON struct {
+	Success  uint64 `json:"success"`
+	Failure  uint64 `json:"failure"`
+	Timeout  uint64 `json:"timeout"`
+	Rejected uint64 `json:"rejected"`
+	Canceled uint64 `json:"canceled"`
+}
+
 type windowJSON struct {
-	SpanSeconds          float64            `json:"span_seconds"`
-	Calls                uint64             `json:"calls"`
-	Attempts             uint64             `json:"attempts"`
-	CallsPerSecond       float64            `json:"calls_per_second"`
-	RetriesPerSecond     float64            `json:"retries_per_second"`
-	RejectionsPerSecond  map[string]float64 `json:"rejections_per_second"`
-	TimeoutsPerSecond    map[string]float64 `json:"timeouts_per_second"`
-	FallbacksPerSecond   float64            `json:"fallbacks_per_second"`
-	EffectiveSuccessRate float64            `json:"effective_success_rate"`
-	ActualSuccessRate    float64            `json:"actual_success_rate"`
-	Amplification        float64            `json:"amplification"`
-	Latency              latencyJSON        `json:"latency_seconds"`
+	SpanSeconds          float64                 `json:"span_seconds"`
+	Calls                uint64                  `json:"calls"`
+	Attempts             uint64                  `json:"attempts"`
+	CallsPerSecond       float64                 `json:"calls_per_second"`
+	RetriesPerSecond     float64                 `json:"retries_per_second"`
+	RejectionsPerSecond  rejectionsJSON[float64] `json:"rejections_per_second"`
+	TimeoutsPerSecond    timeoutsJSON[float64]   `json:"timeouts_per_second"`
+	FallbacksPerSecond   float64                 `json:"fallbacks_per_second"`
+	EffectiveSuccessRate float64                 `json:"effective_success_rate"`
+	ActualSuccessRate    float64                 `json:"actual_success_rate"`
+	Amplification        float64                 `json:"amplification"`
+	Latency              latencyJSON             `json:"latency_seconds"`
 }
 
 type latencyJSON struct {
@@ -63,13 +91,13 @@ type latencyJSON struct {
 }
 
 type totalsJSON struct {
-	Calls           map[string]uint64 `json:"calls"`
-	Attempts        map[string]uint64 `json:"attempts"`
-	Retries         uint64            `json:"retries"`
-	Rejections      map[string]uint64 `json:"rejections"`
-	Timeouts        map[string]uint64 `json:"timeouts"`
-	Fallbacks       uint64            `json:"fallbacks"`
-	AttemptsPerCall []uint64          `json:"attempts_per_call"`
+	Calls           outcomesJSON           `json:"calls"`
+	Attempts        outcomesJSON           `json:"attempts"`
+	Retries         uint64                 `json:"retries"`
+	Rejections      rejectionsJSON[uint64] `json:"rejections"`
+	Timeouts        timeoutsJSON[uint64]   `json:"timeouts"`
+	Fallbacks       uint64                 `json:"fallbacks"`
+	AttemptsPerCall []uint64               `json:"attempts_per_call"`
 }
 
 type budgetJSON struct {
@@ -85,12 +113,21 @@ type transitionJSON struct {
 	Message string            `json:"message,omitempty"`
 }
 
-func outcomeMap(v [resilience.NumOutcomes]uint64) map[string]uint64 {
-	m := make(map[string]uint64, len(v))
-	for i, n := range v {
-		m[resilience.Outcome(i).String()] = n
+func outcomes(v [resilience.NumOutcomes]uint64) outcomesJSON {
+	return outcomesJSON{
+		Success: v[resilience.OutcomeSuccess], Failure: v[resilience.OutcomeFailure], Timeout: v[resilience.OutcomeTimeout],
+		Rejected: v[resilience.OutcomeRejected], Canceled: v[resilience.OutcomeCanceled],
 	}
-	return m
+}
+
+func rejections[T any](v [telemetry.NumRejections]T) rejectionsJSON[T] {
+	return rejectionsJSON[T]{
+		BreakerOpen: v[telemetry.RejectBreakerOpen], BulkheadFull: v[telemetry.RejectBulkheadFull], RetryBudget: v[telemetry.RejectRetryBudget],
+	}
+}
+
+func timeouts[T any](v [telemetry.NumScopes]T) timeoutsJSON[T] {
+	return timeoutsJSON[T]{Call: v[resilience.ScopeCall], Attempt: v[resilience.ScopeAttempt]}
 }
 
 func (s *Server) pipelineJSON(ps *telemetry.PipelineSnapshot, bi breakerInfo, detail bool) pipelineJSON {
@@ -98,7 +135,6 @@ func (s *Server) pipelineJSON(ps *telemetry.PipelineSnapshot, bi breakerInfo, de
 	out := pipelineJSON{
 		Name: ps.Name, Time: ps.Time.UTC(),
 		Breaker: breakerJSON{State: b.State, Since: b.Since.UTC(), Forced: b.State.Forced()},
-		Windows: make(map[string]windowJSON, telemetry.NumWindows),
 	}
 	if ov := bi.metrics.Override; ov != nil && b.State.Forced() {
 		out.Breaker.Actor, out.Breaker.Reason = ov.Actor, ov.Reason
@@ -110,12 +146,12 @@ func (s *Server) pipelineJSON(ps *telemetry.PipelineSnapshot, bi breakerInfo, de
 		calls, fr, sr := l.Calls, l.FailureRate, l.SlowCallRate
 		out.Breaker.Calls, out.Breaker.FailureRate, out.Breaker.SlowRate = &calls, &fr, &sr
 	}
-	for i, w := range ps.Windows {
-		wj := windowJSON{
+	win := func(w *telemetry.WindowStats) windowJSON {
+		return windowJSON{
 			SpanSeconds: w.Span.Seconds(), Calls: w.Counts.CallCount(), Attempts: w.Counts.AttemptCount(),
 			CallsPerSecond: w.CallsPerSecond, RetriesPerSecond: w.RetriesPerSecond,
-			RejectionsPerSecond: make(map[string]float64, telemetry.NumRejections),
-			TimeoutsPerSecond:   make(map[string]float64, telemetry.NumScopes),
+			RejectionsPerSecond: rejections(w.RejectionsPerSecond),
+			TimeoutsPerSecond:   timeouts(w.TimeoutsPerSecond),
 			FallbacksPerSecond:  w.FallbacksPerSecond, EffectiveSuccessRate: w.EffectiveSuccessRate,
 			ActualSuccessRate: w.ActualSuccessRate, Amplification: w.Amplification,
 			Latency: latencyJSON{
@@ -123,26 +159,15 @@ func (s *Server) pipelineJSON(ps *telemetry.PipelineSnapshot, bi breakerInfo, de
 				P99: w.Latency.P99.Seconds(), P999: w.Latency.P999.Seconds(), Max: w.Latency.Max.Seconds(),
 			},
 		}
-		for r, v := range w.RejectionsPerSecond {
-			wj.RejectionsPerSecond[telemetry.Rejection(r).String()] = v
-		}
-		for sc, v := range w.TimeoutsPerSecond {
-			wj.TimeoutsPerSecond[resilience.Scope(sc).String()] = v
-		}
-		out.Windows[telemetry.Window(i).String()] = wj
 	}
-	t := ps.Totals
+	out.Windows = windowsJSON{
+		W10s: win(&ps.Windows[telemetry.Window10s]), W1m: win(&ps.Windows[telemetry.Window1m]), W5m: win(&ps.Windows[telemetry.Window5m]),
+	}
+	t := &ps.Totals
 	out.Totals = totalsJSON{
-		Calls: outcomeMap(t.Calls), Attempts: outcomeMap(t.Attempts), Retries: t.Retries,
-		Rejections: make(map[string]uint64, telemetry.NumRejections),
-		Timeouts:   make(map[string]uint64, telemetry.NumScopes),
-		Fallbacks:  t.Fallbacks, AttemptsPerCall: append([]uint64(nil), t.AttemptsPerCall[:]...),
-	}
-	for r, v := range t.Rejections {
-		out.Totals.Rejections[telemetry.Rejection(r).String()] = v
-	}
-	for sc, v := range t.Timeouts {
-		out.Totals.Timeouts[resilience.Scope(sc).String()] = v
+		Calls: outcomes(t.Calls), Attempts: outcomes(t.Attempts), Retries: t.Retries,
+		Rejections: rejections(t.Rejections), Timeouts: timeouts(t.Timeouts),
+		Fallbacks: t.Fallbacks, AttemptsPerCall: append([]uint64(nil), t.AttemptsPerCall[:]...),
 	}
 	if ps.Budget != nil {
 		out.Budget = &budgetJSON{Headroom: ps.Budget.Headroom}
@@ -163,14 +188,21 @@ func (s *Server) pipelineJSON(ps *telemetry.PipelineSnapshot, bi breakerInfo, de
 
 // apiPipelines handles GET /api/v1/pipelines.
 func (s *Server) apiPipelines(c echo.Context) error {
-	snap := s.cfg.Stats.Snapshot()
-	out := make([]pipelineJSON, len(snap.Pipelines))
-	for i := range snap.Pipelines {
-		ps := &snap.Pipelines[i]
-		out[i] = s.pipelineJSON(ps, s.breakerInfo(ps.Name), false)
+	body, err := s.list.get(s.clock.Now(), s.cfg.CacheTTL, s.gen.get(), func() ([]byte, error) {
+		snap := s.cfg.Stats.Snapshot()
+		out := make([]pipelineJSON, len(snap.Pipelines))
+		for i := range snap.Pipelines {
+			ps := &snap.Pipelines[i]
+			out[i] = s.pipelineJSON(ps, s.breakerInfo(ps.Name), false)
+		}
+		b, err := json.Marshal(map[string]any{"time": snap.Time.UTC(), "pipelines": out})
+		return append(b, '\n'), err
+	})
+	if err != nil {
+		return s.fail(c, err)
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, map[string]any{"time": snap.Time.UTC(), "pipelines": out})
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
 }
 
 // apiPipeline handles GET /api/v1/pipelines/{name}.

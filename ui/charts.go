@@ -33,20 +33,21 @@ func spark(values []float64, label string) templates.Spark {
 	if len(values) < 2 {
 		return sp
 	}
-	var line strings.Builder
 	step := sparkW / float64(len(values)-1)
+	line := make([]byte, 0, len(values)*10)
 	for i, v := range values {
 		y := sparkH - 1
 		if peak > 0 {
 			y = sparkH - 1 - v/peak*(sparkH-2)
 		}
 		if i > 0 {
-			line.WriteByte(' ')
+			line = append(line, ' ')
 		}
-		line.WriteString(fmtNum(float64(i)*step) + "," + fmtNum(y))
+		line = appendNum(line, float64(i)*step)
+		line = append(line, ',')
+		line = appendNum(line, y)
 	}
-	sp.Points = line.String()
-	sp.Area = "0," + fmtNum(sparkH) + " " + sp.Points + " " + fmtNum(sparkW) + "," + fmtNum(sparkH)
+	sp.Points = string(line)
 	return sp
 }
 

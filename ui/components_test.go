@@ -228,3 +228,30 @@ func TestPagesHaveNoInlineScriptOrStyle(t *testing.T) {
 		})
 	}
 }
+
+// The aggregator is what cmd/app passes as Config.Stats.
+var _ Stats = (*telemetry.Aggregator)(nil)
+
+func TestOverviewIsReusedUntilTheIntervalEndsOrAnOverride(t *testing.T) {
+	ev := newEnv(t)
+	state := func() string { return text(ev.page("/", "").Find(testid("state-payments"))) }
+	if got := state(); got != "● OPEN" {
+		t.Fatalf("state %q", got)
+	}
+	ev.stats.update("payments", func(ps *telemetry.PipelineSnapshot) { ps.Breaker.State = resilience.StateHalfOpen })
+	if got := state(); got != "● OPEN" {
+		t.Fatalf("within the interval: state %q, want the cached OPEN", got)
+	}
+	ev.clock.Advance(time.Second)
+	if got := state(); got != "● HALF-OPEN" {
+		t.Fatalf("after the interval: state %q", got)
+	}
+	ev.stats.update("payments", func(ps *telemetry.PipelineSnapshot) { ps.Breaker.State = resilience.StateForcedOpen })
+	rec := ev.do(req{method: "PUT", path: "/api/v1/pipelines/payments/breaker", bearer: testToken, body: `{"state":"forced_open","reason":"drill"}`})
+	if rec.Code != 200 {
+		t.Fatalf("override: %d", rec.Code)
+	}
+	if got := state(); got != "● FORCED OPEN" {
+		t.Fatalf("after an override: state %q", got)
+	}
+}

@@ -215,10 +215,11 @@ func (s *Server) applyOverride(c echo.Context, b overrideBody) (OverrideRequest,
 	if err != nil {
 		return req, err
 	}
-	if err := s.cfg.Controls.Override(ctx, req); err != nil {
+	err = s.cfg.Controls.Override(ctx, req)
+	s.changed() // even a failed override may have changed something
+	if err != nil {
 		return req, err
 	}
-	s.hub.poke()
 	return req, nil
 }
 
@@ -295,7 +296,9 @@ func (s *Server) setKnobs(c echo.Context, name string, k Knobs) (Downstream, err
 	if err := k.validate(); err != nil {
 		return d, err
 	}
-	if err := s.cfg.Faults.Set(c.Request().Context(), name, k); err != nil {
+	err = s.cfg.Faults.Set(c.Request().Context(), name, k)
+	s.changed()
+	if err != nil {
 		return d, err
 	}
 	d.Knobs = k
@@ -380,4 +383,11 @@ func (s *Server) apiSetKnobs(c echo.Context) error {
 		return s.fail(c, err)
 	}
 	return c.JSON(http.StatusOK, d)
+}
+
+// changed invalidates the cached bodies and asks for a live update, after
+// the server changed something itself.
+func (s *Server) changed() {
+	s.gen.bump()
+	s.hub.poke()
 }

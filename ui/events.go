@@ -199,7 +199,7 @@ func (h *hub) broadcast() {
 func (s *Server) fragments(ctx context.Context, topic string) ([]byte, error) {
 	var buf bytes.Buffer
 	if topic == "" {
-		for _, t := range s.tiles(s.cfg.Stats.Snapshot()) {
+		for _, t := range s.tileViews(s.cfg.Stats.Snapshot()) {
 			if err := writeEvent(ctx, &buf, "tile", templates.TileView(t)); err != nil {
 				return nil, err
 			}

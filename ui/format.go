@@ -45,12 +45,30 @@ func fmtDur(d time.Duration) string {
 	return d.Round(time.Second).String()
 }
 
-// fmtNum formats an SVG coordinate with at most two decimals.
+// fmtNum formats an SVG coordinate rounded to one decimal ("12", "3.5",
+// "-0.5") with integer arithmetic only: charts format thousands of them.
 func fmtNum(x float64) string {
-	if math.IsNaN(x) || math.IsInf(x, 0) {
+	if math.IsNaN(x) || math.IsInf(x, 0) || math.Abs(x) > 1e15 {
 		return "0"
 	}
-	return strconv.FormatFloat(math.Round(x*100)/100, 'f', -1, 64)
+	return string(appendNum(make([]byte, 0, 8), x))
+}
+
+// appendNum appends x as fmtNum formats it.
+func appendNum(b []byte, x float64) []byte {
+	if math.IsNaN(x) || math.IsInf(x, 0) || math.Abs(x) > 1e15 {
+		return append(b, '0')
+	}
+	t := int64(math.Round(x * 10))
+	if t < 0 {
+		b = append(b, '-')
+		t = -t
+	}
+	b = strconv.AppendInt(b, t/10, 10)
+	if d := t % 10; d != 0 {
+		b = append(b, '.', byte('0'+d))
+	}
+	return b
 }
 
 var stateWords = [resilience.NumStates]string{"CLOSED", "OPEN", "HALF-OPEN", "FORCED OPEN", "FORCED CLOSED"}

@@ -1,11 +1,14 @@
 package ui
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"github.com/fusebox-dev/fusebox/ui/templates"
@@ -51,8 +54,15 @@ func (s *Server) firing(ctx context.Context) int {
 func (s *Server) overview(c echo.Context) error {
 	p := s.page(c, "Pipelines", "overview")
 	p.Events = "/events"
-	tiles := s.tiles(s.cfg.Stats.Snapshot())
-	return s.render(c, http.StatusOK, layout(p, templates.Overview(tiles)))
+	body, err := s.tiles.get(s.clock.Now(), s.cfg.CacheTTL, s.gen.get(), func() ([]byte, error) {
+		var buf bytes.Buffer
+		err := templates.Overview(s.tileViews(s.cfg.Stats.Snapshot())).Render(c.Request().Context(), &buf)
+		return buf.Bytes(), err
+	})
+	if err != nil {
+		return s.fail(c, err)
+	}
+	return s.render(c, http.StatusOK, layout(p, rawHTML(body)))
 }
 
 // detail renders GET /pipelines/{name}.
@@ -153,4 +163,12 @@ func (s *Server) readyz(c echo.Context) error {
 		}
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// rawHTML is a component that writes HTML rendered before.
+func rawHTML(b []byte) templ.Component {
+	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
 }

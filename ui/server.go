@@ -82,6 +82,11 @@ type Config struct {
 	// UpdateInterval is the shortest time between two live updates sent to
 	// a client. Zero means one second.
 	UpdateInterval time.Duration
+	// CacheTTL is how long the overview's tiles and the JSON list of
+	// pipelines are reused before they are rendered again (overrides and
+	// knob changes invalidate them at once). Zero means UpdateInterval; a
+	// negative value renders every request.
+	CacheTTL time.Duration
 	// MaxStreams bounds the concurrent GET /events clients; more are
 	// answered 503. Zero means 1,000.
 	MaxStreams int
@@ -102,6 +107,10 @@ type Server struct {
 	assets assets
 	hub    *hub
 	bufs   sync.Pool
+	// gen counts overrides and knob changes; tiles and list cache the
+	// overview's tiles and the API's list of pipelines.
+	gen         generation
+	tiles, list memo
 }
 
 // New returns a Server, or an error naming the first missing or invalid
@@ -133,6 +142,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.UpdateInterval == 0 {
 		cfg.UpdateInterval = time.Second
+	}
+	if cfg.CacheTTL == 0 {
+		cfg.CacheTTL = cfg.UpdateInterval
 	}
 	if cfg.MaxStreams == 0 {
 		cfg.MaxStreams = 1000

@@ -147,8 +147,8 @@ func rejectionWord(r telemetry.Rejection) string {
 	return r.String()
 }
 
-// tiles builds the tiles of every pipeline of a snapshot.
-func (s *Server) tiles(snap telemetry.Snapshot) []templates.Tile {
+// tileViews builds the tiles of every pipeline of a snapshot.
+func (s *Server) tileViews(snap telemetry.Snapshot) []templates.Tile {
 	out := make([]templates.Tile, len(snap.Pipelines))
 	for i := range snap.Pipelines {
 		ps := &snap.Pipelines[i]

@@ -87,8 +87,6 @@ type Budget struct {
 type Spark struct {
 	// Points is the polyline's points attribute; "" when there is no data.
 	Points string
-	// Area closes the line down to the axis, for the filled shape.
-	Area string
 	// Width and Height are the viewBox size.
 	Width, Height string
 	// Label describes it for screen readers ("calls per second, last 2
