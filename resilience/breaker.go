@@ -93,9 +93,11 @@ const maxBreakerCount = 1_000_000
 // Metrics) looks, so no goroutine runs in the background. Every state
 // carries a generation: the outcome of a call that started before a
 // transition is ignored. Every transition is reported to the pipeline's
-// observers as a KindBreakerTransition event, every rejection as a
-// KindRejected event with ReasonBreakerOpen; observers are called outside
-// the breaker's locks.
+// observers as a KindBreakerTransition event, in the order of the
+// transitions, and every rejection as a KindRejected event with
+// ReasonBreakerOpen; observers are called outside the breaker's lock. When
+// goroutines make transitions at the same moment, one of them may deliver
+// the events of the others.
 //
 // A closed count-based breaker admits and records a call without locks or
 // allocations. It is safe for concurrent use.
@@ -112,6 +114,11 @@ type Breaker struct {
 	probes    int64
 	isFailure func(error) bool
 	p         *Pipeline
+
+	// mu serializes transitions and guards the queue of their events.
+	mu         sync.Mutex
+	pending    []pendingEvent
+	delivering bool
 }
 
 // epoch is one stay in a state. Its fields other than the atomics are set
@@ -351,11 +358,10 @@ func (b *Breaker) Override(ctx context.Context, state State, reason string, unti
 			state, until.Format(time.RFC3339), now.Format(time.RFC3339))
 	}
 	ov := &BreakerOverride{State: state, Reason: reason, Actor: ActorFrom(ctx), Since: now, Until: until}
+	ev := b.outsideEvent(ReasonManual, ov.Actor, reason, now)
 	for {
 		e := b.cur.Load()
-		ne := &epoch{state: state, gen: e.gen + 1, since: now, ov: ov}
-		if b.cur.CompareAndSwap(e, ne) {
-			b.emit(ctx, e.state, state, ReasonManual, ov.Actor, reason, now)
+		if b.swap(ctx, e, &epoch{state: state, gen: e.gen + 1, since: now, ov: ov}, ev) {
 			return nil
 		}
 	}
@@ -366,13 +372,13 @@ func (b *Breaker) Override(ctx context.Context, state State, reason string, unti
 // breaker that is not forced it does nothing.
 func (b *Breaker) Auto(ctx context.Context, reason string) error {
 	now := b.now()
+	ev := b.outsideEvent(ReasonManual, ActorFrom(ctx), reason, now)
 	for {
 		e := b.cur.Load()
 		if !e.state.Forced() {
 			return nil
 		}
-		if b.cur.CompareAndSwap(e, b.closedEpoch(e.gen+1, now)) {
-			b.emit(ctx, e.state, StateClosed, ReasonManual, ActorFrom(ctx), reason, now)
+		if b.swap(ctx, e, b.closedEpoch(e.gen+1, now), ev) {
 			return nil
 		}
 	}
@@ -537,16 +543,16 @@ func (b *Breaker) trip(ctx context.Context, c *call, e *epoch, n counts) {
 // transition replaces e by ne, unless another transition came first, and
 // reports it to the call's pipeline. It returns the current epoch.
 func (b *Breaker) transition(ctx context.Context, c *call, e, ne *epoch, now time.Time) *epoch {
-	if !b.cur.CompareAndSwap(e, ne) {
-		return b.cur.Load()
-	}
+	var ev Event
 	if c.p.observed() {
-		ev := c.event(KindBreakerTransition)
-		ev.From, ev.To, ev.Reason, ev.Time = e.state, ne.state, ReasonAuto, now
+		ev = c.event(KindBreakerTransition)
+		ev.Reason, ev.Time = ReasonAuto, now
 		if e.state.Forced() {
 			ev.Reason, ev.Actor, ev.Message = ReasonExpired, e.ov.Actor, e.ov.Reason
 		}
-		c.p.emit(ctx, ev)
+	}
+	if !b.swap(ctx, e, ne, ev) {
+		return b.cur.Load()
 	}
 	return ne
 }
@@ -565,24 +571,82 @@ func (b *Breaker) settle(ctx context.Context, now time.Time) *epoch {
 		default:
 			return e
 		}
-		if b.cur.CompareAndSwap(e, ne) {
-			if e.state.Forced() {
-				b.emit(ctx, e.state, ne.state, ReasonExpired, e.ov.Actor, e.ov.Reason, now)
-			} else {
-				b.emit(ctx, e.state, ne.state, ReasonAuto, "", "", now)
-			}
+		ev := b.outsideEvent(ReasonAuto, "", "", now)
+		if e.state.Forced() {
+			ev = b.outsideEvent(ReasonExpired, e.ov.Actor, e.ov.Reason, now)
 		}
+		b.swap(ctx, e, ne, ev)
 	}
 }
 
-// emit reports a transition made outside a call to the bound pipeline.
-func (b *Breaker) emit(ctx context.Context, from, to State, reason Reason, actor, msg string, now time.Time) {
-	p := b.p
-	if p == nil || !p.observed() {
-		return
+// outsideEvent returns the event of a transition made outside a call.
+func (b *Breaker) outsideEvent(reason Reason, actor, msg string, now time.Time) Event {
+	ev := Event{Kind: KindBreakerTransition, Reason: reason, Actor: actor, Message: msg, Time: now}
+	if b.p != nil {
+		ev.Pipeline = b.p.name
 	}
-	p.emit(ctx, Event{Kind: KindBreakerTransition, Pipeline: p.name, From: from, To: to,
-		Reason: reason, Actor: actor, Message: msg, Time: now})
+	return ev
+}
+
+// swap replaces e by ne, unless another transition came first, and reports
+// whether it did. It then delivers ev, completed with From and To, to the
+// pipeline's observers. Transitions are made under b.mu and their events
+// queued in the same order; the goroutine that finds no delivery under way
+// delivers the queue outside the lock until it is empty. So observers see
+// transitions in the order they happened and are never called under a lock;
+// a transition an observer makes is delivered after the one it observes.
+func (b *Breaker) swap(ctx context.Context, e, ne *epoch, ev Event) bool {
+	b.mu.Lock()
+	if b.cur.Load() != e {
+		b.mu.Unlock()
+		return false
+	}
+	b.cur.Store(ne)
+	if b.p == nil || !b.p.observed() {
+		b.mu.Unlock()
+		return true
+	}
+	ev.From, ev.To = e.state, ne.state
+	b.pending = append(b.pending, pendingEvent{ctx, ev})
+	if b.delivering {
+		b.mu.Unlock()
+		return true
+	}
+	b.delivering = true
+	b.mu.Unlock()
+	b.deliver()
+	return true
+}
+
+type pendingEvent struct {
+	ctx context.Context
+	e   Event
+}
+
+// deliver emits the queued transition events until none is left. If an
+// observer panics, the queue is dropped so that later events still flow.
+func (b *Breaker) deliver() {
+	done := false
+	defer func() {
+		if !done {
+			b.mu.Lock()
+			b.pending, b.delivering = nil, false
+			b.mu.Unlock()
+		}
+	}()
+	b.mu.Lock()
+	for len(b.pending) > 0 {
+		batch := b.pending
+		b.pending = nil
+		b.mu.Unlock()
+		for _, q := range batch {
+			b.p.emit(q.ctx, q.e)
+		}
+		b.mu.Lock()
+	}
+	b.delivering = false
+	b.mu.Unlock()
+	done = true
 }
 
 func (b *Breaker) reject(ctx context.Context, c *call) error {

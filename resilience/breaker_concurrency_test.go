@@ -147,11 +147,12 @@ func TestBreakerWindowsStayConsistentUnderConcurrentCalls(t *testing.T) {
 // machine must still work as documented.
 func TestBreakerSurvivesTransitionsDuringLoad(t *testing.T) {
 	f := newBrFixture(t, resilience.BreakerConfig{WindowSize: 8, MinimumCalls: 4, OpenDuration: time.Second, HalfOpenProbes: 3}, true)
+	f.log.transitionsOnly = true
 	ctx := context.Background()
 	stop := make(chan struct{})
 	var made atomic.Int64
 	var wg sync.WaitGroup
-	for w := range 6 {
+	for w := range 4 {
 		wg.Go(func() {
 			for i := 0; ; i++ {
 				select {
@@ -166,10 +167,11 @@ func TestBreakerSurvivesTransitionsDuringLoad(t *testing.T) {
 				_, _ = f.call(ctx, 0, result)
 				_ = f.b.Metrics()
 				made.Add(1)
+				runtime.Gosched()
 			}
 		})
 	}
-	for i := range 120 {
+	for i := range 300 {
 		// Let the workers make some calls in each state.
 		for target := made.Load() + 20; made.Load() < target; {
 			runtime.Gosched()
@@ -191,10 +193,16 @@ func TestBreakerSurvivesTransitionsDuringLoad(t *testing.T) {
 	close(stop)
 	wg.Wait()
 
-	// Every transition is reported once.
+	// Every transition is reported once, in order: each starts where the
+	// one before ended.
 	moves := f.log.moves()
 	seen := map[resilience.State]int{}
-	for _, mv := range moves {
+	from := stClosed
+	for i, mv := range moves {
+		if mv.From != from {
+			t.Fatalf("transition %d is %v, but the one before ended in %s", i, mv, from)
+		}
+		from = mv.To
 		seen[mv.To]++
 	}
 	t.Logf("transitions into states: %v", seen)

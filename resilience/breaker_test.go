@@ -31,9 +31,14 @@ const (
 type brLog struct {
 	mu     sync.Mutex
 	events []resilience.Event
+	// transitionsOnly drops every other event.
+	transitionsOnly bool
 }
 
 func (l *brLog) Observe(_ context.Context, e resilience.Event) {
+	if l.transitionsOnly && e.Kind != resilience.KindBreakerTransition {
+		return
+	}
 	l.mu.Lock()
 	l.events = append(l.events, e)
 	l.mu.Unlock()
@@ -813,4 +818,41 @@ func ExampleBreaker() {
 	// closed -> forced_open (manual) alice
 	// forced_open failover drill 1h0m0s
 	// breaker count window 4 calls, ≥ 4 calls, 50 % failures, open 10s, 1 probe
+}
+
+func TestBreakerKeepsReportingAfterAnObserverPanics(t *testing.T) {
+	b, err := resilience.NewBreaker(resilience.BreakerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var moves []brMove
+	panicky := resilience.ObserverFunc(func(_ context.Context, e resilience.Event) {
+		if e.Kind != resilience.KindBreakerTransition {
+			return
+		}
+		moves = append(moves, brMove{e.From, e.To, e.Reason})
+		if len(moves) == 1 {
+			panic("observer failed")
+		}
+	})
+	if _, err := resilience.New("payments", resilience.Config{Policies: []resilience.Policy{b},
+		Observers: []resilience.Observer{panicky}, Clock: resiliencetest.NewClock(brStart)}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	func() {
+		defer func() {
+			if r := recover(); r != "observer failed" {
+				t.Fatalf("recovered %v, want the observer's panic", r)
+			}
+		}()
+		_ = b.Override(ctx, stForcedOpen, "first", time.Time{})
+	}()
+	if err := b.Auto(ctx, "second"); err != nil {
+		t.Fatal(err)
+	}
+	want := []brMove{{stClosed, stForcedOpen, resilience.ReasonManual}, {stForcedOpen, stClosed, resilience.ReasonManual}}
+	if fmt.Sprint(moves) != fmt.Sprint(want) {
+		t.Fatalf("observer saw %v, want %v", moves, want)
+	}
 }
