@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/fusebox-dev/fusebox/demo"
+	"github.com/fusebox-dev/fusebox/resilience"
+	"github.com/fusebox-dev/fusebox/store"
+	"github.com/fusebox-dev/fusebox/telemetry"
+	"github.com/fusebox-dev/fusebox/ui"
+)
+
+// options configure an app; flags and the environment fill them.
+type options struct {
+	// Addr is the listen address. Empty means the config's, or 127.0.0.1:8080.
+	Addr string
+	// ConfigPath is the YAML file. Empty runs the demo.
+	ConfigPath string
+	// DataDir holds the store. Empty means the config's, or ./data.
+	DataDir string
+	// Webhooks receive alert notifications.
+	Webhooks []string
+	// AdminToken guards the controls. Empty means one is generated and logged.
+	AdminToken string
+	// Logger logs; nil discards.
+	Logger *slog.Logger
+	// Clock tells time; nil means the system clock.
+	Clock resilience.Clock
+	// DemoRate is the demo's load in calls per second; zero means the
+	// config's, or 40.
+	DemoRate float64
+}
+
+// app is a running Fusebox: tests start one on 127.0.0.1:0 with newApp and
+// Run, and stop it by cancelling Run's context.
+type app struct {
+	opts      options
+	log       *slog.Logger
+	cfg       *fileConfig
+	store     *store.Store
+	registry  *resilience.Registry
+	agg       *telemetry.Aggregator
+	otel      *telemetry.OTel
+	demo      *demo.Demo
+	overrides *overrides
+	expiries  *expiries
+	ui        *ui.Server
+	server    *http.Server
+	listener  net.Listener
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// newApp builds the app and listens; Run serves. On error nothing is left
+// open.
+func newApp(ctx context.Context, opts options) (_ *app, err error) {
+	a := &app{opts: opts, log: opts.Logger, cfg: &fileConfig{}, registry: &resilience.Registry{}}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Clock == nil {
+		a.opts.Clock = resilience.SystemClock()
+	}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if opts.ConfigPath != "" {
+		if a.cfg, err = loadConfig(opts.ConfigPath); err != nil {
+			return nil, err
+		}
+	}
+	a.resolveDefaults()
+	if a.opts.AdminToken == "" {
+		a.opts.AdminToken = newToken()
+		a.log.Info("no FUSEBOX_ADMIN_TOKEN set; generated an admin token for this run", "token", a.opts.AdminToken)
+	}
+	if a.store, err = store.Open(a.opts.DataDir); err != nil {
+		return nil, err
+	}
+	if a.agg, err = telemetry.NewAggregator(telemetry.AggregatorConfig{Clock: a.opts.Clock, Policies: telemetry.RegistryReader(a.registry)}); err != nil {
+		return nil, err
+	}
+	if a.otel, err = telemetry.SetupOTel(ctx, telemetry.OTelConfig{ServiceName: "fusebox", Metrics: a.agg}); err != nil {
+		return nil, err
+	}
+	a.overrides = &overrides{reg: a.registry, store: a.store, clock: a.opts.Clock, log: a.log}
+	a.expiries = newExpiries(a.overrides)
+	observers, err := a.observers()
+	if err != nil {
+		return nil, err
+	}
+	if err := a.buildPipelines(observers); err != nil {
+		return nil, err
+	}
+	if err := a.overrides.restore(ctx); err != nil {
+		return nil, err
+	}
+	e, err := a.routes()
+	if err != nil {
+		return nil, err
+	}
+	if a.listener, err = net.Listen("tcp", a.opts.Addr); err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", a.opts.Addr, err)
+	}
+	a.server = &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
+	// Live-update streams never go idle: end them when shutting down.
+	a.server.RegisterOnShutdown(func() { _ = a.ui.Close() })
+	return a, nil
+}
+
+func (a *app) resolveDefaults() {
+	if a.opts.Addr == "" {
+		a.opts.Addr = a.cfg.Addr
+	}
+	if a.opts.Addr == "" {
+		a.opts.Addr = "127.0.0.1:8080"
+	}
+	if a.opts.DataDir == "" {
+		a.opts.DataDir = a.cfg.DataDir
+	}
+	if a.opts.DataDir == "" {
+		a.opts.DataDir = "data"
+	}
+	if a.opts.DemoRate == 0 && a.cfg.Demo != nil {
+		a.opts.DemoRate = a.cfg.Demo.Rate
+	}
+}
+
+// demoMode reports whether the embedded demo runs.
+func (a *app) demoMode() bool { return len(a.cfg.Pipelines) == 0 || a.cfg.Demo != nil }
+
+// observers returns the observers every pipeline reports to.
+func (a *app) observers() ([]resilience.Observer, error) {
+	obs := []resilience.Observer{a.agg, a.expiries}
+	if a.otel.TracerProvider != nil {
+		tr, err := a.otel.Tracing(telemetry.TracingConfig{})
+		if err != nil {
+			return nil, err
+		}
+		obs = append(obs, tr)
+	}
+	return obs, nil
+}
+
+// buildPipelines builds the configured pipelines and the demo's.
+func (a *app) buildPipelines(observers []resilience.Observer) error {
+	for _, pc := range a.cfg.Pipelines {
+		policies, err := buildPolicies(pc)
+		if err != nil {
+			return fmt.Errorf("pipeline %q: %w", pc.Name, err)
+		}
+		p, err := resilience.New(pc.Name, resilience.Config{Policies: policies, Observers: observers, Clock: a.opts.Clock})
+		if err != nil {
+			return err
+		}
+		if err := a.registry.Add(p); err != nil {
+			return err
+		}
+	}
+	if !a.demoMode() {
+		return nil
+	}
+	d, err := demo.New(demo.Config{Clock: a.opts.Clock, Observers: observers, Rate: a.opts.DemoRate})
+	if err != nil {
+		return err
+	}
+	for _, p := range d.Pipelines() {
+		if err := a.registry.Add(p); err != nil {
+			return err
+		}
+	}
+	a.demo = d
+	return nil
+}
+
+// routes builds the HTTP handler: the dashboard and API, and /metrics.
+func (a *app) routes() (*echo.Echo, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	if _, err := telemetry.Register(reg, a.agg, telemetry.CollectorConfig{}); err != nil {
+		return nil, err
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: reg})))
+	if err := a.mountUI(e); err != nil {
+		return nil, err
+	}
+	e.HTTPErrorHandler = a.ui.HTTPErrorHandler
+	e.Use(a.ui.SecurityHeaders)
+	return e, nil
+}
+
+// Addr returns the address the app listens on.
+func (a *app) Addr() string { return a.listener.Addr().String() }
+
+// Run serves until ctx ends, then drains in-flight requests, stops the demo
+// and closes the store.
+func (a *app) Run(ctx context.Context) error {
+	a.log.Info("fusebox listening", "url", "http://"+a.Addr(), "demo", a.demoMode(), "data_dir", a.opts.DataDir)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { a.expiries.run(ctx) })
+	if a.demo != nil {
+		wg.Go(func() {
+			if err := a.demo.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				a.log.Error("demo stopped", "err", err)
+			}
+		})
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- a.server.Serve(a.listener) }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+	}
+	a.log.Info("shutting down")
+	shutdownCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	if serr := a.server.Shutdown(shutdownCtx); serr != nil && err == nil {
+		err = serr
+	}
+	cancel()
+	wg.Wait()
+	if cerr := a.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Close releases what newApp opened. It is safe to call more than once.
+func (a *app) Close() error {
+	a.closeOnce.Do(func() {
+		var errs []error
+		if a.listener != nil {
+			_ = a.listener.Close() // closed already once served; nothing to report
+		}
+		if a.otel != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			errs = append(errs, a.otel.Shutdown(ctx))
+			cancel()
+		}
+		if a.store != nil {
+			errs = append(errs, a.store.Close())
+		}
+		a.closeErr = errors.Join(errs...)
+	})
+	return a.closeErr
+}
+
+func newToken() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,411 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+	"unicode"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/fusebox-dev/fusebox/resilience"
+)
+
+// fileConfig is the YAML configuration file. Every field is optional; an
+// unknown field is an error.
+type fileConfig struct {
+	// Addr is the listen address; the --addr flag wins when given.
+	Addr string `yaml:"addr"`
+	// DataDir holds the store; the --data-dir flag wins when given.
+	DataDir string `yaml:"data_dir"`
+	// Title names the dashboard.
+	Title string `yaml:"title"`
+	// Pipelines are the pipelines to build. None means the demo runs.
+	Pipelines []pipelineConfig `yaml:"pipelines"`
+	// Demo runs the embedded demo beside the configured pipelines.
+	Demo *demoConfig `yaml:"demo"`
+}
+
+type demoConfig struct {
+	// Rate is the demo's load in calls per second; zero means 40.
+	Rate float64 `yaml:"rate"`
+}
+
+// pipelineConfig is one pipeline. Its policies run in Order, outermost
+// first; the default order is bulkhead, breaker, retry, timeout, with
+// timeout.call around them all.
+type pipelineConfig struct {
+	Name     string          `yaml:"name"`
+	Upstream string          `yaml:"upstream"`
+	Order    []string        `yaml:"order"`
+	Retry    *retryConfig    `yaml:"retry"`
+	Breaker  *breakerConfig  `yaml:"breaker"`
+	Timeout  *timeoutConfig  `yaml:"timeout"`
+	Bulkhead *bulkheadConfig `yaml:"bulkhead"`
+}
+
+type retryConfig struct {
+	MaxAttempts int           `yaml:"max_attempts"`
+	MaxElapsed  time.Duration `yaml:"max_elapsed"`
+	Backoff     struct {
+		Base       time.Duration     `yaml:"base"`
+		Multiplier float64           `yaml:"multiplier"`
+		Max        time.Duration     `yaml:"max"`
+		Jitter     resilience.Jitter `yaml:"jitter"`
+	} `yaml:"backoff"`
+	Budget struct {
+		Disabled     bool          `yaml:"disabled"`
+		Ratio        float64       `yaml:"ratio"`
+		MinPerSecond float64       `yaml:"min_per_second"`
+		Window       time.Duration `yaml:"window"`
+	} `yaml:"budget"`
+}
+
+type breakerConfig struct {
+	Window                string        `yaml:"window"`
+	WindowSize            int           `yaml:"window_size"`
+	WindowDuration        time.Duration `yaml:"window_duration"`
+	FailureRateThreshold  float64       `yaml:"failure_rate_threshold"`
+	SlowCallDuration      time.Duration `yaml:"slow_call_duration"`
+	SlowCallRateThreshold float64       `yaml:"slow_call_rate_threshold"`
+	MinimumCalls          int           `yaml:"minimum_calls"`
+	HalfOpenProbes        int           `yaml:"half_open_probes"`
+	OpenDuration          time.Duration `yaml:"open_duration"`
+	OpenBackoff           float64       `yaml:"open_backoff"`
+	MaxOpenDuration       time.Duration `yaml:"max_open_duration"`
+}
+
+type timeoutConfig struct {
+	// Attempt bounds each attempt (inside the retry); Call the whole call.
+	Attempt time.Duration `yaml:"attempt"`
+	Call    time.Duration `yaml:"call"`
+}
+
+type bulkheadConfig struct {
+	MaxConcurrent int           `yaml:"max_concurrent"`
+	MaxQueue      int           `yaml:"max_queue"`
+	MaxWait       time.Duration `yaml:"max_wait"`
+}
+
+// configErrors lists every problem of a configuration file.
+type configErrors []fieldError
+
+type fieldError struct {
+	path string
+	line int
+	msg  string
+}
+
+func (e fieldError) String() string {
+	if e.line > 0 {
+		return fmt.Sprintf("%s: %s (line %d)", e.path, e.msg, e.line)
+	}
+	return fmt.Sprintf("%s: %s", e.path, e.msg)
+}
+
+func (es configErrors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.String()
+	}
+	return "invalid configuration:\n  " + strings.Join(lines, "\n  ")
+}
+
+// loadConfig reads and validates the file at path.
+func loadConfig(path string) (*fileConfig, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return parseConfig(b)
+}
+
+// parseConfig parses and validates a configuration, reporting every problem
+// with its field path and line.
+func parseConfig(b []byte) (*fileConfig, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	cfg := &fileConfig{}
+	if root.Kind == 0 {
+		return cfg, nil
+	}
+	lines := map[string]int{}
+	var errs configErrors
+	checkFields(root.Content[0], reflect.TypeOf(*cfg), "", lines, &errs)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	if err := root.Decode(cfg); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			for _, m := range te.Errors {
+				errs = append(errs, typeError(m, lines))
+			}
+			return nil, errs
+		}
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	errs = cfg.validate(lines)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return cfg, nil
+}
+
+var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// typeError turns a yaml decoding message into a fieldError with the path
+// of the field on that line.
+func typeError(msg string, lines map[string]int) fieldError {
+	m := yamlLine.FindStringSubmatch(msg)
+	if m == nil {
+		return fieldError{path: "config", msg: msg}
+	}
+	var line int
+	fmt.Sscan(m[1], &line)
+	path := "config"
+	for p, l := range lines {
+		if l == line && len(p) > len(path) || l == line && path == "config" {
+			path = p
+		}
+	}
+	return fieldError{path: path, line: line, msg: m[2]}
+}
+
+// checkFields walks a YAML node against the struct type t, recording the
+// line of every field path in lines and an error for every unknown field.
+func checkFields(n *yaml.Node, t reflect.Type, path string, lines map[string]int, errs *configErrors) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Struct:
+		fields := map[string]reflect.Type{}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if tag := strings.Split(f.Tag.Get("yaml"), ",")[0]; tag != "" {
+				fields[tag] = f.Type
+			}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, val := n.Content[i], n.Content[i+1]
+			p := joinPath(path, key.Value)
+			lines[p] = key.Line
+			ft, ok := fields[key.Value]
+			if !ok {
+				*errs = append(*errs, fieldError{path: p, line: key.Line, msg: "unknown field" + suggest(key.Value, fields)})
+				continue
+			}
+			checkFields(val, ft, p, lines, errs)
+		}
+	case n.Kind == yaml.SequenceNode && t.Kind() == reflect.Slice:
+		for i, item := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			lines[p] = item.Line
+			checkFields(item, t.Elem(), p, lines, errs)
+		}
+	}
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func suggest(key string, fields map[string]reflect.Type) string {
+	names := make([]string, 0, len(fields))
+	for n := range fields {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return " (known: " + strings.Join(names, ", ") + ")"
+}
+
+// validate checks the values and builds every pipeline once to let the
+// policies validate their own settings.
+func (c *fileConfig) validate(lines map[string]int) configErrors {
+	var errs configErrors
+	add := func(path, msg string) {
+		errs = append(errs, fieldError{path: path, line: lineOf(path, lines), msg: msg})
+	}
+	if c.Demo != nil && (c.Demo.Rate < 0 || c.Demo.Rate > 10_000) {
+		add("demo.rate", fmt.Sprintf("%v is outside [0, 10000]", c.Demo.Rate))
+	}
+	seen := map[string]bool{}
+	for i, pc := range c.Pipelines {
+		path := fmt.Sprintf("pipelines[%d]", i)
+		switch {
+		case strings.TrimSpace(pc.Name) == "":
+			add(path+".name", "is required")
+		case !validName.MatchString(pc.Name):
+			add(path+".name", fmt.Sprintf("%q: use letters, digits, '.', '_', '-' and ':' only", pc.Name))
+		case seen[pc.Name]:
+			add(path+".name", fmt.Sprintf("%q is used by another pipeline", pc.Name))
+		}
+		seen[pc.Name] = true
+		if _, err := buildPolicies(pc); err != nil {
+			var fe fieldError
+			if errors.As(err, &fe) {
+				add(path+"."+fe.path, fe.msg)
+			} else {
+				add(path, err.Error())
+			}
+		}
+	}
+	return errs
+}
+
+var validName = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+
+func (fe fieldError) Error() string { return fe.String() }
+
+// lineOf returns the line of path, or of its nearest parent that has one.
+func lineOf(path string, lines map[string]int) int {
+	for path != "" {
+		if l, ok := lines[path]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return 0
+}
+
+// buildPolicies builds the policies of pc, outermost first. A setting the
+// resilience package refuses comes back as a fieldError with its YAML path
+// below the pipeline.
+func buildPolicies(pc pipelineConfig) ([]resilience.Policy, error) {
+	order := pc.Order
+	if len(order) == 0 {
+		order = []string{"bulkhead", "breaker", "retry", "timeout"}
+	}
+	var out []resilience.Policy
+	if pc.Timeout != nil && pc.Timeout.Call != 0 {
+		t, err := resilience.NewTimeout(resilience.TimeoutConfig{Duration: pc.Timeout.Call})
+		if err != nil {
+			return nil, fieldError{path: "timeout.call", msg: policyMsg(err)}
+		}
+		out = append(out, t)
+	}
+	used := map[string]bool{}
+	for i, name := range order {
+		if used[name] {
+			return nil, fieldError{path: fmt.Sprintf("order[%d]", i), msg: fmt.Sprintf("%q appears twice", name)}
+		}
+		used[name] = true
+		var (
+			p   resilience.Policy
+			err error
+		)
+		switch name {
+		case "bulkhead":
+			if pc.Bulkhead == nil {
+				continue
+			}
+			p, err = resilience.NewBulkhead(resilience.BulkheadConfig(*pc.Bulkhead))
+		case "breaker":
+			if pc.Breaker == nil {
+				continue
+			}
+			p, err = newBreaker(*pc.Breaker)
+		case "retry":
+			if pc.Retry == nil {
+				continue
+			}
+			r := pc.Retry
+			p, err = resilience.NewRetry(resilience.RetryConfig{
+				MaxAttempts: r.MaxAttempts,
+				MaxElapsed:  r.MaxElapsed,
+				Backoff:     resilience.BackoffConfig(r.Backoff),
+				Budget:      resilience.BudgetConfig(r.Budget),
+			})
+		case "timeout":
+			if pc.Timeout == nil || pc.Timeout.Attempt == 0 {
+				continue
+			}
+			p, err = resilience.NewTimeout(resilience.TimeoutConfig{Duration: pc.Timeout.Attempt})
+			if err != nil {
+				return nil, fieldError{path: "timeout.attempt", msg: policyMsg(err)}
+			}
+		default:
+			return nil, fieldError{path: fmt.Sprintf("order[%d]", i), msg: fmt.Sprintf("unknown policy %q (want bulkhead, breaker, retry or timeout)", name)}
+		}
+		if err != nil {
+			var ce *resilience.ConfigError
+			if errors.As(err, &ce) {
+				return nil, fieldError{path: snakePath(ce.Field), msg: policyMsg(err)}
+			}
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func newBreaker(bc breakerConfig) (*resilience.Breaker, error) {
+	var w resilience.WindowType
+	switch bc.Window {
+	case "", "count":
+		w = resilience.WindowCount
+	case "time":
+		w = resilience.WindowTime
+	default:
+		return nil, fieldError{path: "breaker.window", msg: fmt.Sprintf("unknown window %q (want count or time)", bc.Window)}
+	}
+	return resilience.NewBreaker(resilience.BreakerConfig{
+		Window:                w,
+		WindowSize:            bc.WindowSize,
+		WindowDuration:        bc.WindowDuration,
+		FailureRateThreshold:  bc.FailureRateThreshold,
+		SlowCallDuration:      bc.SlowCallDuration,
+		SlowCallRateThreshold: bc.SlowCallRateThreshold,
+		MinimumCalls:          bc.MinimumCalls,
+		HalfOpenProbes:        bc.HalfOpenProbes,
+		OpenDuration:          bc.OpenDuration,
+		OpenBackoff:           bc.OpenBackoff,
+		MaxOpenDuration:       bc.MaxOpenDuration,
+	})
+}
+
+// policyMsg returns the reason of a policy's ConfigError without its field.
+func policyMsg(err error) string {
+	var ce *resilience.ConfigError
+	if errors.As(err, &ce) {
+		return fmt.Sprintf("%v %s", ce.Value, ce.Msg)
+	}
+	return err.Error()
+}
+
+// snakePath turns "Retry.Backoff.MaxOpen" into "retry.backoff.max_open".
+func snakePath(field string) string {
+	parts := strings.Split(field, ".")
+	for i, p := range parts {
+		var sb strings.Builder
+		for j, r := range p {
+			if unicode.IsUpper(r) {
+				if j > 0 {
+					sb.WriteByte('_')
+				}
+				r = unicode.ToLower(r)
+			}
+			sb.WriteRune(r)
+		}
+		parts[i] = sb.String()
+	}
+	return strings.Join(parts, ".")
+}

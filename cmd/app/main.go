@@ -1,0 +1,81 @@
+// Command app runs Fusebox: the resilience pipelines, their live dashboard,
+// Prometheus metrics and alerts. With no --config it runs the embedded demo.
+//
+//	go run ./cmd/app                         # the demo on http://127.0.0.1:8080
+//	go run ./cmd/app --config fusebox.yaml   # configured pipelines
+//	go run ./cmd/app --check-config --config fusebox.yaml
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// run parses the arguments, runs the app until SIGINT or SIGTERM, and
+// returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("fusebox", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var opts options
+	var checkOnly bool
+	fs.StringVar(&opts.Addr, "addr", "", "listen address (default 127.0.0.1:8080)")
+	fs.StringVar(&opts.ConfigPath, "config", "", "YAML configuration file; without one the demo runs")
+	fs.StringVar(&opts.DataDir, "data-dir", "", "directory of the durable store (default ./data)")
+	fs.Var((*stringList)(&opts.Webhooks), "alert-webhook", "URL that receives alert notifications (repeatable)")
+	fs.BoolVar(&checkOnly, "check-config", false, "validate the configuration and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if checkOnly {
+		if opts.ConfigPath == "" {
+			fmt.Fprintln(stdout, "no --config given: the demo configuration is valid")
+			return 0
+		}
+		if _, err := loadConfig(opts.ConfigPath); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s is valid\n", opts.ConfigPath)
+		return 0
+	}
+	opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+	opts.AdminToken = os.Getenv("FUSEBOX_ADMIN_TOKEN")
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app, err := newApp(ctx, opts)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if err := app.Run(ctx); err != nil {
+		opts.Logger.Error("stopped", "err", err)
+		return 1
+	}
+	return 0
+}

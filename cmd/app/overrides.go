@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fusebox-dev/fusebox/resilience"
+	"github.com/fusebox-dev/fusebox/store"
+)
+
+// maxOverride bounds a time-boxed override.
+const maxOverride = 30 * 24 * time.Hour
+
+// errInvalid is wrapped by the errors of overrides that the request caused.
+var errInvalid = errors.New("invalid override")
+
+// overrides applies operators' breaker decisions to the pipelines and keeps
+// them, each with its audit entry, in the store, so that they survive a
+// restart. It is safe for concurrent use.
+type overrides struct {
+	reg   *resilience.Registry
+	store *store.Store
+	clock resilience.Clock
+	log   *slog.Logger
+	// mu keeps the store and the breakers in the same order of decisions.
+	mu sync.Mutex
+}
+
+// apply forces the named pipeline's breaker into state ("forced_open",
+// "forced_closed") for d (zero: until lifted), or lifts the override
+// ("auto"). The store is written first, so a decision that could not be kept
+// is not applied.
+func (o *overrides) apply(ctx context.Context, pipeline, state, reason, actor string, d time.Duration) error {
+	reason = strings.TrimSpace(reason)
+	switch {
+	case reason == "":
+		return fmt.Errorf("%w: reason is required", errInvalid)
+	case len(reason) > 500:
+		return fmt.Errorf("%w: reason is longer than 500 characters", errInvalid)
+	case d < 0 || d > maxOverride:
+		return fmt.Errorf("%w: duration %v is outside [0, %v]", errInvalid, d, maxOverride)
+	}
+	var forced resilience.State
+	if state != "auto" {
+		s, err := resilience.ParseState(state)
+		if err != nil || !s.Forced() {
+			return fmt.Errorf("%w: unknown state %q (want forced_open, forced_closed or auto)", errInvalid, state)
+		}
+		forced = s
+	}
+	p, err := o.reg.Get(pipeline)
+	if err != nil {
+		return err
+	}
+	b := p.Breaker()
+	if b == nil {
+		return fmt.Errorf("%w: %w: %q", errInvalid, resilience.ErrNoBreaker, pipeline)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	now := o.clock.Now()
+	entry := store.AuditEntry{At: now, Actor: actor, Pipeline: pipeline, From: b.State().String(), Reason: reason}
+	actx := resilience.WithActor(ctx, actor)
+	if state == "auto" {
+		entry.Action, entry.To = "override.lift", "auto"
+		if _, err := o.store.LiftOverride(pipeline, entry); err != nil {
+			return err
+		}
+		return b.Auto(actx, reason)
+	}
+	var until time.Time
+	if d > 0 {
+		until = now.Add(d)
+	}
+	entry.Action, entry.To, entry.Until = "override.set", state, until
+	rec := store.Override{Pipeline: pipeline, State: state, Reason: reason, Actor: actor, At: now, Until: until}
+	if _, err := o.store.ApplyOverride(rec, entry); err != nil {
+		return err
+	}
+	return b.Override(actx, forced, reason, until)
+}
+
+// restore re-applies the stored overrides at start. One that ran out while
+// the app was down is lifted and audited instead; one for a pipeline that no
+// longer exists is left in the store and logged.
+func (o *overrides) restore(ctx context.Context) error {
+	list, err := o.store.Overrides()
+	if err != nil {
+		return err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	now := o.clock.Now()
+	for _, ov := range list {
+		if ov.Expired(now) {
+			entry := store.AuditEntry{
+				At: now, Actor: "system", Action: "override.expired", Pipeline: ov.Pipeline,
+				From: ov.State, To: "auto", Reason: ov.Reason, Until: ov.Until,
+				Detail: "ran out while the app was down",
+			}
+			if _, err := o.store.LiftOverride(ov.Pipeline, entry); err != nil {
+				return err
+			}
+			o.log.Info("override expired while down", "pipeline", ov.Pipeline, "state", ov.State, "until", ov.Until)
+			continue
+		}
+		p, err := o.reg.Get(ov.Pipeline)
+		if err != nil || p.Breaker() == nil {
+			o.log.Warn("stored override for a pipeline without breaker left as is", "pipeline", ov.Pipeline)
+			continue
+		}
+		state, err := resilience.ParseState(ov.State)
+		if err != nil || !state.Forced() {
+			o.log.Warn("stored override with an unknown state left as is", "pipeline", ov.Pipeline, "state", ov.State)
+			continue
+		}
+		if err := p.Breaker().Override(resilience.WithActor(ctx, ov.Actor), state, ov.Reason, ov.Until); err != nil {
+			return fmt.Errorf("restoring override of %q: %w", ov.Pipeline, err)
+		}
+		o.log.Info("override restored", "pipeline", ov.Pipeline, "state", ov.State, "actor", ov.Actor, "until", ov.Until)
+	}
+	return nil
+}
+
+// expiries watches for time-boxed overrides running out while the app runs,
+// and lifts them in the store with an audit entry. Observe never blocks: it
+// hands the event to run through a bounded channel and drops it if full (the
+// next start would still find the override expired and lift it).
+type expiries struct {
+	o  *overrides
+	ch chan resilience.Event
+}
+
+func newExpiries(o *overrides) *expiries {
+	return &expiries{o: o, ch: make(chan resilience.Event, 64)}
+}
+
+func (x *expiries) Observe(_ context.Context, e resilience.Event) {
+	if e.Kind != resilience.KindBreakerTransition || e.Reason != resilience.ReasonExpired {
+		return
+	}
+	select {
+	case x.ch <- e:
+	default:
+	}
+}
+
+// run lifts expired overrides until ctx ends.
+func (x *expiries) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e := <-x.ch:
+			if err := x.lift(e); err != nil {
+				x.o.log.Error("recording an expired override", "pipeline", e.Pipeline, "err", err)
+			}
+		}
+	}
+}
+
+// lift removes the stored override that e reports expired, unless an
+// operator has replaced it since.
+func (x *expiries) lift(e resilience.Event) error {
+	x.o.mu.Lock()
+	defer x.o.mu.Unlock()
+	list, err := x.o.store.Overrides()
+	if err != nil {
+		return err
+	}
+	for _, ov := range list {
+		if ov.Pipeline != e.Pipeline || !ov.Expired(e.Time) {
+			continue
+		}
+		entry := store.AuditEntry{
+			At: e.Time, Actor: "system", Action: "override.expired", Pipeline: e.Pipeline,
+			From: ov.State, To: "auto", Reason: ov.Reason, Until: ov.Until,
+		}
+		_, err := x.o.store.LiftOverride(e.Pipeline, entry)
+		return err
+	}
+	return nil
+}

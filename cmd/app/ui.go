@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/fusebox-dev/fusebox/demo"
+	"github.com/fusebox-dev/fusebox/resilience"
+	"github.com/fusebox-dev/fusebox/store"
+	"github.com/fusebox-dev/fusebox/ui"
+)
+
+// mountUI mounts the dashboard and the JSON API on e.
+func (a *app) mountUI(e *echo.Echo) error {
+	cfg := ui.Config{
+		Stats:      a.agg,
+		Registry:   a.registry,
+		Controls:   uiControls{a.overrides},
+		Audit:      uiAudit{a.store},
+		AdminToken: a.opts.AdminToken,
+		Title:      a.cfg.Title,
+		Clock:      a.opts.Clock,
+		Logger:     a.log,
+		Ready: func(context.Context) error {
+			_, err := a.store.Overrides()
+			return err
+		},
+	}
+	if cfg.Title == "" && a.demoMode() {
+		cfg.Title = "Fusebox · demo"
+	}
+	if a.demo != nil {
+		cfg.Faults = uiFaults{demo: a.demo, store: a.store, clock: a.opts.Clock}
+	}
+	srv, err := ui.New(cfg)
+	if err != nil {
+		return err
+	}
+	srv.Register(e)
+	a.ui = srv
+	return nil
+}
+
+// uiControls applies the dashboard's overrides.
+type uiControls struct{ o *overrides }
+
+func (c uiControls) Override(ctx context.Context, req ui.OverrideRequest) error {
+	err := c.o.apply(ctx, req.Pipeline, string(req.State), req.Reason, req.Actor, req.Duration)
+	if errors.Is(err, errInvalid) && !errors.Is(err, resilience.ErrNoBreaker) {
+		return ui.Errorf(ui.EINVALID, "%v", err)
+	}
+	return err
+}
+
+// uiAudit lists the store's audit log.
+type uiAudit struct{ s *store.Store }
+
+func (u uiAudit) Entries(_ context.Context, limit int) ([]ui.AuditEntry, error) {
+	list, err := u.s.Audit(limit, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ui.AuditEntry, len(list))
+	for i, e := range list {
+		out[i] = ui.AuditEntry{
+			At: e.At, Actor: e.Actor, Action: e.Action, Pipeline: e.Pipeline,
+			From: e.From, To: e.To, Reason: e.Reason, Until: e.Until,
+		}
+	}
+	return out, nil
+}
+
+// uiFaults turns the demo's fault knobs, auditing every change.
+type uiFaults struct {
+	demo  *demo.Demo
+	store *store.Store
+	clock resilience.Clock
+}
+
+func (f uiFaults) Downstreams() []ui.Downstream {
+	var out []ui.Downstream
+	for _, d := range f.demo.Downstreams() {
+		out = append(out, ui.Downstream{Name: d.Name(), Description: d.Description(), Knobs: ui.Knobs(d.Knobs())})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (f uiFaults) Set(ctx context.Context, name string, k ui.Knobs) error {
+	d, err := f.demo.Downstream(name)
+	if errors.Is(err, demo.ErrUnknownDownstream) {
+		return ui.Errorf(ui.ENOTFOUND, "unknown downstream %q", name)
+	}
+	if err != nil {
+		return err
+	}
+	before := d.Knobs()
+	if err := d.Set(demo.Knobs(k)); err != nil {
+		return ui.Errorf(ui.EINVALID, "%v", err)
+	}
+	_, err = f.store.AppendAudit(store.AuditEntry{
+		At: f.clock.Now(), Actor: resilience.ActorFrom(ctx), Action: "faults", Pipeline: name,
+		From: knobText(before), To: knobText(demo.Knobs(k)),
+	})
+	return err
+}
+
+func knobText(k demo.Knobs) string {
+	return fmt.Sprintf("error_rate=%g latency_ms=%d jitter_ms=%d outage=%t", k.ErrorRate, k.LatencyMS, k.JitterMS, k.Outage)
+}
