@@ -21,7 +21,7 @@ func TestSLOConfigValidate(t *testing.T) {
 		fields []string // the fields the error names, in order
 	}{
 		{"a minimal availability SLO is valid", func(*SLOConfig) {}, nil},
-		{"a latency SLO with a threshold is valid", func(c *SLOConfig) { c.SLI, c.LatencyThreshold = SLILatency, 300 * time.Millisecond }, nil},
+		{"a latency SLO with a threshold is valid", func(c *SLOConfig) { c.SLI, c.LatencyThreshold = SLILatency, 300*time.Millisecond }, nil},
 		{"an objective of 100 is rejected", func(c *SLOConfig) { c.Objective = 100 }, []string{"objective"}},
 		{"an objective of 0 is rejected", func(c *SLOConfig) { c.Objective = 0 }, []string{"objective"}},
 		{"a negative objective is rejected", func(c *SLOConfig) { c.Objective = -5 }, []string{"objective"}},
