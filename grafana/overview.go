@@ -1,0 +1,106 @@
+package grafana
+
+import (
+	"github.com/grafana/grafana-foundation-sdk/go/common"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	"github.com/grafana/grafana-foundation-sdk/go/statetimeline"
+	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
+)
+
+// overview is the Overview dashboard: every pipeline at a glance, then a
+// row per pipeline (repeated over $pipeline) with its breaker state, calls
+// by outcome, effective and first-attempt success, latency percentiles,
+// retries and amplification, and rejections.
+func overview() *dashboard.DashboardBuilder {
+	d := newDashboard("fusebox-overview", "Fusebox / Overview",
+		"Every Fusebox pipeline: breaker state, traffic by outcome, success, latency, retries and rejections.")
+	d = commonVars(d, false)
+
+	d = d.WithRow(dashboard.NewRowBuilder("All pipelines")).
+		WithPanel(statetimeline.NewPanelBuilder().
+			Title("Breaker states").
+			Description("State of every pipeline's circuit breaker.").
+			Unit(unitState).
+			Mappings(breakerStateMappings()).
+			Thresholds(thresholds("green")).
+			Span(12).Height(7).
+			MergeValues(true).
+			ShowValue(common.VisibilityModeAuto).
+			WithTarget(query(breakerStateExpr(), "{{pipeline}} {{instance}}"))).
+		WithPanel(timeseries.NewPanelBuilder().
+			Title("Effective success by pipeline").
+			Description("Share of calls that succeeded, after retries and fallbacks.").
+			Unit(unitRatio).Min(0).Max(1).
+			Span(12).Height(7).
+			WithTarget(query(
+				`sum by (pipeline) (rate(fusebox_calls_total{`+selPipeline+`, outcome="success"}[$__rate_interval]))
+/
+sum by (pipeline) (rate(fusebox_calls_total{`+selPipeline+`}[$__rate_interval]))`, "{{pipeline}}")))
+
+	d = d.WithRow(dashboard.NewRowBuilder("Pipeline $pipeline").Repeat("pipeline"))
+	for _, p := range pipelineRow() {
+		d = d.WithPanel(p)
+	}
+	return d
+}
+
+// pipelineRow are the panels of one pipeline's row in the Overview.
+func pipelineRow() []cogPanel {
+	return []cogPanel{
+		statetimeline.NewPanelBuilder().
+			Title("Breaker state").
+			Description("State of the circuit breaker, per instance; empty for pipelines without a breaker.").
+			Unit(unitState).
+			Mappings(breakerStateMappings()).
+			Thresholds(thresholds("green")).
+			Span(8).Height(6).
+			MergeValues(true).
+			WithTarget(query(breakerStateExpr(), "{{instance}}")),
+		timeseries.NewPanelBuilder().
+			Title("Calls by outcome").
+			Description("Calls per second by how they ended: success, failure, timeout, rejected, canceled.").
+			Unit(unitPerSecond).Min(0).
+			Span(8).Height(6).
+			Stacking(common.NewStackingConfigBuilder().Mode(common.StackingModeNormal)).
+			FillOpacity(20).
+			WithTarget(query(`sum by (outcome) (rate(fusebox_calls_total{`+selPipeline+`}[$__rate_interval]))`, "{{outcome}}")),
+		timeseries.NewPanelBuilder().
+			Title("Effective vs first-attempt success").
+			Description("Effective: calls that succeeded after retries and fallbacks. Actual: attempts that succeeded. The gap is what the policies recover.").
+			Unit(unitRatio).Min(0).Max(1).
+			Span(8).Height(6).
+			WithTarget(query(`sum(rate(fusebox_calls_total{`+selPipeline+`, outcome="success"}[$__rate_interval]))
+/
+sum(rate(fusebox_calls_total{`+selPipeline+`}[$__rate_interval]))`, "effective")).
+			WithTarget(query(`sum(rate(fusebox_attempts_total{`+selPipeline+`, outcome="success"}[$__rate_interval]))
+/
+sum(rate(fusebox_attempts_total{`+selPipeline+`}[$__rate_interval]))`, "actual (per attempt)")),
+		timeseries.NewPanelBuilder().
+			Title("Latency p50 / p99").
+			Description("Call latency, retries and waits included, from the fusebox_call_duration_seconds histogram.").
+			Unit(unitSeconds).Min(0).
+			Span(6).Height(6).
+			WithTarget(query(`histogram_quantile(0.5, sum by (le) (rate(fusebox_call_duration_seconds_bucket{`+selPipeline+`}[$__rate_interval])))`, "p50")).
+			WithTarget(query(`histogram_quantile(0.99, sum by (le) (rate(fusebox_call_duration_seconds_bucket{`+selPipeline+`}[$__rate_interval])))`, "p99")),
+		timeseries.NewPanelBuilder().
+			Title("Retries").
+			Description("Retries scheduled per second.").
+			Unit(unitPerSecond).Min(0).
+			Span(6).Height(6).
+			WithTarget(query(`sum(rate(fusebox_retries_total{`+selPipeline+`}[$__rate_interval]))`, "retries")),
+		timeseries.NewPanelBuilder().
+			Title("Amplification").
+			Description("Attempts per call: 1× means no retries; a retry budget keeps it bounded during an outage.").
+			Unit(unitTimes).Min(0).
+			Span(6).Height(6).
+			WithTarget(query(`sum(rate(fusebox_attempts_total{`+selPipeline+`}[$__rate_interval]))
+/
+sum(rate(fusebox_calls_total{`+selPipeline+`}[$__rate_interval]))`, "attempts per call")),
+		timeseries.NewPanelBuilder().
+			Title("Rejections by reason").
+			Description("Calls or retries refused without calling the downstream: breaker open, bulkhead full, retry budget spent.").
+			Unit(unitPerSecond).Min(0).
+			Span(6).Height(6).
+			WithTarget(query(`sum by (reason) (rate(fusebox_rejections_total{`+selPipeline+`}[$__rate_interval]))`, "{{reason}}")),
+	}
+}
