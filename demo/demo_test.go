@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -228,30 +227,69 @@ func TestSLOsAreValid(t *testing.T) {
 	}
 }
 
-// settle advances the clock in small steps until done delivers.
-func settle(clock *resiliencetest.Clock, done <-chan error) error {
-	for {
-		select {
-		case err := <-done:
-			return err
-		default:
-			clock.Advance(10 * time.Millisecond)
-			runtime.Gosched()
+// caller returns a function making one call to the demo's pipeline i and
+// settling it on clock.
+func caller(d *Demo, i int, clock *stepClock) func() error {
+	return func() error {
+		done := make(chan error, 1)
+		go func() { done <- d.targets[i].call(context.Background()) }()
+		return clock.settle(done)
+	}
+}
+
+func TestPaymentsBreakerOpensInAnOutageAndClosesAfter(t *testing.T) {
+	clock := newStepClock()
+	d := newDemo(t, Config{Clock: clock, Seed: 1})
+	ds, _ := d.Downstream(Payments)
+	breaker := d.Pipelines()[0].Breaker()
+	call := caller(d, 0, clock)
+	if err := ds.Set(Knobs{}); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if err := call(); err != nil {
+			t.Fatalf("call to a healthy downstream = %v", err)
 		}
+	}
+
+	if err := ds.Set(Knobs{Outage: true}); err != nil {
+		t.Fatal(err)
+	}
+	failed := 0
+	for ; failed < 20; failed++ {
+		err := call()
+		if errors.Is(err, resilience.ErrOpen) {
+			break
+		}
+		if !errors.Is(err, ErrOutage) {
+			t.Fatalf("call in an outage = %v, want ErrOutage or ErrOpen", err)
+		}
+	}
+	if got := breaker.State(); got != resilience.StateOpen {
+		t.Fatalf("breaker is %s after %d failed calls, want open", got, failed)
+	}
+	t.Logf("the breaker opened after %d failed calls", failed)
+
+	if err := ds.Set(Knobs{}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(5 * time.Second) // the open duration
+	for i := range 10 {
+		if err := call(); err != nil {
+			t.Fatalf("call %d after the outage = %v, want nil", i, err)
+		}
+	}
+	if got := breaker.State(); got != resilience.StateClosed {
+		t.Errorf("breaker is %s after the outage, want closed", got)
 	}
 }
 
 func TestRecommendationsFallBackToTheStaleCache(t *testing.T) {
-	clock := resiliencetest.NewClock(epoch)
+	clock := newStepClock()
 	rec := &recorder{}
 	d := newDemo(t, Config{Clock: clock, Observers: []resilience.Observer{rec}, Seed: 1})
 	ds, _ := d.Downstream(Recommendations)
-	target := d.targets[3]
-	call := func() error {
-		done := make(chan error, 1)
-		go func() { done <- target.call(context.Background()) }()
-		return settle(clock, done)
-	}
+	call := caller(d, 3, clock)
 
 	// Down before any success: nothing to fall back on.
 	if err := ds.Set(Knobs{Outage: true}); err != nil {
@@ -304,4 +342,51 @@ func Example_knobs() {
 	// demo: invalid error_rate = 1.5: must be between 0 and 1
 	// <nil>
 	// {ErrorRate:0.5 LatencyMS:200 JitterMS:50 Outage:false}
+}
+
+func TestShippingRetriesWaitAsLongAsRetryAfterAsks(t *testing.T) {
+	clock := newStepClock()
+	rec := &recorder{}
+	d := newDemo(t, Config{Clock: clock, Observers: []resilience.Observer{rec}})
+	ds, _ := d.Downstream(Shipping)
+	ds.cfg.RateLimitRate = 1 // every call is rate limited; set before any call
+	if err := caller(d, 2, clock)(); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("call = %v, want ErrRateLimited once retries give up", err)
+	}
+	retries := rec.matching(func(e resilience.Event) bool { return e.Kind == resilience.KindRetryScheduled })
+	if len(retries) == 0 {
+		t.Fatalf("no retry was scheduled: %v", rec.matching(func(resilience.Event) bool { return true }))
+	}
+	for _, e := range retries {
+		if e.Delay < time.Second {
+			t.Errorf("retry %d waits %v, want at least the 1 s Retry-After", e.Attempt, e.Delay)
+		}
+	}
+}
+
+func TestInventoryBreakerOpensOnSlowCalls(t *testing.T) {
+	clock := newStepClock()
+	d := newDemo(t, Config{Clock: clock, Seed: 1})
+	ds, _ := d.Downstream(Inventory)
+	ds.cfg.SlowRate = 0                                   // only the knobs decide; set before any call
+	if err := ds.Set(Knobs{LatencyMS: 700}); err != nil { // slow, yet within the 1 s timeout
+		t.Fatal(err)
+	}
+	call := caller(d, 1, clock)
+	calls := 0
+	for ; calls < 40; calls++ {
+		err := call()
+		if errors.Is(err, resilience.ErrOpen) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("slow call %d = %v, want nil", calls, err)
+		}
+	}
+	if got := d.Pipelines()[1].Breaker().State(); got != resilience.StateOpen {
+		t.Fatalf("breaker is %s after %d slow calls, want open", got, calls)
+	}
+	if calls < 20 {
+		t.Errorf("breaker opened after %d calls, before its minimum of 20", calls)
+	}
 }
