@@ -126,10 +126,14 @@ func (h *hub) loop(changes <-chan struct{}, cancel func(), stop <-chan struct{})
 		timer   resilience.Timer
 		pending <-chan time.Time
 	)
+	// The aggregator ticks only while events flow: without traffic a
+	// refresh every idleRefresh keeps rates falling to zero on screen.
+	idle := clock.NewTimer(idleRefresh * every)
 	defer func() {
 		if timer != nil {
 			timer.Stop()
 		}
+		idle.Stop()
 	}()
 	changed := func() {
 		if pending != nil {
@@ -160,9 +164,18 @@ func (h *hub) loop(changes <-chan struct{}, cancel func(), stop <-chan struct{})
 			timer, pending = nil, nil
 			last = clock.Now()
 			h.broadcast()
+		case <-idle.C():
+			idle = clock.NewTimer(idleRefresh * every)
+			if clock.Now().Sub(last) >= idleRefresh*every {
+				changed()
+			}
 		}
 	}
 }
+
+// idleRefresh is how many update intervals pass without a change before a
+// live view is refreshed anyway.
+const idleRefresh = 5
 
 // broadcast renders each topic's message once and offers it to its clients.
 func (h *hub) broadcast() {

@@ -212,7 +212,7 @@ func TestHubSendsAtMostOneUpdatePerInterval(t *testing.T) {
 	for range 5 { // a burst of changes within the interval
 		ev.stats.change()
 	}
-	ev.clock.BlockUntil(1)
+	ev.clock.BlockUntil(2) // the idle refresh and the pending update
 	if len(c.ch) != 0 {
 		t.Fatal("an update was sent within the interval")
 	}
@@ -221,6 +221,25 @@ func TestHubSendsAtMostOneUpdatePerInterval(t *testing.T) {
 		t.Fatal("an update was sent before the interval ended")
 	}
 	ev.clock.Advance(time.Millisecond)
+	receive(t, c)
+}
+
+func TestHubRefreshesAnIdleViewAfterFiveIntervals(t *testing.T) {
+	ev := newEnv(t)
+	h := ev.srv.hub
+	c, err := h.add("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.remove(c)
+	ev.stats.change()
+	receive(t, c)
+	ev.clock.BlockUntil(1) // the idle refresh
+	ev.clock.Advance(4 * time.Second)
+	if len(c.ch) != 0 {
+		t.Fatal("an idle view was refreshed before five intervals")
+	}
+	ev.clock.Advance(time.Second)
 	receive(t, c)
 }
 
