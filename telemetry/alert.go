@@ -93,7 +93,8 @@ type AlertRecord struct {
 	State AlertState `json:"state,omitempty"`
 	// ActiveAt is when the condition was first seen.
 	ActiveAt time.Time `json:"active_at,omitzero"`
-	// StartsAt is when it started firing; EndsAt when it resolved.
+	// StartsAt is when it last started firing; EndsAt when it last resolved
+	// (kept while a resolved alert is pending again).
 	StartsAt time.Time `json:"starts_at,omitzero"`
 	EndsAt   time.Time `json:"ends_at,omitzero"`
 	// Source is SourceFusebox or SourceAlertmanager.
@@ -429,10 +430,10 @@ func (m *AlertManager) Evaluate(now time.Time) error {
 			}
 			r.Name, r.Severity, r.Source = c.labels["alertname"], c.labels["severity"], SourceFusebox
 			r.Labels, r.Annotations, r.GeneratorURL = c.labels, c.annotations, c.url
-			r.ActiveAt, r.StartsAt, r.EndsAt = now, time.Time{}, time.Time{}
+			r.ActiveAt = now
 			moveAlert(r, AlertPending, now, c.detail)
 			if c.wait <= 0 {
-				r.StartsAt = now
+				r.StartsAt, r.EndsAt = now, time.Time{}
 				moveAlert(r, AlertFiring, now, c.detail)
 				notify = append(notify, cloneRecord(r))
 			}
@@ -440,7 +441,7 @@ func (m *AlertManager) Evaluate(now time.Time) error {
 		case r.State == AlertPending:
 			r.Annotations = c.annotations
 			if now.Sub(r.ActiveAt) >= c.wait {
-				r.StartsAt = now
+				r.StartsAt, r.EndsAt = now, time.Time{}
 				moveAlert(r, AlertFiring, now, c.detail)
 				notify = append(notify, cloneRecord(r))
 				put = append(put, cloneRecord(r))
@@ -460,8 +461,12 @@ func (m *AlertManager) Evaluate(now time.Time) error {
 				delete(m.alerts, fp)
 				del = append(del, fp)
 			}
+		case r.State == AlertPending && !r.EndsAt.IsZero():
+			// The condition went away before the alert fired again.
+			moveAlert(r, AlertResolved, now, "condition cleared before firing")
+			put = append(put, cloneRecord(r))
 		case r.State == AlertPending:
-			// The condition went away before the alert fired: forget it.
+			// The condition went away before the alert ever fired: forget it.
 			delete(m.alerts, fp)
 			del = append(del, fp)
 		case r.State == AlertFiring:
