@@ -159,7 +159,9 @@ func TestBreakerAlerts(t *testing.T) {
 		a, _ := findAlert(am.Alerts(), l)
 		return a.State
 	}
-	fail := func() { _ = resilience.Run(context.Background(), p, func(context.Context) error { return errors.New("down") }) }
+	fail := func() {
+		_ = resilience.Run(context.Background(), p, func(context.Context) error { return errors.New("down") })
+	}
 	ok := func() { _ = resilience.Run(context.Background(), p, func(context.Context) error { return nil }) }
 
 	t.Run("an open breaker is pending, then fires after the configured time", func(t *testing.T) {
