@@ -371,10 +371,12 @@ func (s *Server) apiDownstreams(c echo.Context) error {
 
 // apiSetKnobs handles PUT /api/v1/demo/downstreams/{name}.
 func (s *Server) apiSetKnobs(c echo.Context) error {
-	if _, err := s.downstream(c.Param("name")); err != nil {
+	cur, err := s.downstream(c.Param("name"))
+	if err != nil {
 		return s.fail(c, err)
 	}
-	var k Knobs
+	// Fields the body leaves out keep their current values.
+	k := cur.Knobs
 	if err := decodeJSON(c, &k); err != nil {
 		return s.fail(c, err)
 	}

@@ -230,3 +230,28 @@ func TestAppStartsWithALockedDataDirAsAClearError(t *testing.T) {
 		t.Fatalf("second app on the same data dir: %v, want a lock error", err)
 	}
 }
+
+func TestDemoKnobsChangeOnlyTheFieldsGivenAndAreAudited(t *testing.T) {
+	r := startApp(t, t.TempDir(), nil, "")
+	type knobs struct {
+		ErrorRate float64 `json:"error_rate"`
+		LatencyMS int     `json:"latency_ms"`
+		JitterMS  int     `json:"jitter_ms"`
+		Outage    bool    `json:"outage"`
+	}
+	var before, after struct{ Knobs knobs }
+	if code := r.do(t, "PUT", "/api/v1/demo/downstreams/inventory", map[string]any{"latency_ms": 120}, &before); code != 200 {
+		t.Fatalf("PUT latency: %d", code)
+	}
+	if code := r.do(t, "PUT", "/api/v1/demo/downstreams/inventory", map[string]any{"outage": true}, &after); code != 200 {
+		t.Fatalf("PUT outage: %d", code)
+	}
+	if !after.Knobs.Outage || after.Knobs.LatencyMS != 120 || after.Knobs.ErrorRate != before.Knobs.ErrorRate {
+		t.Errorf("knobs after setting the outage = %+v, want the latency and error rate kept from %+v", after.Knobs, before.Knobs)
+	}
+	var audit auditJSON
+	r.do(t, "GET", "/api/v1/audit", nil, &audit)
+	if len(audit.Entries) != 2 || audit.Entries[0].Action != "faults" || !strings.Contains(audit.Entries[0].To, "outage=true") {
+		t.Errorf("audit = %+v, want both knob changes", audit.Entries)
+	}
+}
