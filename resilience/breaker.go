@@ -427,15 +427,30 @@ func (b *Breaker) execute(ctx context.Context, c *call, i int, fn func(context.C
 	if e.state != StateClosed {
 		return b.executeSlow(ctx, c, i, fn, e)
 	}
-	return b.runClosed(ctx, c, i, fn, e)
+	start := c.now
+	err := c.p.next(ctx, c, i+1, fn)
+	// The common case, inlined: a plain success in a clean count window
+	// changes nothing (see countWindow.record).
+	if w := e.cw; err == nil && b.slowDur == 0 && w != nil && w.totals.Load() == w.clean {
+		return nil
+	}
+	b.record(ctx, c, e, err, start)
+	return err
 }
 
-// runClosed lets a call through closed epoch e and records its outcome in
-// e's window. If e was replaced meanwhile, the record lands in a window no
-// one reads any more: that is how stale outcomes are ignored.
+// runClosed lets a call through closed epoch e and records its outcome.
 func (b *Breaker) runClosed(ctx context.Context, c *call, i int, fn func(context.Context) error, e *epoch) error {
 	start := c.now
 	err := c.p.next(ctx, c, i+1, fn)
+	b.record(ctx, c, e, err, start)
+	return err
+}
+
+// record counts the outcome of a call that started at start in closed
+// epoch e's window, and trips the breaker if the window says so. If e was
+// replaced meanwhile, the record lands in a window no one reads any more:
+// that is how stale outcomes are ignored.
+func (b *Breaker) record(ctx context.Context, c *call, e *epoch, err error, start time.Time) {
 	r := recCall
 	if err != nil && b.failed(ctx, err) {
 		r |= recFail
@@ -447,12 +462,11 @@ func (b *Breaker) runClosed(ctx context.Context, c *call, i int, fn func(context
 		if tot, changed := w.record(r); changed && b.tripped(unpack(tot)) {
 			b.trip(ctx, c, e, unpack(tot))
 		}
-		return err
+		return
 	}
 	if n, ok := e.tw.record(c.now.Unix(), r); ok && b.tripped(n) {
 		b.trip(ctx, c, e, n)
 	}
-	return err
 }
 
 // executeSlow runs a call through a breaker that is not closed, making the
