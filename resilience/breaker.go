@@ -57,7 +57,9 @@ type BreakerConfig struct {
 	MinimumCalls int
 	// HalfOpenProbes is exactly how many calls a half-open breaker lets
 	// through, at most 1,000,000; their outcomes decide between closed and
-	// open. Zero means 5.
+	// open, once all have returned (a probe that panics counts as a
+	// failure; one that never returns keeps the breaker half-open, so bound
+	// calls with a Timeout inside the breaker). Zero means 5.
 	HalfOpenProbes int
 	// OpenDuration is how long the breaker stays open before it turns
 	// half-open. Zero means 30 s.
