@@ -43,7 +43,7 @@ func slos() *dashboard.DashboardBuilder {
 			Description("Share of good calls over the SLO's period, from the recorded error ratio.").
 			Unit(unitRatio).Decimals(3).
 			Span(4).Height(5).
-			WithTarget(query(`1 - max(slo:period_burn_rate:ratio{`+selSLORule+`} * slo:error_budget:ratio{`+selSLORule+`})`, "availability").Instant())).
+			WithTarget(query(`1 - max(slo:period_burn_rate:ratio{`+selSLORule+`}) * max(slo:error_budget:ratio{`+selSLORule+`})`, "availability").Instant())).
 		WithPanel(stat.NewPanelBuilder().
 			Title("Error budget remaining").
 			Description("Share of the period's error budget left; below zero the objective is missed.").
