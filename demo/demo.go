@@ -196,12 +196,15 @@ type SLOSpec struct {
 // one-hour page window after 52 s.)
 const SLOPeriod = time.Hour
 
+// SLOs returns the demo's SLOs; see the function SLOs.
+func (d *Demo) SLOs() []SLOSpec { return SLOs() }
+
 // SLOs returns the demo's SLOs, one per pipeline, each with the short
 // period SLOPeriod (one hour) so that burn-rate alerts fire quickly in a
 // demo. The payments SLO (99.9 %) burns during every scheduled outage; the
 // others hold with the default knobs (inventory's 2 % slow tail is within
 // its 95 %) and burn once their knobs are turned up.
-func (d *Demo) SLOs() []SLOSpec {
+func SLOs() []SLOSpec {
 	return []SLOSpec{
 		{Name: "payments-availability", Pipeline: Payments, Kind: SLOAvailability, Objective: 99.9, Period: SLOPeriod},
 		{Name: "inventory-latency", Pipeline: Inventory, Kind: SLOLatency, Objective: 95, Period: SLOPeriod, LatencyThreshold: 500 * time.Millisecond},
