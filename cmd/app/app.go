@@ -143,7 +143,7 @@ func (a *app) resolveDefaults() {
 }
 
 // demoMode reports whether the embedded demo runs.
-func (a *app) demoMode() bool { return len(a.cfg.Pipelines) == 0 || a.cfg.Demo != nil }
+func (a *app) demoMode() bool { return a.cfg.demoMode() }
 
 // observers returns the observers every pipeline reports to.
 func (a *app) observers() ([]resilience.Observer, error) {

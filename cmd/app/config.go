@@ -15,7 +15,9 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/fusebox-dev/fusebox/demo"
 	"github.com/fusebox-dev/fusebox/resilience"
+	"github.com/fusebox-dev/fusebox/telemetry"
 )
 
 // fileConfig is the YAML configuration file. Every field is optional; an
@@ -31,6 +33,11 @@ type fileConfig struct {
 	Pipelines []pipelineConfig `yaml:"pipelines"`
 	// Demo runs the embedded demo beside the configured pipelines.
 	Demo *demoConfig `yaml:"demo"`
+	// SLOs are the service-level objectives; none in demo mode means the
+	// demo's.
+	SLOs []telemetry.SLOConfig `yaml:"slos"`
+	// Webhooks receive alert notifications, beside --alert-webhook URLs.
+	Webhooks []telemetry.WebhookConfig `yaml:"webhooks"`
 }
 
 type demoConfig struct {
@@ -264,7 +271,65 @@ func (c *fileConfig) validate(lines map[string]int) configErrors {
 			}
 		}
 	}
+	known := c.pipelineNames()
+	for i, slo := range c.SLOs {
+		addAll(&errs, lines, fmt.Sprintf("slos[%d]", i), slo.Validate(known))
+	}
+	for i, w := range c.Webhooks {
+		addAll(&errs, lines, fmt.Sprintf("webhooks[%d]", i), w.Validate())
+	}
 	return errs
+}
+
+// addAll adds the field errors joined in err below path.
+func addAll(errs *configErrors, lines map[string]int, path string, err error) {
+	if err == nil {
+		return
+	}
+	list := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	}
+	for _, e := range list {
+		var fe *telemetry.FieldError
+		p, msg := path, e.Error()
+		if errors.As(e, &fe) {
+			p, msg = path+"."+fe.Field, fmt.Sprintf("%s (got %v)", fe.Msg, fe.Value)
+		}
+		*errs = append(*errs, fieldError{path: p, line: lineOf(p, lines), msg: msg})
+	}
+}
+
+// demoMode reports whether the embedded demo runs: with no pipelines
+// configured, or when asked for.
+func (c *fileConfig) demoMode() bool { return len(c.Pipelines) == 0 || c.Demo != nil }
+
+// pipelineNames lists the configured pipelines and the demo's.
+func (c *fileConfig) pipelineNames() []string {
+	var names []string
+	for _, p := range c.Pipelines {
+		names = append(names, p.Name)
+	}
+	if c.demoMode() {
+		names = append(names, demo.Payments, demo.Inventory, demo.Shipping, demo.Recommendations)
+	}
+	return names
+}
+
+// slos returns the configured SLOs, or the demo's in demo mode when none
+// are configured.
+func (c *fileConfig) slos() []telemetry.SLOConfig {
+	if len(c.SLOs) > 0 || !c.demoMode() {
+		return c.SLOs
+	}
+	var out []telemetry.SLOConfig
+	for _, s := range demo.SLOs() {
+		out = append(out, telemetry.SLOConfig{
+			Name: s.Name, Pipeline: s.Pipeline, SLI: telemetry.SLI(s.Kind),
+			Objective: s.Objective, Period: s.Period, LatencyThreshold: s.LatencyThreshold,
+		})
+	}
+	return out
 }
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)

@@ -4,6 +4,7 @@
 //	go run ./cmd/app                         # the demo on http://127.0.0.1:8080
 //	go run ./cmd/app --config fusebox.yaml   # configured pipelines
 //	go run ./cmd/app --check-config --config fusebox.yaml
+//	go run ./cmd/app rules --config fusebox.yaml   # Prometheus SLO rules
 package main
 
 import (
@@ -32,6 +33,9 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 // run parses the arguments, runs the app until SIGINT or SIGTERM, and
 // returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "rules" {
+		return rulesCommand(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("fusebox", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var opts options
