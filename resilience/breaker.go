@@ -486,7 +486,9 @@ func (b *Breaker) executeSlow(ctx context.Context, c *call, i int, fn func(conte
 			ne := &epoch{state: StateHalfOpen, gen: e.gen + 1, since: now, openDur: e.openDur}
 			e = b.transition(ctx, c, e, ne, now)
 		case StateHalfOpen:
-			if e.admitted.Add(1) > b.probes {
+			// Load first, so that the crowd that comes once the probes
+			// are out does not contend on the counter.
+			if e.admitted.Load() >= b.probes || e.admitted.Add(1) > b.probes {
 				return b.reject(ctx, c)
 			}
 			return b.probe(ctx, c, i, fn, e)
