@@ -58,6 +58,7 @@ type app struct {
 	demo      *demo.Demo
 	overrides *overrides
 	expiries  *expiries
+	alerting  *alerting
 	ui        *ui.Server
 	server    *http.Server
 	listener  net.Listener
@@ -101,11 +102,17 @@ func newApp(ctx context.Context, opts options) (_ *app, err error) {
 	}
 	a.overrides = &overrides{reg: a.registry, store: a.store, clock: a.opts.Clock, log: a.log}
 	a.expiries = newExpiries(a.overrides)
+	if a.alerting, err = newAlerting(a, a.cfg.slos()); err != nil {
+		return nil, err
+	}
 	observers, err := a.observers()
 	if err != nil {
 		return nil, err
 	}
 	if err := a.buildPipelines(observers); err != nil {
+		return nil, err
+	}
+	if err := a.alerting.wire(a); err != nil {
 		return nil, err
 	}
 	if err := a.overrides.restore(ctx); err != nil {
@@ -147,7 +154,7 @@ func (a *app) demoMode() bool { return a.cfg.demoMode() }
 
 // observers returns the observers every pipeline reports to.
 func (a *app) observers() ([]resilience.Observer, error) {
-	obs := []resilience.Observer{a.agg, a.expiries}
+	obs := []resilience.Observer{a.agg, a.alerting.slos, a.expiries}
 	if a.otel.TracerProvider != nil {
 		tr, err := a.otel.Tracing(telemetry.TracingConfig{})
 		if err != nil {
@@ -196,7 +203,8 @@ func (a *app) routes() (*echo.Echo, error) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	if _, err := telemetry.Register(reg, a.agg, telemetry.CollectorConfig{}); err != nil {
+	alerting := telemetry.NewAlertingCollector(a.alerting.slos, a.alerting.alerts, a.alerting.notifier)
+	if _, err := telemetry.Register(reg, a.agg, telemetry.CollectorConfig{}, alerting); err != nil {
 		return nil, err
 	}
 	e := echo.New()
@@ -221,6 +229,8 @@ func (a *app) Run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Go(func() { a.expiries.run(ctx) })
+	failed := make(chan error, 3)
+	a.alerting.run(ctx, &wg, failed)
 	if a.demo != nil {
 		wg.Go(func() {
 			if err := a.demo.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
@@ -234,6 +244,7 @@ func (a *app) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
+	case err = <-failed:
 	}
 	a.log.Info("shutting down")
 	shutdownCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
@@ -263,6 +274,9 @@ func (a *app) Close() error {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			errs = append(errs, a.otel.Shutdown(ctx))
 			cancel()
+		}
+		if a.alerting != nil {
+			errs = append(errs, a.alerting.close())
 		}
 		if a.store != nil {
 			errs = append(errs, a.store.Close())

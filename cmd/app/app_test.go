@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -253,5 +254,61 @@ func TestDemoKnobsChangeOnlyTheFieldsGivenAndAreAudited(t *testing.T) {
 	r.do(t, "GET", "/api/v1/audit", nil, &audit)
 	if len(audit.Entries) != 2 || audit.Entries[0].Action != "faults" || !strings.Contains(audit.Entries[0].To, "outage=true") {
 		t.Errorf("audit = %+v, want both knob changes", audit.Entries)
+	}
+}
+
+func TestADemoOutagePagesAWebhookReceiver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes about a minute: the 1h page needs 52 s of errors to fire")
+	}
+	type payload struct {
+		Version string `json:"version"`
+		Status  string `json:"status"`
+		Alerts  []struct {
+			Status string            `json:"status"`
+			Labels map[string]string `json:"labels"`
+		} `json:"alerts"`
+	}
+	got := make(chan payload, 100)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p payload
+		if err := json.NewDecoder(r.Body).Decode(&p); err != nil {
+			t.Errorf("receiver: %v", err)
+		}
+		got <- p
+	}))
+	defer receiver.Close()
+
+	a, err := newApp(context.Background(), options{
+		Addr: "127.0.0.1:0", DataDir: t.TempDir(), AdminToken: testToken, Webhooks: []string{receiver.URL},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	r := &running{app: a, url: "http://" + a.Addr()}
+	if code := r.do(t, "PUT", "/api/v1/demo/downstreams/payments", map[string]any{"error_rate": 1, "outage": true}, nil); code != 200 {
+		t.Fatalf("PUT knobs: %d", code)
+	}
+	deadline := time.After(2 * time.Minute) // a bound for failure, not a pause
+	for {
+		select {
+		case p := <-got:
+			for _, al := range p.Alerts {
+				if p.Version == "4" && al.Status == "firing" && al.Labels["severity"] == "page" && al.Labels["slo"] == "payments-availability" {
+					return
+				}
+			}
+		case <-deadline:
+			t.Fatal("no firing page alert for payments-availability within 2 minutes")
+		}
 	}
 }

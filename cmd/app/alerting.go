@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/fusebox-dev/fusebox/resilience"
+	"github.com/fusebox-dev/fusebox/store"
+	"github.com/fusebox-dev/fusebox/telemetry"
+)
+
+// alerting is the SLO engine, the alert manager and the webhook notifier,
+// kept in the store.
+type alerting struct {
+	slos     *telemetry.SLOEngine
+	alerts   *telemetry.AlertManager
+	notifier *telemetry.WebhookNotifier
+}
+
+// newAlerting builds the SLO engine of slos and, once the pipelines exist,
+// the alert manager and notifier (see start).
+func newAlerting(a *app, slos []telemetry.SLOConfig) (*alerting, error) {
+	eng, err := telemetry.NewSLOEngine(telemetry.SLOEngineConfig{
+		SLOs: slos, Clock: a.opts.Clock, History: a.store, Logger: a.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &alerting{slos: eng}, nil
+}
+
+// receivers returns the configured webhook receivers and those of the
+// --alert-webhook flags.
+func (a *app) receivers() ([]telemetry.WebhookConfig, error) {
+	out := append([]telemetry.WebhookConfig(nil), a.cfg.Webhooks...)
+	for i, raw := range a.opts.Webhooks {
+		w := telemetry.WebhookFromURL(raw)
+		if err := w.Validate(); err != nil {
+			return nil, fmt.Errorf("--alert-webhook #%d %q: %w", i+1, raw, err)
+		}
+		out = append(out, w)
+	}
+	return out, nil
+}
+
+// wire builds the notifier and the alert manager, registering the
+// receivers' pipelines so they show on the dashboard.
+func (al *alerting) wire(a *app) error {
+	receivers, err := a.receivers()
+	if err != nil {
+		return err
+	}
+	adapter := storeAlerts{a.store}
+	external := "http://" + a.opts.Addr
+	al.notifier, err = telemetry.NewWebhookNotifier(telemetry.WebhookNotifierConfig{
+		Receivers: receivers, Outbox: adapter, Observers: []resilience.Observer{a.agg},
+		Clock: a.opts.Clock, ExternalURL: external, Logger: a.log,
+	})
+	if err != nil {
+		return err
+	}
+	for _, p := range al.notifier.Pipelines() {
+		if err := a.registry.Add(p); err != nil {
+			return err
+		}
+	}
+	al.alerts, err = telemetry.NewAlertManager(telemetry.AlertManagerConfig{
+		SLOs: al.slos, Breakers: telemetry.RegistryBreakers(a.registry), Store: adapter,
+		Notifier: al.notifier, Clock: a.opts.Clock, ExternalURL: external, Logger: a.log,
+	})
+	return err
+}
+
+// run runs the engine, the alert manager and the notifier until ctx ends,
+// then saves the SLO history.
+func (al *alerting) run(ctx context.Context, wg *sync.WaitGroup, errs chan<- error) {
+	for _, r := range []func(context.Context) error{al.slos.Run, al.alerts.Run, al.notifier.Run} {
+		wg.Go(func() {
+			if err := r(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				errs <- err
+			}
+		})
+	}
+}
+
+// close saves the SLO history and closes the notifier's connections.
+func (al *alerting) close() error {
+	var errs []error
+	if al.slos != nil {
+		errs = append(errs, al.slos.Close())
+	}
+	if al.notifier != nil {
+		errs = append(errs, al.notifier.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// storeAlerts keeps alert state and the webhook outbox in the store.
+type storeAlerts struct{ s *store.Store }
+
+func (a storeAlerts) PutAlert(r telemetry.AlertRecord) error {
+	h := make([]store.AlertTransition, len(r.History))
+	for i, t := range r.History {
+		h[i] = store.AlertTransition(t)
+	}
+	return a.s.PutAlert(store.AlertRecord{
+		Fingerprint: r.Fingerprint, Name: r.Name, Severity: r.Severity, Labels: r.Labels, Annotations: r.Annotations,
+		State: r.State, ActiveAt: r.ActiveAt, StartsAt: r.StartsAt, EndsAt: r.EndsAt, Source: r.Source,
+		GeneratorURL: r.GeneratorURL, History: h,
+	})
+}
+
+func (a storeAlerts) Alerts() ([]telemetry.AlertRecord, error) {
+	recs, err := a.s.Alerts()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]telemetry.AlertRecord, len(recs))
+	for i, r := range recs {
+		h := make([]telemetry.AlertTransition, len(r.History))
+		for j, t := range r.History {
+			h[j] = telemetry.AlertTransition(t)
+		}
+		out[i] = telemetry.AlertRecord{
+			Fingerprint: r.Fingerprint, Name: r.Name, Severity: r.Severity, Labels: r.Labels, Annotations: r.Annotations,
+			State: r.State, ActiveAt: r.ActiveAt, StartsAt: r.StartsAt, EndsAt: r.EndsAt, Source: r.Source,
+			GeneratorURL: r.GeneratorURL, History: h,
+		}
+	}
+	return out, nil
+}
+
+func (a storeAlerts) DeleteAlert(fp string) error { return a.s.DeleteAlert(fp) }
+
+func (a storeAlerts) EnqueueNotification(n telemetry.Notification) (uint64, error) {
+	return a.s.EnqueueNotification(store.Notification(n))
+}
+
+func (a storeAlerts) PendingNotifications(receiver string) ([]telemetry.Notification, error) {
+	ns, err := a.s.PendingNotifications(receiver)
+	out := make([]telemetry.Notification, len(ns))
+	for i, n := range ns {
+		out[i] = telemetry.Notification(n)
+	}
+	return out, err
+}
+
+func (a storeAlerts) UpdateNotification(n telemetry.Notification) error {
+	return a.s.UpdateNotification(store.Notification(n))
+}
+
+func (a storeAlerts) AckNotification(id uint64) error { return a.s.AckNotification(id) }
