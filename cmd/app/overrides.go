@@ -120,8 +120,8 @@ func (o *overrides) restore(ctx context.Context) error {
 			continue
 		}
 		if err := p.Breaker().Override(resilience.WithActor(ctx, ov.Actor), state, ov.Reason, ov.Until); err != nil {
-			// Only an override that ran out since the check above gets here;
-			// the breaker's own expiry path will not see it, so lift it now.
+			// Only an override that ran out since the check above gets here:
+			// the breaker stays automatic, and the next start lifts the record.
 			o.log.Warn("stored override not restored", "pipeline", ov.Pipeline, "err", err)
 			continue
 		}
