@@ -16,7 +16,9 @@ type holder struct {
 	release chan struct{}
 }
 
-func newHolder() *holder { return &holder{entered: make(chan struct{}, 16), release: make(chan struct{})} }
+func newHolder() *holder {
+	return &holder{entered: make(chan struct{}, 16), release: make(chan struct{})}
+}
 
 func (h *holder) fn(context.Context) error {
 	h.entered <- struct{}{}
