@@ -234,18 +234,4 @@ func (s *Server) apiAudit(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"entries": es})
 }
 
-// apiAlerts handles GET /api/v1/alerts.
-func (s *Server) apiAlerts(c echo.Context) error {
-	as := []Alert{}
-	if s.cfg.Alerts != nil {
-		got, err := s.cfg.Alerts.Alerts(c.Request().Context())
-		if err != nil {
-			return s.fail(c, err)
-		}
-		as = append(as, got...)
-	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, map[string]any{"alerts": as})
-}
-
 func itoa(n int) string { return strconv.Itoa(n) }

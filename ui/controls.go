@@ -130,24 +130,6 @@ type Faults interface {
 	Set(ctx context.Context, name string, k Knobs) error
 }
 
-// Alert is one alert, firing or resolved.
-type Alert struct {
-	Name     string    `json:"name"`
-	Severity string    `json:"severity"`
-	State    string    `json:"state"` // "firing" or "resolved"
-	Pipeline string    `json:"pipeline,omitempty"`
-	Summary  string    `json:"summary,omitempty"`
-	Since    time.Time `json:"since"`
-	Resolved time.Time `json:"resolved,omitzero"`
-}
-
-// AlertSource lists the alerts.
-type AlertSource interface {
-	// Alerts returns the firing alerts and the recently resolved ones,
-	// newest first.
-	Alerts(ctx context.Context) ([]Alert, error)
-}
-
 // maxReason bounds an override's reason, in bytes.
 const maxReason = 500
 

@@ -16,6 +16,7 @@ const (
 	EUNAUTHORIZED = "unauthorized" // 401: no or wrong credentials
 	EFORBIDDEN    = "forbidden"    // 403: a missing or bad CSRF token
 	ENOTFOUND     = "not_found"    // 404: an unknown pipeline or downstream
+	ETOOLARGE     = "too_large"    // 413: a body over the route's limit
 	ECONFLICT     = "conflict"     // 409: the action does not apply (a pipeline without a breaker)
 	EUNAVAILABLE  = "unavailable"  // 503: not ready, too many live streams
 	EINTERNAL     = "internal"     // 500: anything else; its message is not shown
@@ -42,6 +43,7 @@ var codeStatus = map[string]int{
 	EUNAUTHORIZED: http.StatusUnauthorized,
 	EFORBIDDEN:    http.StatusForbidden,
 	ENOTFOUND:     http.StatusNotFound,
+	ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	ECONFLICT:     http.StatusConflict,
 	EUNAVAILABLE:  http.StatusServiceUnavailable,
 	EINTERNAL:     http.StatusInternalServerError,
@@ -63,6 +65,12 @@ func statusOf(err error) (status int, msg string) {
 		return http.StatusNotFound, err.Error()
 	case errors.Is(err, resilience.ErrNoBreaker):
 		return http.StatusConflict, err.Error()
+	case errors.Is(err, telemetry.ErrInvalidPayload):
+		return http.StatusBadRequest, err.Error()
+	}
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("the body exceeds %d bytes", tooLarge.Limit)
 	}
 	return http.StatusInternalServerError, "internal error"
 }

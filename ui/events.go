@@ -206,8 +206,8 @@ func (h *hub) broadcast() {
 }
 
 // fragments renders the live update of a topic as SSE events: a "tile"
-// event per pipeline for the overview; "header" and "calls" events for a
-// pipeline's page. Each event's data is the HTML of an element with a
+// event per pipeline for the overview (with its budget line); "header",
+// "calls" and one "slo" event per SLO for a pipeline's page. Each event's data is the HTML of an element with a
 // stable id that the script swaps in.
 func (s *Server) fragments(ctx context.Context, topic string) ([]byte, error) {
 	var buf bytes.Buffer
@@ -229,6 +229,11 @@ func (s *Server) fragments(ctx context.Context, topic string) ([]byte, error) {
 	}
 	if err := writeEvent(ctx, &buf, "calls", templates.CallsView(s.calls(&ps))); err != nil {
 		return nil, err
+	}
+	for _, slo := range s.pipelineSLOs(topic) {
+		if err := writeEvent(ctx, &buf, "slo", templates.SLOView(slo)); err != nil {
+			return nil, err
+		}
 	}
 	return buf.Bytes(), nil
 }
@@ -254,7 +259,7 @@ func writeEvent(ctx context.Context, buf *bytes.Buffer, name string, comp templ.
 }
 
 // events serves GET /events (the overview's tiles) and
-// GET /events?pipeline=NAME (a pipeline page's header and recent calls) as
+// GET /events?pipeline=NAME (a pipeline page's header, recent calls and SLOs) as
 // server-sent events: the current fragments at once, then an update on
 // each change, at most once per UpdateInterval.
 func (s *Server) events(c echo.Context) error {

@@ -27,27 +27,8 @@ func (s *Server) page(c echo.Context, heading, nav string) templates.Page {
 	if session, actor, ok := s.sessionOf(c); ok {
 		p.LoggedIn, p.Actor, p.CSRF = true, actor, s.auth.csrf(session)
 	}
-	p.AlertsFiring = s.firing(c.Request().Context())
+	p.AlertsFiring = s.firing()
 	return p
-}
-
-// firing counts the firing alerts; 0 without an alert source or on error.
-func (s *Server) firing(ctx context.Context) int {
-	if s.cfg.Alerts == nil {
-		return 0
-	}
-	as, err := s.cfg.Alerts.Alerts(ctx)
-	if err != nil {
-		s.log.Warn("ui: listing alerts", "err", err)
-		return 0
-	}
-	n := 0
-	for _, a := range as {
-		if a.State == "firing" {
-			n++
-		}
-	}
-	return n
 }
 
 // overview renders GET /.
@@ -96,24 +77,6 @@ func knobsView(d Downstream, loggedIn bool, csrf string) templates.Downstream {
 		JitterMS:     itoa(d.Knobs.JitterMS),
 		Outage:       d.Knobs.Outage,
 	}
-}
-
-// alertsPage renders GET /alerts.
-func (s *Server) alertsPage(c echo.Context) error {
-	view := templates.Alerts{Enabled: s.cfg.Alerts != nil}
-	if s.cfg.Alerts != nil {
-		as, err := s.cfg.Alerts.Alerts(c.Request().Context())
-		if err != nil {
-			return s.fail(c, err)
-		}
-		for _, a := range as {
-			view.Items = append(view.Items, templates.AlertRow{
-				Name: a.Name, Severity: a.Severity, State: a.State, Class: "alert-" + a.State,
-				Pipeline: a.Pipeline, Summary: a.Summary, Since: s.stamp(a.Since),
-			})
-		}
-	}
-	return s.render(c, http.StatusOK, layout(s.page(c, "Alerts", "alerts"), templates.AlertsPage(view)))
 }
 
 // auditPage renders GET /audit.

@@ -4,9 +4,10 @@
 // behind an admin login, and the demo's fault knobs.
 //
 // The package declares the small interfaces it consumes (Stats, Controls,
-// AuditLog, Faults, AlertSource); cmd/app implements them with the
-// aggregator, the store and the demo, and mounts the routes with
-// (*Server).Register.
+// AuditLog, Faults, SLOReader, AlertLister, AlertReceiver, WebhookReader);
+// cmd/app implements them with the aggregator, the store and the demo, or
+// passes telemetry's SLO engine, alert manager and webhook notifier as
+// they are, and mounts the routes with (*Server).Register.
 package ui
 
 import (
@@ -59,9 +60,21 @@ type Config struct {
 	// Faults are the demo's fault knobs. Nil outside the demo: no sliders,
 	// and the /demo routes answer 404.
 	Faults Faults
-	// Alerts lists the alerts. Nil until alerting is configured: the alerts
-	// page says so and GET /api/v1/alerts answers an empty list.
-	Alerts AlertSource
+	// SLOs reports the SLOs (*telemetry.SLOEngine). Nil: no SLO sections,
+	// no budget line on the tiles, and /slos says none is configured.
+	SLOs SLOReader
+	// Alerts lists the alerts (*telemetry.AlertManager). Nil when alerting
+	// is off: the alerts page says so and GET /api/v1/alerts answers an
+	// empty list.
+	Alerts AlertLister
+	// AlertReceiver takes the webhooks of Alertmanager posted to
+	// POST /api/v1/alertmanager (*telemetry.AlertManager). Nil: that route
+	// answers 404.
+	AlertReceiver AlertReceiver
+	// Webhooks lists the webhook deliveries and the outbox
+	// (*telemetry.WebhookNotifier). Nil: the alerts page shows no
+	// deliveries.
+	Webhooks WebhookReader
 	// Ready reports readiness for GET /readyz. Nil: always ready.
 	Ready func(ctx context.Context) error
 	// AdminToken is the admin secret: the Bearer token of the API and the
@@ -178,6 +191,7 @@ func (s *Server) Register(e *echo.Echo) {
 	e.GET("/", s.overview, h)
 	e.GET("/pipelines/:name", s.detail, h)
 	e.GET("/alerts", s.alertsPage, h)
+	e.GET("/slos", s.slosPage, h)
 	e.GET("/audit", s.auditPage, h)
 	e.GET("/events", s.events, h)
 	e.GET("/static/*", s.static, h)
@@ -194,6 +208,7 @@ func (s *Server) Register(e *echo.Echo) {
 	e.PUT("/api/v1/pipelines/:name/breaker", s.apiOverride, h, admin)
 	e.GET("/api/v1/audit", s.apiAudit, h)
 	e.GET("/api/v1/alerts", s.apiAlerts, h)
+	e.POST("/api/v1/alertmanager", s.apiAlertmanager, h, s.requireBearer)
 	e.GET("/api/v1/demo/downstreams", s.apiDownstreams, h)
 	e.PUT("/api/v1/demo/downstreams/:name", s.apiSetKnobs, h, admin)
 }

@@ -147,12 +147,15 @@ func rejectionWord(r telemetry.Rejection) string {
 	return r.String()
 }
 
-// tileViews builds the tiles of every pipeline of a snapshot.
+// tileViews builds the tiles of every pipeline of a snapshot, with the
+// budget line of those an SLO covers.
 func (s *Server) tileViews(snap telemetry.Snapshot) []templates.Tile {
+	budgets := s.tileBudgets()
 	out := make([]templates.Tile, len(snap.Pipelines))
 	for i := range snap.Pipelines {
 		ps := &snap.Pipelines[i]
 		out[i] = s.tile(ps, s.breakerInfo(ps.Name))
+		out[i].Budget = budgets[ps.Name]
 	}
 	return out
 }
@@ -259,6 +262,7 @@ func (s *Server) detailView(ps *telemetry.PipelineSnapshot, bi breakerInfo, logg
 		Backoff:  backoffChart(ps.Totals.Backoff),
 		Attempts: attemptsChart(ps.Totals.AttemptsPerCall),
 		Calls:    s.calls(ps),
+		SLOs:     s.pipelineSLOs(ps.Name),
 		Control: templates.Control{
 			Pipeline:   ps.Name,
 			HasBreaker: bi.hasBreaker && s.cfg.Controls != nil,

@@ -36,7 +36,7 @@
       delay = 1000;
       status("live", "live-on");
     };
-    ["tile", "header", "calls"].forEach(function (name) {
+    ["tile", "header", "calls", "slo"].forEach(function (name) {
       source.addEventListener(name, swap);
     });
     source.onerror = function () {

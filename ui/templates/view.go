@@ -12,8 +12,8 @@ type Page struct {
 	Title string
 	// Heading is the page's own title, for <title>.
 	Heading string
-	// Nav names the current section: "overview", "alerts" or "audit"; "" for
-	// none.
+	// Nav names the current section: "overview", "slos", "alerts" or
+	// "audit"; "" for none.
 	Nav string
 	// LoggedIn is set for an admin session; Actor is its name.
 	LoggedIn bool
@@ -75,12 +75,15 @@ type Tile struct {
 	Budget *Budget
 }
 
-// Budget is the error budget of an SLO covering a pipeline.
+// Budget is the error budget of an SLO covering a pipeline (the one with
+// the least budget left, when several do).
 type Budget struct {
-	Left string // "62 % left"
-	Burn string // "burn 14.9×"
+	Left string // "62% left"
+	Burn string // "burn 14.9×" (over the last hour)
 	// Class colours the text ("budget-ok", "budget-low", "budget-out").
 	Class string
+	// Title names the SLO ("payments-availability: 99.9% over 30d").
+	Title string
 }
 
 // Spark is a sparkline: an SVG polyline of equal steps.
@@ -110,6 +113,8 @@ type Detail struct {
 	Attempts BarChart
 	Calls    Calls
 	Control  Control
+	// SLOs are the pipeline's SLOs; nil when it has none.
+	SLOs []SLO
 	// Downstreams are the demo's fault knobs; nil outside the demo.
 	Downstreams []Downstream
 }
@@ -247,13 +252,165 @@ type AuditRow struct {
 
 // Alerts is the alerts page.
 type Alerts struct {
+	// Enabled is false when alerting is off: the page says so.
 	Enabled bool
-	Items   []AlertRow
+	// Firing, Pending and Resolved are the alerts in each state, the most
+	// recent first.
+	Firing, Pending, Resolved []AlertRow
+	// Webhooks are the deliveries to webhook receivers; nil when none is
+	// configured.
+	Webhooks *Webhooks
 }
 
 // AlertRow is one alert, formatted.
 type AlertRow struct {
-	Name, Severity, State, Class, Pipeline, Summary, Since string
+	Fingerprint string
+	Name        string
+	// Severity is the severity label ("page", "ticket", "info"; "" when
+	// unset) and SeverityClass its colour ("sev-page").
+	Severity, SeverityClass string
+	// State is "firing", "pending" or "resolved"; Class its colour
+	// ("alert-firing").
+	State, Class string
+	// Source is "fusebox" or "alertmanager"; SourceClass its badge's colour.
+	Source, SourceClass string
+	// Pipeline and SLO come from the labels; PipelineURL links the
+	// pipeline's page ("" when the pipeline is not Fusebox's own).
+	Pipeline, PipelineURL, SLO string
+	// Summary and Description are the annotations of the same names.
+	Summary, Description string
+	// Since says when it entered its state ("2025-03-14 12:04:31") and
+	// For how long ago ("3m20s").
+	Since, For string
+	// Started and Ended are the times it last started firing and resolved;
+	// "" when unknown.
+	Started, Ended string
+	// Labels are the labels other than alertname, sorted by name.
+	Labels []Label
+	// GeneratorURL links to what raised it; "" for none.
+	GeneratorURL string
+	History      []HistoryRow
+	Deliveries   []DeliveryRow
+}
+
+// Label is one label of an alert.
+type Label struct{ Name, Value string }
+
+// HistoryRow is one transition of an alert.
+type HistoryRow struct {
+	At     string
+	Change string // "pending → firing"
+	Detail string
+}
+
+// Webhooks are the webhook deliveries and the outbox.
+type Webhooks struct {
+	// PendingCount is the number of notifications waiting in the outbox
+	// ("3"); PendingError says why the outbox could not be read.
+	PendingCount string
+	PendingError string
+	// Pending are the oldest waiting notifications.
+	Pending []OutboxRow
+	// Deliveries are the most recent delivery rounds, newest first.
+	Deliveries []DeliveryRow
+}
+
+// OutboxRow is a notification waiting in the outbox.
+type OutboxRow struct {
+	Receiver, Created, Attempts, NextAttempt, LastError string
+}
+
+// DeliveryRow is one delivery round of a notification.
+type DeliveryRow struct {
+	At, Receiver string
+	// Status is the notification's status ("firing", "resolved").
+	Status string
+	// Result is "success", "failure", "timeout", "rejected" or "dropped";
+	// ResultClass its colour.
+	Result, ResultClass string
+	// Attempts says which round and how many requests ("round 2 · 3
+	// requests").
+	Attempts    string
+	Error       string
+	NextAttempt string
+}
+
+// SLOs is the SLO page.
+type SLOs struct {
+	// Enabled is false when no SLO engine is configured.
+	Enabled bool
+	Items   []SLO
+}
+
+// SLO is the section of one SLO, in the manner of Pyrra: objective,
+// availability, error budget left, its history and the burn rates.
+type SLO struct {
+	// ID is the section's stable element id ("slo-payments-availability").
+	ID       string
+	Name     string
+	Pipeline string
+	// PipelineURL links the pipeline's page.
+	PipelineURL string
+	// SLI says what a good call is ("availability", "latency ≤ 300 ms").
+	SLI string
+	// Objective ("99.9%") over Period ("30d").
+	Objective, Period string
+	// Availability over the period ("99.62%") and the calls it counts
+	// ("12,345 calls, 47 bad").
+	Availability, Calls string
+	// BudgetLeft is the share of the error budget left ("62.0%");
+	// BudgetCalls the bad calls it still allows ("31 of 80 bad calls
+	// left"); BudgetClass the colour.
+	BudgetLeft, BudgetCalls, BudgetClass string
+	// Exhaustion says when the budget runs out at the 1h burn rate ("in
+	// 2d4h", "spent", "not burning").
+	Exhaustion string
+	// Coverage notes a history shorter than the period; "" otherwise.
+	Coverage string
+	Chart    BudgetChart
+	// Burns are the burn rates over each window, shortest first.
+	Burns []Burn
+	// Alerts are the multiwindow, multi-burn-rate alert rows.
+	Alerts []BurnAlert
+}
+
+// Burn is the burn rate over one window.
+type Burn struct {
+	Window string // "5m"
+	Rate   string // "14.9×"
+	Class  string // "burn-ok", "burn-warn", "burn-bad"
+}
+
+// BurnAlert is one row of the multiwindow, multi-burn-rate alerts.
+type BurnAlert struct {
+	Severity string // "page", "ticket"
+	// Long and Short are the windows ("1h", "5m"), LongRate and ShortRate
+	// their burn rates ("14.9×").
+	Long, Short         string
+	LongRate, ShortRate string
+	// Threshold is the factor both must exceed ("14.4×") and Spends the
+	// budget it spends over the long window ("2% of the budget in 1h").
+	Threshold, Spends string
+	// Status is "firing", "pending", "over threshold" or "ok"; Class its
+	// colour.
+	Status, Class string
+}
+
+// BudgetChart draws the error budget left over the SLO's period.
+type BudgetChart struct {
+	// Empty is set when there is no history to draw.
+	Empty bool
+	// Line is the polyline of the budget left; Area the polygon under it
+	// (down to the zero line).
+	Line, Area string
+	// ZeroY is the y of the 0 % line (below the top when the budget was
+	// overspent).
+	ZeroY string
+	// Top and Bottom label the y axis ("100%", "0%" or "-40%"); From and
+	// To the x axis.
+	Top, Bottom, From, To string
+	// Label describes the chart for screen readers.
+	Label string
 }
 
 // Login is the login form.
