@@ -21,6 +21,32 @@ type Binder interface {
 	Bind(pipeline string) (Observer, error)
 }
 
+// KindFilter is implemented by observers that want only some kinds of
+// event: a pipeline then delivers them those kinds only, and skips building
+// an event nobody wants. Kinds is called once, when the pipeline is built
+// (on the observer Bind returned, for a Binder).
+type KindFilter interface {
+	Kinds() KindSet
+}
+
+// KindSet is a set of event kinds.
+type KindSet uint32
+
+// AllKinds holds every kind.
+const AllKinds KindSet = 1<<numKinds - 1
+
+// Kinds returns the set of the given kinds.
+func Kinds(kinds ...Kind) KindSet {
+	var s KindSet
+	for _, k := range kinds {
+		s |= 1 << k
+	}
+	return s
+}
+
+// Has reports whether k is in s.
+func (s KindSet) Has(k Kind) bool { return s&(1<<k) != 0 }
+
 // ObserverFunc adapts a function to the Observer interface.
 type ObserverFunc func(ctx context.Context, e Event)
 

@@ -38,7 +38,9 @@ type Pipeline struct {
 	name      string
 	policies  []Policy
 	observers []Observer
-	clock     Clock
+	// byKind lists the observers of each kind of event (see KindFilter).
+	byKind [numKinds][]Observer
+	clock  Clock
 	// timing is set when something needs clock readings on every call:
 	// an observer, a time-based breaker window, a slow-call threshold or a
 	// retry window.
@@ -69,6 +71,15 @@ func New(name string, cfg Config) (*Pipeline, error) {
 			o = bound
 		}
 		p.observers = append(p.observers, o)
+		kinds := AllKinds
+		if f, ok := o.(KindFilter); ok {
+			kinds = f.Kinds()
+		}
+		for k := range numKinds {
+			if kinds.Has(k) {
+				p.byKind[k] = append(p.byKind[k], o)
+			}
+		}
 	}
 	p.timing = len(p.observers) > 0
 	p.policies = make([]Policy, 0, len(cfg.Policies))
@@ -186,7 +197,7 @@ func (p *Pipeline) begin() call {
 
 // end reports the end of the call with its final error.
 func (p *Pipeline) end(ctx context.Context, c *call, err error) {
-	if len(p.observers) > 0 {
+	if p.wants(KindCallEnd) {
 		e := c.event(KindCallEnd)
 		e.Outcome = classify(ctx, err)
 		e.Duration = c.now.Sub(c.start)
@@ -217,7 +228,7 @@ func (p *Pipeline) next(ctx context.Context, c *call, i int, fn func(context.Con
 func (c *call) invoke(ctx context.Context, fn func(context.Context) error) error {
 	p := c.p
 	begin := c.now
-	if len(p.observers) > 0 {
+	if p.wants(KindAttemptStart) {
 		p.emit(ctx, c.event(KindAttemptStart))
 	}
 	err := fn(ctx)
@@ -225,7 +236,7 @@ func (c *call) invoke(ctx context.Context, fn func(context.Context) error) error
 		c.now = p.clock.Now()
 	}
 	c.outcome = classify(ctx, err)
-	if len(p.observers) > 0 {
+	if p.wants(KindAttemptEnd) {
 		e := c.event(KindAttemptEnd)
 		e.Outcome = c.outcome
 		e.Duration = c.now.Sub(begin)
@@ -247,11 +258,15 @@ func (c *call) event(k Kind) Event {
 	return Event{Kind: k, Pipeline: c.p.name, Call: c.id, Attempt: c.attempt, Time: c.now}
 }
 
+// emit delivers e to the observers of its kind.
 func (p *Pipeline) emit(ctx context.Context, e Event) {
-	for _, o := range p.observers {
+	for _, o := range p.byKind[e.Kind] {
 		o.Observe(ctx, e)
 	}
 }
+
+// wants reports whether any observer takes events of kind k.
+func (p *Pipeline) wants(k Kind) bool { return len(p.byKind[k]) > 0 }
 
 // observed reports whether anyone listens to the pipeline's events.
 func (p *Pipeline) observed() bool { return len(p.observers) > 0 }

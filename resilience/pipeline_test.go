@@ -143,3 +143,26 @@ func TestParseStateNamesTheUnknownValue(t *testing.T) {
 		t.Errorf("ParseState(ajar) = %v, want an error quoting it", err)
 	}
 }
+
+// callEnds observes only call ends.
+type callEnds struct{ eventLog }
+
+func (*callEnds) Kinds() resilience.KindSet { return resilience.Kinds(resilience.KindCallEnd) }
+
+func TestPipelineDeliversAFilteringObserverOnlyTheKindsItWants(t *testing.T) {
+	var all eventLog
+	ends := &callEnds{}
+	retry := must[*resilience.Retry](t)(resilience.NewRetry(resilience.RetryConfig{MaxAttempts: 2, Backoff: resilience.BackoffConfig{Base: 1, Max: 1}}))
+	p := mustPipeline(t, "p", resilience.Config{Policies: []resilience.Policy{retry}, Observers: []resilience.Observer{&all, ends}})
+	calls := 0
+	_, _ = resilience.Do(context.Background(), p, failing(1, errBoom, &calls))
+	if got := ends.kinds(); !equalSlices(got, []resilience.Kind{resilience.KindCallEnd}) {
+		t.Errorf("filtering observer got %v, want only the call end", got)
+	}
+	if len(all.all()) != 6 { // 2 × (start, end), retry scheduled, call end
+		t.Errorf("unfiltered observer got %v", all.kinds())
+	}
+	if !resilience.AllKinds.Has(resilience.KindFallback) || resilience.Kinds(resilience.KindTimeout).Has(resilience.KindRejected) {
+		t.Error("KindSet membership is wrong")
+	}
+}

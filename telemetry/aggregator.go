@@ -267,6 +267,12 @@ func newPipeline(a *Aggregator, name string, now time.Time) *pipeline {
 	return p
 }
 
+// Kinds tells the pipeline that attempt starts are not needed: an
+// attempt's end carries its duration.
+func (p *pipeline) Kinds() resilience.KindSet {
+	return resilience.AllKinds &^ resilience.Kinds(resilience.KindAttemptStart)
+}
+
 // Observe records e. It takes the lock of one shard, uncontended unless
 // two calls of the same shard end at once, and once per second of event
 // time the pipeline's lock to fold the second into the history.

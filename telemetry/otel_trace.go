@@ -174,6 +174,9 @@ type offObserver struct{}
 
 func (offObserver) Observe(context.Context, resilience.Event) {}
 
+// Kinds asks for nothing: tracing is off.
+func (offObserver) Kinds() resilience.KindSet { return 0 }
+
 // tracePipeline holds the open spans of one pipeline's calls, by call id.
 type tracePipeline struct {
 	tracer   trace.Tracer

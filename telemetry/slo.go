@@ -340,6 +340,14 @@ type sloObserver struct {
 	slos   []*sloState
 }
 
+// Kinds asks for call ends only, and for nothing on a pipeline without SLOs.
+func (o *sloObserver) Kinds() resilience.KindSet {
+	if len(o.slos) == 0 {
+		return 0
+	}
+	return resilience.Kinds(resilience.KindCallEnd)
+}
+
 func (o *sloObserver) Observe(_ context.Context, ev resilience.Event) {
 	if ev.Kind != resilience.KindCallEnd || len(o.slos) == 0 {
 		return

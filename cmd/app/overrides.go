@@ -143,6 +143,11 @@ func newExpiries(o *overrides) *expiries {
 	return &expiries{o: o, ch: make(chan resilience.Event, 64)}
 }
 
+// Kinds asks for breaker transitions only.
+func (x *expiries) Kinds() resilience.KindSet {
+	return resilience.Kinds(resilience.KindBreakerTransition)
+}
+
 func (x *expiries) Observe(_ context.Context, e resilience.Event) {
 	if e.Kind != resilience.KindBreakerTransition || e.Reason != resilience.ReasonExpired {
 		return
