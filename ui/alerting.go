@@ -294,6 +294,7 @@ func (s *Server) alertRow(a telemetry.Alert, now time.Time) templates.AlertRow {
 		}
 		row.History = append(row.History, templates.HistoryRow{At: s.stamp(h.At), Change: change, Detail: h.Detail})
 	}
+	row.Changes = plural(len(row.History), "change", "changes")
 	for i, d := range a.Deliveries {
 		if i == alertDeliveriesShown {
 			break

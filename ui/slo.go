@@ -99,7 +99,7 @@ func (s *Server) sloView(st *telemetry.SLOStatus, states map[burnKey]string) tem
 	case !st.Exhausts || st.TimeToExhaustion <= 0 || st.TimeToExhaustion == time.Duration(math.MaxInt64):
 		v.Exhaustion = "not burning"
 	default:
-		v.Exhaustion = "in " + fmtSpan(st.TimeToExhaustion) + " at the 1h burn rate"
+		v.Exhaustion, v.ExhaustionNote = "in "+fmtSpan(st.TimeToExhaustion), "at the 1h burn rate"
 	}
 	for _, b := range st.BurnRates {
 		v.Burns = append(v.Burns, templates.Burn{Window: b.Window.Name, Rate: fmtBurn(b.Rate), Class: burnClass(b.Rate)})
@@ -201,6 +201,9 @@ func tileBudget(st telemetry.SLOStatus) *templates.Budget {
 		Burn:  "burn " + fmtBurn(st.Burn("1h")),
 		Class: budgetClass(st.BudgetRemaining),
 		Title: st.Name + ": " + strconv.FormatFloat(st.Objective, 'f', -1, 64) + "% over " + fmtSpan(st.Period) + "; burn rate over the last hour",
+	}
+	if b.Class == "budget-ok" && st.Burn("1h") >= 6 {
+		b.Class = "budget-low" // plenty left, but burning at a paging rate
 	}
 	if st.BudgetRemaining > 0 {
 		decimals := 0

@@ -9,6 +9,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/fusebox-dev/fusebox/resilience"
 	"github.com/fusebox-dev/fusebox/telemetry"
 )
 
@@ -174,12 +175,15 @@ func TestTileBudgetLine(t *testing.T) {
 		// the worse one.
 		sloStatus("payments-latency", "payments", 0.05, map[string]float64{"1h": 3.25}),
 		sloStatus("search-spent", "nothing-bound", -0.4, nil),
+		sloStatus("inventory-availability", "inventory", 0.9, map[string]float64{"1h": 6.5}),
 	)
 	ev := newEnv(t, func(c *Config) { c.SLOs = slos })
+	ev.stats.snap.Pipelines = append(ev.stats.snap.Pipelines, pipelineSnap("inventory", resilience.StateClosed))
 	doc := ev.page("/", "")
 	tests := []struct{ name, pipeline, want, class string }{
 		{"the SLO with the least budget left is shown", "payments", "budget 5.0% left · burn 3.2×", "budget-low"},
 		{"a healthy SLO", "search", "budget 98% left · burn 0.4×", "budget-ok"},
+		{"plenty left but burning at a paging rate", "inventory", "budget 90% left · burn 6.5×", "budget-low"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

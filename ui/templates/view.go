@@ -289,8 +289,11 @@ type AlertRow struct {
 	Labels []Label
 	// GeneratorURL links to what raised it; "" for none.
 	GeneratorURL string
-	History      []HistoryRow
-	Deliveries   []DeliveryRow
+	// History lists the transitions, newest first; Changes counts them
+	// ("2 changes").
+	History    []HistoryRow
+	Changes    string
+	Deliveries []DeliveryRow
 }
 
 // Label is one label of an alert.
@@ -362,9 +365,9 @@ type SLO struct {
 	// BudgetCalls the bad calls it still allows ("31 of 80 bad calls
 	// left"); BudgetClass the colour.
 	BudgetLeft, BudgetCalls, BudgetClass string
-	// Exhaustion says when the budget runs out at the 1h burn rate ("in
-	// 2d4h", "spent", "not burning").
-	Exhaustion string
+	// Exhaustion says when the budget runs out ("in 2d4h", "spent", "not
+	// burning") and ExhaustionNote at what rate ("at the 1h burn rate").
+	Exhaustion, ExhaustionNote string
 	// Coverage notes a history shorter than the period; "" otherwise.
 	Coverage string
 	Chart    BudgetChart
