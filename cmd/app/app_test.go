@@ -312,3 +312,45 @@ func TestADemoOutagePagesAWebhookReceiver(t *testing.T) {
 		}
 	}
 }
+
+func TestAlertsFromAlertmanagerAreListedWithTheirSource(t *testing.T) {
+	r := startApp(t, t.TempDir(), nil, "")
+	payload := `{"version":"4","status":"firing","receiver":"fusebox","groupKey":"{}:{}",
+	  "alerts":[{"status":"firing","labels":{"alertname":"ErrorBudgetBurn","slo":"payments-availability","severity":"page"},
+	  "annotations":{"summary":"burning"},"startsAt":"2026-11-26T10:00:00Z","endsAt":"0001-01-01T00:00:00Z","fingerprint":"abc123"}]}`
+	post := func(token, body string) int {
+		req, _ := http.NewRequest("POST", r.url+"/api/v1/alertmanager", strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post("", payload); code != http.StatusUnauthorized {
+		t.Errorf("without token: %d, want 401", code)
+	}
+	if code := post(testToken, `{"alerts": "nope"}`); code != http.StatusBadRequest {
+		t.Errorf("malformed payload: %d, want 400", code)
+	}
+	if code := post(testToken, payload); code != http.StatusOK {
+		t.Fatalf("payload: %d", code)
+	}
+	var list struct {
+		Alerts []struct {
+			Name, Source, State string
+			Labels              map[string]string
+		} `json:"alerts"`
+	}
+	r.do(t, "GET", "/api/v1/alerts", nil, &list)
+	found := false
+	for _, a := range list.Alerts {
+		found = found || a.Name == "ErrorBudgetBurn" && a.Source == "alertmanager" && a.Labels["slo"] == "payments-availability"
+	}
+	if !found {
+		t.Errorf("alerts = %+v, want the Alertmanager one", list.Alerts)
+	}
+}

@@ -33,6 +33,12 @@ func (a *app) mountUI(e *echo.Echo) error {
 	if cfg.Title == "" && a.demoMode() {
 		cfg.Title = "Fusebox · demo"
 	}
+	if al := a.alerting; al != nil {
+		cfg.SLOs, cfg.Alerts, cfg.AlertReceiver = al.slos, al.alerts, al.alerts
+		if al.notifier != nil {
+			cfg.Webhooks = al.notifier
+		}
+	}
 	if a.demo != nil {
 		cfg.Faults = uiFaults{demo: a.demo, store: a.store, clock: a.opts.Clock}
 	}
