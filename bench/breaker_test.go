@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 
@@ -66,9 +67,18 @@ var breakerSuccessImpls = []impl{
 		return func() error { return ex.Run(func() error { return work(ctx) }) }
 	}},
 	{"hystrix", func(b *testing.B) op {
+		// hystrix-go preallocates a ticket per allowed concurrent request
+		// and returns tickets asynchronously, and it keeps its circuits for
+		// good: allow enough tickets for the loop to outrun the returns, but
+		// not millions, and flush the circuit afterwards, so that neither
+		// its heap nor its metrics goroutines weigh on later benchmarks.
 		hystrix.ConfigureCommand("bench", hystrix.CommandConfig{
 			Timeout:               int(generousTimeout / time.Millisecond),
-			MaxConcurrentRequests: 1 << 20,
+			MaxConcurrentRequests: 1 << 14,
+		})
+		b.Cleanup(func() {
+			hystrix.Flush()
+			runtime.GC()
 		})
 		ctx := context.Background()
 		return func() error { return hystrix.Do("bench", func() error { return work(ctx) }, nil) }
