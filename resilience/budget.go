@@ -3,6 +3,7 @@ package resilience
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sync/atomic"
 	"time"
 )
@@ -50,10 +51,18 @@ type budget struct {
 }
 
 type budgetBucket struct {
-	sec            atomic.Int64
-	calls, retries atomic.Int64
-	_              [40]byte // keep buckets on separate cache lines
+	sec     atomic.Int64
+	retries atomic.Int64
+	_       [48]byte
+	// calls is striped over cache lines: every call writes it, and one
+	// shared counter would bounce between cores.
+	calls [budgetStripes]struct {
+		n atomic.Int64
+		_ [56]byte
+	}
 }
+
+const budgetStripes = 4
 
 func newBudget(cfg BudgetConfig, field string) (*budget, error) {
 	if cfg.Disabled {
@@ -86,14 +95,18 @@ func newBudget(cfg BudgetConfig, field string) (*budget, error) {
 func (b *budget) bucket(sec int64) *budgetBucket {
 	bk := &b.buckets[uint64(sec)%uint64(len(b.buckets))]
 	if old := bk.sec.Load(); old != sec && bk.sec.CompareAndSwap(old, sec) {
-		bk.calls.Store(0)
+		for i := range bk.calls {
+			bk.calls[i].n.Store(0)
+		}
 		bk.retries.Store(0)
 	}
 	return bk
 }
 
 // deposit counts a call made at now.
-func (b *budget) deposit(now time.Time) { b.bucket(now.Unix()).calls.Add(1) }
+func (b *budget) deposit(now time.Time) {
+	b.bucket(now.Unix()).calls[rand.Uint32()%budgetStripes].n.Add(1)
+}
 
 // status sums the window ending at now.
 func (b *budget) status(now time.Time) BudgetStatus {
@@ -102,7 +115,9 @@ func (b *budget) status(now time.Time) BudgetStatus {
 	for i := range b.buckets {
 		bk := &b.buckets[i]
 		if age := sec - bk.sec.Load(); age >= 0 && age < int64(len(b.buckets)) {
-			s.Calls += bk.calls.Load()
+			for j := range bk.calls {
+				s.Calls += bk.calls[j].n.Load()
+			}
 			s.Retries += bk.retries.Load()
 		}
 	}

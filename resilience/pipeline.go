@@ -246,6 +246,16 @@ func (c *call) invoke(ctx context.Context, fn func(context.Context) error) error
 	return err
 }
 
+// clockNow returns the current time: the latest reading when the pipeline
+// times calls, otherwise a fresh one (for a policy that needs the time only
+// now and then, such as the retry budget).
+func (c *call) clockNow() time.Time {
+	if c.p.timing {
+		return c.now
+	}
+	return c.p.clock.Now()
+}
+
 // tick refreshes c.now after time may have passed (a wait).
 func (c *call) tick() {
 	if c.p.timing {

@@ -111,7 +111,7 @@ func (r *Retry) bind(p *Pipeline, index int) error {
 		return configErr(fmt.Sprintf("Pipeline.Policies[%d]", index), r, "already belongs to pipeline "+r.p.name)
 	}
 	r.p = p
-	if r.budget != nil || r.maxElapsed > 0 {
+	if r.maxElapsed > 0 {
 		p.timing = true
 	}
 	return nil
@@ -139,7 +139,7 @@ func (r *Retry) delay(n int, prev time.Duration, err error) time.Duration {
 func (r *Retry) execute(ctx context.Context, c *call, i int, fn func(context.Context) error) error {
 	begin := c.now
 	if r.budget != nil {
-		r.budget.deposit(c.now)
+		r.budget.deposit(c.clockNow())
 	}
 	var prev time.Duration
 	for {
@@ -154,7 +154,7 @@ func (r *Retry) execute(ctx context.Context, c *call, i int, fn func(context.Con
 		if r.maxElapsed > 0 && c.now.Add(d).Sub(begin) > r.maxElapsed {
 			return &RetryError{Attempts: c.attempt, Err: err, Reason: giveUpElapsed}
 		}
-		if r.budget != nil && !r.budget.withdraw(c.now) {
+		if r.budget != nil && !r.budget.withdraw(c.clockNow()) {
 			if c.p.observed() {
 				e := c.event(KindBudgetExhausted)
 				e.Reason = ReasonRetryBudget
