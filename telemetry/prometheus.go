@@ -1,10 +1,11 @@
 package telemetry
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
-	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -34,19 +35,98 @@ type CollectorConfig struct {
 	BackoffBuckets []float64
 }
 
+// family is one of the metric families a Collector exposes.
+type family uint8
+
+const (
+	famCalls family = iota
+	famDuration
+	famAttempts
+	famRetries
+	famBackoff
+	famTimeouts
+	famRejections
+	famFallbacks
+	famState
+	famTransitions
+	famFailureRate
+	numFamilies
+)
+
+// familySpec is the name, help, type and label names of a family.
+type familySpec struct {
+	name, help string
+	typ        dto.MetricType
+	labels     []string
+}
+
+func familySpecs() [numFamilies]familySpec {
+	counter, gauge, histogram := dto.MetricType_COUNTER, dto.MetricType_GAUGE, dto.MetricType_HISTOGRAM
+	return [numFamilies]familySpec{
+		famCalls: {"fusebox_calls_total",
+			"Calls that went through a pipeline, by how they ended.", counter, []string{"pipeline", "outcome"}},
+		famDuration: {"fusebox_call_duration_seconds",
+			"Time calls took from entering a pipeline to returning, retries and waits included.", histogram, []string{"pipeline"}},
+		famAttempts: {"fusebox_attempts_total",
+			"Attempts made to call the protected function, by how they ended.", counter, []string{"pipeline", "outcome"}},
+		famRetries: {"fusebox_retries_total",
+			"Retries scheduled after a failed attempt.", counter, []string{"pipeline"}},
+		famBackoff: {"fusebox_retry_backoff_seconds",
+			"Delays waited before retries.", histogram, []string{"pipeline"}},
+		famTimeouts: {"fusebox_timeouts_total",
+			"Timeouts that fired, by whether they bounded an attempt or the whole call.", counter, []string{"pipeline", "scope"}},
+		famRejections: {"fusebox_rejections_total",
+			"Calls or retries refused without calling the function, by reason.", counter, []string{"pipeline", "reason"}},
+		famFallbacks: {"fusebox_fallbacks_total",
+			"Calls whose error a fallback replaced.", counter, []string{"pipeline"}},
+		famState: {"fusebox_breaker_state",
+			"Circuit breaker state: 1 for the current state, 0 for the others.", gauge, []string{"pipeline", "state"}},
+		famTransitions: {"fusebox_breaker_transitions_total",
+			"Circuit breaker transitions, by states and reason.", counter, []string{"pipeline", "from", "to", "reason"}},
+		famFailureRate: {"fusebox_breaker_failure_rate",
+			"Share of failed calls in the circuit breaker's current window, from 0 to 1.", gauge, []string{"pipeline"}},
+	}
+}
+
 // Collector is a prometheus.Collector that reads an Aggregator at scrape
 // time, as client_golang's dbstats collector reads a database: nothing is
 // pushed on the hot path. The metric names and labels are those of
 // ARCHITECTURE.md; label values are pipeline names (from configuration)
 // and fixed enumerations. Histograms carry classic buckets, derived from
 // the aggregator's fine histograms, and native buckets (schema 3) for
-// scrapers that ask for the protobuf format. It is safe for concurrent use.
+// scrapers that ask for the protobuf format.
+//
+// A Collector is also a prometheus.Gatherer of its own families, and the
+// core of a Gatherer (see RegisterGatherer), which serves a scrape without
+// the per-metric checks and sorting of a prometheus.Registry: all three
+// build the same metrics. It is safe for concurrent use.
 type Collector struct {
 	agg              *Aggregator
 	latency, backoff histogramMap
 
-	calls, duration, attempts, retries, backoffDesc,
-	timeouts, rejections, fallbacks, state, transitions, failureRate *prometheus.Desc
+	specs [numFamilies]familySpec
+	descs [numFamilies]*prometheus.Desc
+	types [numFamilies]dto.MetricType
+	// byName lists the families in name order, as a scrape exposes them.
+	byName [numFamilies]family
+
+	// The enumerations in the order of their label values, which is the
+	// order of the series of a family.
+	outcomes []resilience.Outcome
+	states   []resilience.State
+	scopes   []resilience.Scope
+	rejects  []Rejection
+	// Ranks of the states and reasons in that order, for the transitions.
+	stateRank  [resilience.NumStates]uint8
+	reasonRank [resilience.NumReasons]uint8
+	reasons    []resilience.Reason
+
+	// Label pairs and values shared, read-only, by every scrape.
+	fromPairs, toPairs [resilience.NumStates]*dto.LabelPair
+	reasonPairs        [resilience.NumReasons]*dto.LabelPair
+	schema             int32
+	zeroThreshold      float64
+	emptySpans         []*dto.BucketSpan
 }
 
 // histogramMap maps the buckets of a fine histogram to classic and native
@@ -79,129 +159,6 @@ func newHistogramMap(b uint, bounds []float64, field string) (histogramMap, erro
 	return m, nil
 }
 
-// metric returns the histogram counts (indexed by fine bucket) as a metric
-// with classic and native buckets, writing the protobuf message directly:
-// buckets map in order, so the native spans come out sorted.
-func (m *histogramMap) metric(desc *prometheus.Desc, labels []*dto.LabelPair, counts []uint64, sum time.Duration) prometheus.Metric {
-	h := &histogramSample{desc: desc, labels: labels}
-	h.cum = make([]uint64, len(m.bounds))
-	h.classic = make([]dto.Bucket, len(m.bounds))
-	var count, zero uint64
-	prevK, prevN := 0, int64(0)
-	var run int64 // count of the native bucket prevK being summed
-	started := false
-	flush := func() {
-		if !started {
-			return
-		}
-		h.deltas = append(h.deltas, run-prevN)
-		prevN = run
-	}
-	for i, c := range counts {
-		if c == 0 {
-			continue
-		}
-		count += c
-		if j := m.classic[i]; j < len(h.cum) {
-			h.cum[j] += c
-		}
-		k := m.native[i]
-		if k == math.MinInt {
-			zero += c
-			continue
-		}
-		switch {
-		case !started:
-			h.spans = append(h.spans, span(int32(k), 1))
-			started, prevK, run = true, k, int64(c)
-		case k == prevK:
-			run += int64(c)
-		default:
-			flush()
-			if k == prevK+1 {
-				*h.spans[len(h.spans)-1].Length++
-			} else {
-				h.spans = append(h.spans, span(int32(k-prevK-1), 1))
-			}
-			prevK, run = k, int64(c)
-		}
-	}
-	flush()
-	var cum uint64
-	for i := range h.cum {
-		cum += h.cum[i]
-		h.cum[i] = cum
-	}
-	h.count, h.zero, h.sum = count, zero, sum.Seconds()
-	h.bounds = m.bounds
-	return h
-}
-
-func span(offset int32, length uint32) *dto.BucketSpan {
-	return &dto.BucketSpan{Offset: &offset, Length: &length}
-}
-
-// histogramSample is a histogram with classic and native (schema 3)
-// buckets, as a client_golang Histogram configured with both exposes.
-type histogramSample struct {
-	desc       *prometheus.Desc
-	labels     []*dto.LabelPair
-	count      uint64
-	zero       uint64
-	sum        float64
-	bounds     []float64
-	cum        []uint64
-	classic    []dto.Bucket
-	spans      []*dto.BucketSpan
-	deltas     []int64
-	schema     int32
-	zeroThresh float64
-}
-
-func (h *histogramSample) Desc() *prometheus.Desc { return h.desc }
-
-func (h *histogramSample) Write(m *dto.Metric) error {
-	m.Label = h.labels
-	buckets := make([]*dto.Bucket, len(h.bounds))
-	for i := range h.bounds {
-		b := &h.classic[i]
-		b.CumulativeCount, b.UpperBound = &h.cum[i], &h.bounds[i]
-		buckets[i] = b
-	}
-	h.schema = nativeSchema
-	m.Histogram = &dto.Histogram{
-		SampleCount: &h.count, SampleSum: &h.sum, Bucket: buckets,
-		Schema: &h.schema, ZeroThreshold: &h.zeroThresh, ZeroCount: &h.zero,
-		PositiveSpan: h.spans, PositiveDelta: h.deltas,
-	}
-	if len(h.spans) == 0 && h.zero == 0 {
-		// An empty native histogram still needs a span to be told apart
-		// from a classic one.
-		m.Histogram.PositiveSpan = []*dto.BucketSpan{span(0, 0)}
-	}
-	return nil
-}
-
-// sample is a counter or gauge value of a scrape.
-type sample struct {
-	desc   *prometheus.Desc
-	labels []*dto.LabelPair
-	value  float64
-	gauge  bool
-}
-
-func (s *sample) Desc() *prometheus.Desc { return s.desc }
-
-func (s *sample) Write(m *dto.Metric) error {
-	m.Label = s.labels
-	if s.gauge {
-		m.Gauge = &dto.Gauge{Value: &s.value}
-	} else {
-		m.Counter = &dto.Counter{Value: &s.value}
-	}
-	return nil
-}
-
 // seriesLabels are the label pairs of a pipeline's series, made at its
 // first scrape and shared, read-only, by the later ones.
 type seriesLabels struct {
@@ -210,32 +167,65 @@ type seriesLabels struct {
 	timeouts        [NumScopes][]*dto.LabelPair
 	rejections      [NumRejections][]*dto.LabelPair
 	states          [resilience.NumStates][]*dto.LabelPair
+	// err is set when the name cannot be a label value; the pipeline's
+	// series are then left out of scrapes, which report err.
+	err error
 }
 
+func labelPair(n, v string) *dto.LabelPair { return &dto.LabelPair{Name: &n, Value: &v} }
+
 func newSeriesLabels(name string) *seriesLabels {
-	pair := func(n, v string) *dto.LabelPair { return &dto.LabelPair{Name: &n, Value: &v} }
-	pl := pair("pipeline", name)
+	if !utf8.ValidString(name) {
+		return &seriesLabels{err: fmt.Errorf("telemetry: pipeline %q is left out of the metrics: its name is not valid UTF-8", name)}
+	}
+	pl := labelPair("pipeline", name)
 	// Pairs are sorted by name, as the registry expects.
 	l := &seriesLabels{pipeline: []*dto.LabelPair{pl}}
 	for o := range resilience.NumOutcomes {
-		l.calls[o] = []*dto.LabelPair{pair("outcome", o.String()), pl}
+		l.calls[o] = []*dto.LabelPair{labelPair("outcome", o.String()), pl}
 		l.attempts[o] = l.calls[o]
 	}
 	for sc := range resilience.Scope(NumScopes) {
-		l.timeouts[sc] = []*dto.LabelPair{pl, pair("scope", sc.String())}
+		l.timeouts[sc] = []*dto.LabelPair{pl, labelPair("scope", sc.String())}
 	}
 	for r := range NumRejections {
-		l.rejections[r] = []*dto.LabelPair{pl, pair("reason", r.String())}
+		l.rejections[r] = []*dto.LabelPair{pl, labelPair("reason", r.String())}
 	}
 	for st := range resilience.NumStates {
-		l.states[st] = []*dto.LabelPair{pl, pair("state", st.String())}
+		l.states[st] = []*dto.LabelPair{pl, labelPair("state", st.String())}
 	}
 	return l
 }
 
+// seriesLabels returns the label pairs of p's series, made at its first
+// scrape.
+func (p *pipeline) seriesLabels() *seriesLabels {
+	l := p.labels.Load()
+	if l == nil {
+		l = newSeriesLabels(p.name)
+		if !p.labels.CompareAndSwap(nil, l) {
+			l = p.labels.Load()
+		}
+	}
+	return l
+}
+
+// byLabel returns the n values of an enumeration sorted by their label.
+func byLabel[T interface {
+	~uint8
+	String() string
+}](n T) []T {
+	out := make([]T, 0, int(n))
+	for v := range n {
+		out = append(out, v)
+	}
+	slices.SortFunc(out, func(a, b T) int { return cmp.Compare(a.String(), b.String()) })
+	return out
+}
+
 // NewCollector returns a collector of a's figures, or an error naming an
 // invalid field of cfg. Register it on the registry the /metrics handler
-// serves (never the default one); see Register.
+// serves (never the default one); see Register and RegisterGatherer.
 func NewCollector(a *Aggregator, cfg CollectorConfig) (*Collector, error) {
 	if a == nil {
 		return nil, fmt.Errorf("telemetry: NewCollector: the aggregator must not be nil")
@@ -254,36 +244,38 @@ func NewCollector(a *Aggregator, cfg CollectorConfig) (*Collector, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := []string{"pipeline"}
-	return &Collector{
-		agg: a, latency: lat, backoff: bo,
-		calls: prometheus.NewDesc("fusebox_calls_total",
-			"Calls that went through a pipeline, by how they ended.", append(p, "outcome"), nil),
-		duration: prometheus.NewDesc("fusebox_call_duration_seconds",
-			"Time calls took from entering a pipeline to returning, retries and waits included.", p, nil),
-		attempts: prometheus.NewDesc("fusebox_attempts_total",
-			"Attempts made to call the protected function, by how they ended.", append(p, "outcome"), nil),
-		retries: prometheus.NewDesc("fusebox_retries_total",
-			"Retries scheduled after a failed attempt.", p, nil),
-		backoffDesc: prometheus.NewDesc("fusebox_retry_backoff_seconds",
-			"Delays waited before retries.", p, nil),
-		timeouts: prometheus.NewDesc("fusebox_timeouts_total",
-			"Timeouts that fired, by whether they bounded an attempt or the whole call.", append(p, "scope"), nil),
-		rejections: prometheus.NewDesc("fusebox_rejections_total",
-			"Calls or retries refused without calling the function, by reason.", append(p, "reason"), nil),
-		fallbacks: prometheus.NewDesc("fusebox_fallbacks_total",
-			"Calls whose error a fallback replaced.", p, nil),
-		state: prometheus.NewDesc("fusebox_breaker_state",
-			"Circuit breaker state: 1 for the current state, 0 for the others.", append(p, "state"), nil),
-		transitions: prometheus.NewDesc("fusebox_breaker_transitions_total",
-			"Circuit breaker transitions, by states and reason.", append(p, "from", "to", "reason"), nil),
-		failureRate: prometheus.NewDesc("fusebox_breaker_failure_rate",
-			"Share of failed calls in the circuit breaker's current window, from 0 to 1.", p, nil),
-	}, nil
+	c := &Collector{agg: a, latency: lat, backoff: bo, specs: familySpecs(), schema: nativeSchema}
+	for f := range numFamilies {
+		s := &c.specs[f]
+		c.descs[f] = prometheus.NewDesc(s.name, s.help, s.labels, nil)
+		c.types[f] = s.typ
+		c.byName[f] = f
+	}
+	slices.SortFunc(c.byName[:], func(a, b family) int { return cmp.Compare(c.specs[a].name, c.specs[b].name) })
+	c.outcomes = byLabel(resilience.NumOutcomes)
+	c.states = byLabel(resilience.NumStates)
+	c.scopes = byLabel(resilience.Scope(NumScopes))
+	c.rejects = byLabel(NumRejections)
+	c.reasons = byLabel(resilience.NumReasons)
+	for i, st := range c.states {
+		c.stateRank[st] = uint8(i)
+		c.fromPairs[st] = labelPair("from", st.String())
+		c.toPairs[st] = labelPair("to", st.String())
+	}
+	for i, r := range c.reasons {
+		c.reasonRank[r] = uint8(i)
+		c.reasonPairs[r] = labelPair("reason", r.String())
+	}
+	var offset int32
+	var length uint32
+	c.emptySpans = []*dto.BucketSpan{{Offset: &offset, Length: &length}}
+	return c, nil
 }
 
 // Register registers a collector of a's figures on reg, followed by more
 // collectors (those of other components exposed on the same /metrics).
+// RegisterGatherer exposes the same metrics at a fraction of the cost of
+// a scrape.
 func Register(reg prometheus.Registerer, a *Aggregator, cfg CollectorConfig, more ...prometheus.Collector) (*Collector, error) {
 	if reg == nil {
 		return nil, fmt.Errorf("telemetry: Register: the registerer must not be nil")
@@ -302,101 +294,51 @@ func Register(reg prometheus.Registerer, a *Aggregator, cfg CollectorConfig, mor
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.calls, c.duration, c.attempts, c.retries, c.backoffDesc,
-		c.timeouts, c.rejections, c.fallbacks, c.state, c.transitions, c.failureRate} {
+	for _, d := range c.descs {
 		ch <- d
 	}
 }
 
-// scrape are the figures of a pipeline the collector exposes.
-type scrape struct {
-	totals     Counts
-	latency    [latencyBuckets]uint64
-	latSum     time.Duration
-	backoff    [backoffBuckets]uint64
-	backoffSum time.Duration
-	state      resilience.State
-	counts     [resilience.NumStates][resilience.NumStates][resilience.NumReasons]uint64
-}
-
-// scrape copies the figures the collector exposes into s.
-func (p *pipeline) scrape(s *scrape) {
-	st, _ := p.flush(false)
-	s.backoff = st.backoff
-	p.mu.Lock()
-	h := &p.hist
-	s.totals, s.latency, s.latSum, s.backoffSum = h.totals, h.cumLat, h.latSum, h.backoffSum
-	s.state, s.counts = h.breaker.state, h.breaker.counts
-	p.mu.Unlock()
-}
-
-// Collect implements prometheus.Collector.
+// Collect implements prometheus.Collector. It builds the same metrics as
+// Gather and hands them over one by one.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	var s scrape
-	for _, p := range c.agg.list() {
-		p.scrape(&s)
-		c.collect(ch, p, &s)
+	x := &exposition{}
+	err := c.build(x)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.descs[famCalls], err)
+	}
+	n := 0
+	for f := range numFamilies {
+		n += len(x.fams[f].Metric)
+	}
+	out := make([]builtMetric, 0, n)
+	for f := range numFamilies {
+		for _, m := range x.fams[f].Metric {
+			out = append(out, builtMetric{desc: c.descs[f], m: m})
+			ch <- &out[len(out)-1]
+		}
 	}
 }
 
-func (c *Collector) collect(ch chan<- prometheus.Metric, p *pipeline, s *scrape) {
-	l := p.labels.Load()
-	if l == nil {
-		l = newSeriesLabels(p.name)
-		p.labels.Store(l)
-	}
-	// One allocation for the pipeline's counters and gauges.
-	batch := make([]sample, 0, 2*int(resilience.NumOutcomes)+NumScopes+int(NumRejections)+int(resilience.NumStates)+3)
-	emit := func(d *prometheus.Desc, labels []*dto.LabelPair, v uint64) {
-		batch = append(batch, sample{desc: d, labels: labels, value: float64(v)})
-		ch <- &batch[len(batch)-1]
-	}
-	for o := range resilience.NumOutcomes {
-		emit(c.calls, l.calls[o], s.totals.Calls[o])
-	}
-	for o := range resilience.NumOutcomes {
-		emit(c.attempts, l.attempts[o], s.totals.Attempts[o])
-	}
-	emit(c.retries, l.pipeline, s.totals.Retries)
-	for sc := range NumScopes {
-		emit(c.timeouts, l.timeouts[sc], s.totals.Timeouts[sc])
-	}
-	for r := range NumRejections {
-		emit(c.rejections, l.rejections[r], s.totals.Rejections[r])
-	}
-	emit(c.fallbacks, l.pipeline, s.totals.Fallbacks)
-	for from := range resilience.NumStates {
-		for to := range resilience.NumStates {
-			for r, n := range s.counts[from][to] {
-				if n != 0 {
-					ch <- prometheus.MustNewConstMetric(c.transitions, prometheus.CounterValue, float64(n),
-						p.name, from.String(), to.String(), resilience.Reason(r).String())
-				}
-			}
-		}
-	}
-	ch <- c.latency.metric(c.duration, l.pipeline, s.latency[:], s.latSum)
-	ch <- c.backoff.metric(c.backoffDesc, l.pipeline, s.backoff[:], s.backoffSum)
+// Gather implements prometheus.Gatherer: it returns the collector's metric
+// families, sorted and ready for exposition, as a prometheus.Registry with
+// only this collector would, without its per-metric checks. The result is
+// the caller's. An error names the pipelines left out (see Gatherer).
+func (c *Collector) Gather() ([]*dto.MetricFamily, error) {
+	x := &exposition{}
+	err := c.build(x)
+	return x.out, err
+}
 
-	state, hasBreaker := s.state, true
-	if c.agg.policies != nil {
-		if ps, ok := c.agg.policies.ReadPolicies(p.name); ok {
-			hasBreaker = ps.Breaker != nil
-			if hasBreaker {
-				state = ps.Breaker.State
-				batch = append(batch, sample{desc: c.failureRate, labels: l.pipeline, value: ps.Breaker.FailureRate, gauge: true})
-				ch <- &batch[len(batch)-1]
-			}
-		}
-	}
-	if hasBreaker {
-		for st := range resilience.NumStates {
-			v := 0.0
-			if st == state {
-				v = 1
-			}
-			batch = append(batch, sample{desc: c.state, labels: l.states[st], value: v, gauge: true})
-			ch <- &batch[len(batch)-1]
-		}
-	}
+// builtMetric is a metric of a scrape built by Collect.
+type builtMetric struct {
+	desc *prometheus.Desc
+	m    *dto.Metric
+}
+
+func (b *builtMetric) Desc() *prometheus.Desc { return b.desc }
+
+func (b *builtMetric) Write(m *dto.Metric) error {
+	m.Label, m.Counter, m.Gauge, m.Histogram = b.m.Label, b.m.Counter, b.m.Gauge, b.m.Histogram
+	return nil
 }
