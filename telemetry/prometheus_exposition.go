@@ -311,7 +311,13 @@ func (x *exposition) histogram(c *Collector, hm *histogramMap, labels []*dto.Lab
 	prevK, prevN := 0, int64(0)
 	var run int64 // count of the native bucket prevK being summed
 	started := false
-	for i, n := range counts {
+	for i := 0; i < len(counts); i++ {
+		// Most buckets are empty: skip them four at a time.
+		if i+4 <= len(counts) && i&3 == 0 && counts[i]|counts[i+1]|counts[i+2]|counts[i+3] == 0 {
+			i += 3
+			continue
+		}
+		n := counts[i]
 		if n == 0 {
 			continue
 		}
