@@ -206,12 +206,13 @@ func (a *app) routes() (*echo.Echo, error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	alerting := telemetry.NewAlertingCollector(a.alerting.slos, a.alerting.alerts, a.alerting.notifier)
-	if _, err := telemetry.Register(reg, a.agg, telemetry.CollectorConfig{}, alerting); err != nil {
+	g, err := telemetry.RegisterGatherer(reg, a.agg, telemetry.CollectorConfig{}, alerting)
+	if err != nil {
 		return nil, err
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: reg})))
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerForTransactional(g, promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: reg})))
 	if err := a.mountUI(e); err != nil {
 		return nil, err
 	}
