@@ -37,6 +37,16 @@ func workValue() (struct{}, error) { return struct{}{}, nil }
 // doing its own work.
 var noopObserver = resilience.ObserverFunc(func(context.Context, resilience.Event) {})
 
+// quietObserver is a no-op observer that says so (resilience.KindFilter
+// with no kind), as tracing does when it is turned off: the pipeline then
+// builds no event and reads no clock for it.
+var quietObserver resilience.Observer = quiet{}
+
+type quiet struct{}
+
+func (quiet) Observe(context.Context, resilience.Event) {}
+func (quiet) Kinds() resilience.KindSet                 { return 0 }
+
 // runSerial runs each implementation's op b.N times on one goroutine. Every
 // op must return nil when wantErr is false and an error when it is true.
 func runSerial(b *testing.B, impls []impl, wantErr bool) {

@@ -46,6 +46,9 @@ var breakerSuccessImpls = []impl{
 	{"fusebox", func(b *testing.B) op {
 		return fuseboxRun(fuseboxBreaker(b, resilience.BreakerConfig{}))
 	}},
+	{"fusebox_quiet_observer", func(b *testing.B) op {
+		return fuseboxRun(fuseboxBreaker(b, resilience.BreakerConfig{}, quietObserver))
+	}},
 	{"fusebox_observed", func(b *testing.B) op {
 		return fuseboxRun(fuseboxBreaker(b, resilience.BreakerConfig{}, noopObserver))
 	}},
@@ -130,6 +133,7 @@ func expectRejection(b *testing.B, p *resilience.Pipeline, state resilience.Stat
 var breakerRejectedImpls = []impl{
 	{"fusebox", func(b *testing.B) op { return fuseboxRun(trippedFusebox(b)) }},
 	{"fusebox_observed", func(b *testing.B) op { return fuseboxRun(trippedFusebox(b, noopObserver)) }},
+	{"fusebox_quiet_observer", func(b *testing.B) op { return fuseboxRun(trippedFusebox(b, quietObserver)) }},
 	{"fusebox_forced_open", func(b *testing.B) op { return fuseboxRun(forcedOpenFusebox(b)) }},
 	{"gobreaker", func(b *testing.B) op {
 		cb := gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{Name: "bench", Timeout: longOpen})

@@ -26,6 +26,7 @@ func fuseboxComposed(b *testing.B, observers ...resilience.Observer) *resilience
 var pipelineSuccessImpls = []impl{
 	{"fusebox", func(b *testing.B) op { return fuseboxRun(fuseboxComposed(b)) }},
 	{"fusebox_observed", func(b *testing.B) op { return fuseboxRun(fuseboxComposed(b, noopObserver)) }},
+	{"fusebox_quiet_observer", func(b *testing.B) op { return fuseboxRun(fuseboxComposed(b, quietObserver)) }},
 	{"failsafe", func(b *testing.B) op {
 		ex := failsafe.With[any](
 			retrypolicy.NewWithDefaults[any](),

@@ -21,6 +21,7 @@ func fuseboxRetry(b *testing.B, observers ...resilience.Observer) *resilience.Pi
 var retrySuccessImpls = []impl{
 	{"fusebox", func(b *testing.B) op { return fuseboxRun(fuseboxRetry(b)) }},
 	{"fusebox_observed", func(b *testing.B) op { return fuseboxRun(fuseboxRetry(b, noopObserver)) }},
+	{"fusebox_quiet_observer", func(b *testing.B) op { return fuseboxRun(fuseboxRetry(b, quietObserver)) }},
 	{"failsafe", func(b *testing.B) op {
 		rp := retrypolicy.NewWithDefaults[any]()
 		ex := failsafe.With[any](rp)

@@ -38,9 +38,11 @@ type Pipeline struct {
 	name      string
 	policies  []Policy
 	observers []Observer
-	// byKind lists the observers of each kind of event (see KindFilter).
-	byKind [numKinds][]Observer
-	clock  Clock
+	// byKind lists the observers of each kind of event (see KindFilter);
+	// watched is set when any kind has one.
+	byKind  [numKinds][]Observer
+	watched bool
+	clock   Clock
 	// timing is set when something needs clock readings on every call:
 	// an observer, a time-based breaker window, a slow-call threshold or a
 	// retry window.
@@ -81,7 +83,13 @@ func New(name string, cfg Config) (*Pipeline, error) {
 			}
 		}
 	}
-	p.timing = len(p.observers) > 0
+	for k := range numKinds {
+		p.watched = p.watched || len(p.byKind[k]) > 0
+	}
+	// Events carry times and durations: an observer that takes any needs
+	// the clock read. One that takes none (tracing turned off, say) costs
+	// nothing.
+	p.timing = p.watched
 	p.policies = make([]Policy, 0, len(cfg.Policies))
 	for i, pol := range cfg.Policies {
 		if pol == nil || isNilPolicy(pol) {
@@ -185,7 +193,7 @@ func (p *Pipeline) run(ctx context.Context, fn func(context.Context) error) erro
 // if the pipeline times calls.
 func (p *Pipeline) begin() call {
 	c := call{p: p, attempt: 1}
-	if len(p.observers) > 0 {
+	if p.watched {
 		c.id = p.calls.Add(1)
 	}
 	if p.timing {
@@ -279,7 +287,7 @@ func (p *Pipeline) emit(ctx context.Context, e Event) {
 func (p *Pipeline) wants(k Kind) bool { return len(p.byKind[k]) > 0 }
 
 // observed reports whether anyone listens to the pipeline's events.
-func (p *Pipeline) observed() bool { return len(p.observers) > 0 }
+func (p *Pipeline) observed() bool { return p.watched }
 
 // classify maps the error of an attempt or call run under ctx to an Outcome.
 // A *RetryError takes the outcome of its last attempt.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fusebox-dev/fusebox/resilience"
 	"github.com/fusebox-dev/fusebox/resilience/resiliencetest"
@@ -166,3 +167,30 @@ func TestPipelineDeliversAFilteringObserverOnlyTheKindsItWants(t *testing.T) {
 		t.Error("KindSet membership is wrong")
 	}
 }
+
+// deaf is an observer that declares it wants no event, as a disabled
+// exporter does.
+type deaf struct{ calls int }
+
+func (d *deaf) Observe(context.Context, resilience.Event) { d.calls++ }
+func (*deaf) Kinds() resilience.KindSet                  { return 0 }
+
+func TestAnObserverThatWantsNoEventCostsNoClockRead(t *testing.T) {
+	clk := &countingClock{Clock: resilience.SystemClock()}
+	d := &deaf{}
+	p := mustPipeline(t, "p", resilience.Config{Observers: []resilience.Observer{d}, Clock: clk})
+	if err := resilience.Run(context.Background(), p, func(context.Context) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if d.calls != 0 || clk.reads != 0 {
+		t.Errorf("observer called %d times, clock read %d times; want neither", d.calls, clk.reads)
+	}
+}
+
+// countingClock counts the readings of its clock.
+type countingClock struct {
+	resilience.Clock
+	reads int
+}
+
+func (c *countingClock) Now() time.Time { c.reads++; return c.Clock.Now() }
