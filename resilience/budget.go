@@ -48,7 +48,24 @@ func (s BudgetStatus) Headroom() float64 {
 type budget struct {
 	ratio, minPerSec float64
 	buckets          []budgetBucket
+	// stripes remember the second of their latest clock reading: a pipeline
+	// that does not time its calls reads the clock on one deposit of
+	// budgetRefresh per stripe and files the others under that second.
+	stripes [budgetStripes]budgetStripe
 }
+
+type budgetStripe struct {
+	sec atomic.Int64
+	n   atomic.Uint32
+	_   [52]byte
+}
+
+// budgetRefresh is how many deposits of a stripe share one clock reading
+// when the pipeline does not time its calls. At low traffic the second can
+// be stale; a deposit filed under a second that has left the window is not
+// counted, which errs towards fewer retries, and the per-second floor
+// dominates the allowance there anyway.
+const budgetRefresh = 8
 
 type budgetBucket struct {
 	sec     atomic.Int64
@@ -92,20 +109,44 @@ func newBudget(cfg BudgetConfig, field string) (*budget, error) {
 	}, nil
 }
 
+// bucket returns the bucket of second sec, resetting it when it held an
+// older second, or nil when it holds a newer one: sec has left the window.
 func (b *budget) bucket(sec int64) *budgetBucket {
 	bk := &b.buckets[uint64(sec)%uint64(len(b.buckets))]
-	if old := bk.sec.Load(); old != sec && bk.sec.CompareAndSwap(old, sec) {
-		for i := range bk.calls {
-			bk.calls[i].n.Store(0)
+	for {
+		old := bk.sec.Load()
+		switch {
+		case old == sec:
+			return bk
+		case old > sec:
+			return nil
+		case bk.sec.CompareAndSwap(old, sec):
+			for i := range bk.calls {
+				bk.calls[i].n.Store(0)
+			}
+			bk.retries.Store(0)
+			return bk
 		}
-		bk.retries.Store(0)
 	}
-	return bk
 }
 
-// deposit counts a call made at now.
-func (b *budget) deposit(now time.Time) {
-	b.bucket(now.Unix()).calls[rand.Uint32()%budgetStripes].n.Add(1)
+// deposit counts call c.
+func (b *budget) deposit(c *call) {
+	i := rand.Uint32() % budgetStripes
+	st := &b.stripes[i]
+	var sec int64
+	switch {
+	case c.p.timing:
+		sec = c.now.Unix()
+	case st.n.Add(1)%budgetRefresh == 1:
+		sec = c.p.clock.Now().Unix()
+		st.sec.Store(sec)
+	default:
+		sec = st.sec.Load()
+	}
+	if bk := b.bucket(sec); bk != nil {
+		bk.calls[i].n.Add(1)
+	}
 }
 
 // status sums the window ending at now.
@@ -131,7 +172,9 @@ func (b *budget) withdraw(now time.Time) bool {
 	if float64(s.Retries+1) > s.Allowed {
 		return false
 	}
-	b.bucket(now.Unix()).retries.Add(1)
+	if bk := b.bucket(now.Unix()); bk != nil {
+		bk.retries.Add(1)
+	}
 	return true
 }
 

@@ -173,7 +173,7 @@ func TestPipelineDeliversAFilteringObserverOnlyTheKindsItWants(t *testing.T) {
 type deaf struct{ calls int }
 
 func (d *deaf) Observe(context.Context, resilience.Event) { d.calls++ }
-func (*deaf) Kinds() resilience.KindSet                  { return 0 }
+func (*deaf) Kinds() resilience.KindSet                   { return 0 }
 
 func TestAnObserverThatWantsNoEventCostsNoClockRead(t *testing.T) {
 	clk := &countingClock{Clock: resilience.SystemClock()}

@@ -139,7 +139,7 @@ func (r *Retry) delay(n int, prev time.Duration, err error) time.Duration {
 func (r *Retry) execute(ctx context.Context, c *call, i int, fn func(context.Context) error) error {
 	begin := c.now
 	if r.budget != nil {
-		r.budget.deposit(c.clockNow())
+		r.budget.deposit(c)
 	}
 	var prev time.Duration
 	for {
