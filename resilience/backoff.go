@@ -105,7 +105,10 @@ func (b backoff) delay(n int, prev time.Duration) time.Duration {
 		if prev < b.Base {
 			prev = b.Base
 		}
-		hi := min(3*prev, b.Max)
+		hi := min(prev, b.Max/3) * 3 // 3*prev could overflow
+		if hi > b.Max {
+			hi = b.Max
+		}
 		if hi <= b.Base {
 			return b.Base
 		}

@@ -2,6 +2,7 @@ package resilience
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/bits"
@@ -69,11 +70,14 @@ type BreakerConfig struct {
 	OpenBackoff float64
 	// MaxOpenDuration caps the grown open duration. Zero means 10 × OpenDuration.
 	MaxOpenDuration time.Duration
-	// IsFailure decides which errors count as failures; it is called for
-	// non-nil errors only, and an error it does not count is a success. Nil
-	// counts every error except the caller's own cancellation (its context
-	// ended, and not because of a resilience timeout) and a breaker or
-	// bulkhead rejection (ErrOpen, ErrBulkheadFull).
+	// IsFailure decides which errors count as failures; an error it does
+	// not count is a success. Nil counts every error. Whatever it says, some
+	// outcomes are judged before it is asked: a call the caller cancelled
+	// (its context was cancelled, not by a resilience timeout) and a call
+	// an inner breaker or bulkhead rejected (ErrOpen, ErrBulkheadFull) are
+	// not counted at all (a half-open probe's slot goes to the next call);
+	// a call cut by the caller's own deadline counts as a failure, since the
+	// dependency did not answer in time.
 	IsFailure func(error) bool
 }
 
@@ -453,8 +457,12 @@ func (b *Breaker) runClosed(ctx context.Context, c *call, i int, fn func(context
 // replaced meanwhile, the record lands in a window no one reads any more:
 // that is how stale outcomes are ignored.
 func (b *Breaker) record(ctx context.Context, c *call, e *epoch, err error, start time.Time) {
+	counted, failed := b.judge(ctx, err)
+	if !counted {
+		return
+	}
 	r := recCall
-	if err != nil && b.failed(ctx, err) {
+	if failed {
 		r |= recFail
 	}
 	if b.slowDur > 0 && c.now.Sub(start) >= b.slowDur {
@@ -467,7 +475,9 @@ func (b *Breaker) record(ctx context.Context, c *call, e *epoch, err error, star
 		return
 	}
 	if n, ok := e.tw.record(c.now.Unix(), r); ok && b.tripped(n) {
-		b.trip(ctx, c, e, n)
+		if n = e.tw.settled(); b.tripped(n) {
+			b.trip(ctx, c, e, n)
+		}
 	}
 }
 
@@ -519,8 +529,13 @@ func (b *Breaker) probe(ctx context.Context, c *call, i int, fn func(context.Con
 	}()
 	err := c.p.next(ctx, c, i+1, fn)
 	done = true
+	counted, failed := b.judge(ctx, err)
+	if !counted {
+		e.admitted.Add(-1) // the slot goes to the next call
+		return err
+	}
 	r := recCall
-	if err != nil && b.failed(ctx, err) {
+	if failed {
 		r |= recFail
 	}
 	if b.slowDur > 0 && c.now.Sub(start) >= b.slowDur {
@@ -678,13 +693,22 @@ func (b *Breaker) reject(ctx context.Context, c *call) error {
 	return ErrOpen
 }
 
-// failed reports whether err, returned under ctx, counts as a failure.
-func (b *Breaker) failed(ctx context.Context, err error) bool {
-	if b.isFailure != nil {
-		return b.isFailure(err)
+// judge reports whether the outcome err of a call made under ctx counts in
+// the window, and whether as a failure; see BreakerConfig.IsFailure.
+func (b *Breaker) judge(ctx context.Context, err error) (counted, failed bool) {
+	switch {
+	case err == nil:
+		return true, false
+	case errors.Is(err, ErrOpen), errors.Is(err, ErrBulkheadFull):
+		return false, false
+	case ctx.Err() != nil && !errors.Is(context.Cause(ctx), ErrTimeout):
+		// The caller's context ended: a deadline means the dependency was
+		// too slow for the caller; a cancellation says nothing about it.
+		return errors.Is(ctx.Err(), context.DeadlineExceeded), true
+	case b.isFailure != nil:
+		return true, b.isFailure(err)
 	}
-	o := classify(ctx, err)
-	return o == OutcomeFailure || o == OutcomeTimeout
+	return true, true
 }
 
 // tripped reports whether a closed window's counts open the breaker.
@@ -915,5 +939,16 @@ func (w *timeWindow) snapshot(sec int64) counts {
 	if sec > w.head.Load() {
 		w.roll(sec)
 	}
+	return w.settled()
+}
+
+// settled reads the totals while no roll runs. A read racing a roll can
+// pair failures from before it with calls from after it; tripping and
+// dashboards use this reading instead.
+func (w *timeWindow) settled() counts {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	return w.totals()
 }
+
+func (b *Breaker) owner() *Pipeline { return b.p }

@@ -582,6 +582,8 @@ func TestBreakerCountsFailuresAsConfigured(t *testing.T) {
 	timedOut, cancel2 := context.WithCancelCause(context.Background())
 	cancel2(&resilience.TimeoutError{Scope: resilience.ScopeCall, Timeout: time.Second, Err: context.DeadlineExceeded})
 	errTeapot := errors.New("teapot")
+	pastDeadline, cancel3 := context.WithDeadline(context.Background(), time.Unix(0, 0))
+	defer cancel3()
 	tests := []struct {
 		name      string
 		ctx       context.Context
@@ -598,8 +600,11 @@ func TestBreakerCountsFailuresAsConfigured(t *testing.T) {
 		{name: "a bulkhead rejection is not a failure", ctx: context.Background(), err: resilience.ErrBulkheadFull, failure: false},
 		{name: "IsFailure decides when set", ctx: context.Background(), err: errTeapot,
 			isFailure: func(err error) bool { return !errors.Is(err, errTeapot) }, failure: false},
-		{name: "IsFailure may count what the default would not", ctx: canceled, err: context.Canceled,
-			isFailure: func(error) bool { return true }, failure: true},
+		{name: "the caller's cancellation is not counted even when IsFailure would", ctx: canceled, err: context.Canceled,
+			isFailure: func(error) bool { return true }, failure: false},
+		{name: "the caller's deadline running out is a failure", ctx: pastDeadline, err: context.DeadlineExceeded, failure: true},
+		{name: "IsFailure may count what the default would not", ctx: context.Background(), err: errTeapot,
+			isFailure: func(err error) bool { return errors.Is(err, errTeapot) }, failure: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -854,5 +859,27 @@ func TestBreakerKeepsReportingAfterAnObserverPanics(t *testing.T) {
 	want := []brMove{{stClosed, stForcedOpen, resilience.ReasonManual}, {stForcedOpen, stClosed, resilience.ReasonManual}}
 	if fmt.Sprint(moves) != fmt.Sprint(want) {
 		t.Fatalf("observer saw %v, want %v", moves, want)
+	}
+}
+
+func TestBreakerHalfOpenProbeCancelledByTheCallerGivesItsSlotToTheNextCall(t *testing.T) {
+	f := newBrFixture(t, resilience.BreakerConfig{WindowSize: 2, MinimumCalls: 2, HalfOpenProbes: 1, OpenDuration: time.Second}, false)
+	for range 2 {
+		_, _ = f.call(context.Background(), 0, errBrDown)
+	}
+	f.clk.Advance(time.Second)
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if ran, _ := f.call(canceled, 0, context.Canceled); !ran {
+		t.Fatal("the first half-open call was not let through")
+	}
+	if got := f.b.State(); got != resilience.StateHalfOpen {
+		t.Fatalf("state after a cancelled probe = %s, want half_open", got)
+	}
+	if ran, err := f.call(context.Background(), 0, nil); !ran || err != nil {
+		t.Fatalf("next call: ran %v, err %v; want it to take the probe slot", ran, err)
+	}
+	if got := f.b.State(); got != resilience.StateClosed {
+		t.Errorf("state after a successful probe = %s, want closed", got)
 	}
 }

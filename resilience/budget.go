@@ -166,14 +166,18 @@ func (b *budget) status(now time.Time) BudgetStatus {
 	return s
 }
 
-// withdraw spends one retry at now if the budget allows it.
+// withdraw spends one retry at now if the budget allows it. It takes the
+// retry first and gives it back if that overspends, so that concurrent
+// withdrawals cannot all pass the same check.
 func (b *budget) withdraw(now time.Time) bool {
-	s := b.status(now)
-	if float64(s.Retries+1) > s.Allowed {
+	bk := b.bucket(now.Unix())
+	if bk == nil {
 		return false
 	}
-	if bk := b.bucket(now.Unix()); bk != nil {
-		bk.retries.Add(1)
+	bk.retries.Add(1)
+	if s := b.status(now); float64(s.Retries) > s.Allowed {
+		bk.retries.Add(-1)
+		return false
 	}
 	return true
 }

@@ -64,3 +64,33 @@ func TestBudgetBucketNeverGoesBackInTime(t *testing.T) {
 		t.Errorf("calls = %d, want the newer second's 3 kept", got)
 	}
 }
+
+func TestBudgetConcurrentWithdrawalsNeverOverspend(t *testing.T) {
+	now := time.Unix(2_000_000, 0)
+	for round := range 200 {
+		// A floor of 0.1/s over 10 s allows exactly one retry; the ratio
+		// adds nothing without calls.
+		b, err := newBudget(BudgetConfig{Ratio: 1e-9, MinPerSecond: 0.1, Window: 10 * time.Second}, "Budget")
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := make(chan struct{})
+		got := make(chan bool, 8)
+		for range 8 {
+			go func() {
+				<-start
+				got <- b.withdraw(now)
+			}()
+		}
+		close(start)
+		spent := 0
+		for range 8 {
+			if <-got {
+				spent++
+			}
+		}
+		if spent > 1 {
+			t.Fatalf("round %d: %d retries spent from a budget of one", round, spent)
+		}
+	}
+}

@@ -109,3 +109,5 @@ func (b *Bulkhead) reject(ctx context.Context, c *call) error {
 	}
 	return ErrBulkheadFull
 }
+
+func (b *Bulkhead) owner() *Pipeline { return b.p }

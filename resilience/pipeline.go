@@ -15,6 +15,8 @@ type Policy interface {
 	// String describes the policy's settings for people.
 	String() string
 	bind(p *Pipeline, index int) error
+	// owner returns the pipeline the policy belongs to, or nil.
+	owner() *Pipeline
 }
 
 // Config configures a Pipeline.
@@ -61,10 +63,27 @@ func New(name string, cfg Config) (*Pipeline, error) {
 	if p.clock == nil {
 		p.clock = SystemClock()
 	}
+	// Check everything before binding anything, so that a refused
+	// configuration leaves its policies free for the next attempt.
+	for i, pol := range cfg.Policies {
+		if pol == nil || isNilPolicy(pol) {
+			return nil, configErr(fmt.Sprintf("Pipeline.Policies[%d]", i), nil, "must not be nil")
+		}
+		if owner := pol.owner(); owner != nil {
+			return nil, configErr(fmt.Sprintf("Pipeline.Policies[%d]", i), pol, "already belongs to pipeline "+owner.name)
+		}
+		for _, other := range cfg.Policies[:i] {
+			if other == pol {
+				return nil, configErr(fmt.Sprintf("Pipeline.Policies[%d]", i), pol, "appears twice")
+			}
+		}
+	}
 	for i, o := range cfg.Observers {
 		if o == nil {
 			return nil, configErr(fmt.Sprintf("Pipeline.Observers[%d]", i), nil, "must not be nil")
 		}
+	}
+	for i, o := range cfg.Observers {
 		if b, ok := o.(Binder); ok {
 			bound, err := b.Bind(name)
 			if err != nil {
@@ -92,9 +111,6 @@ func New(name string, cfg Config) (*Pipeline, error) {
 	p.timing = p.watched
 	p.policies = make([]Policy, 0, len(cfg.Policies))
 	for i, pol := range cfg.Policies {
-		if pol == nil || isNilPolicy(pol) {
-			return nil, configErr(fmt.Sprintf("Pipeline.Policies[%d]", i), nil, "must not be nil")
-		}
 		p.policies = append(p.policies, pol)
 		if err := pol.bind(p, i); err != nil {
 			return nil, err

@@ -194,3 +194,17 @@ type countingClock struct {
 }
 
 func (c *countingClock) Now() time.Time { c.reads++; return c.Clock.Now() }
+
+func TestARefusedPipelineLeavesItsPoliciesFree(t *testing.T) {
+	breaker := must[*resilience.Breaker](t)(resilience.NewBreaker(resilience.BreakerConfig{}))
+	var nilRetry *resilience.Retry
+	if _, err := resilience.New("d", resilience.Config{Policies: []resilience.Policy{breaker, nilRetry}}); err == nil {
+		t.Fatal("a nil policy was accepted")
+	}
+	if _, err := resilience.New("d", resilience.Config{Policies: []resilience.Policy{breaker, breaker}}); err == nil {
+		t.Fatal("a policy listed twice was accepted")
+	}
+	if _, err := resilience.New("d", resilience.Config{Policies: []resilience.Policy{breaker}}); err != nil {
+		t.Fatalf("the corrected configuration: %v", err)
+	}
+}

@@ -38,8 +38,9 @@ func DefaultRetryable(err error) bool {
 // exponential, jittered backoff (or longer, when the error carries a
 // RetryAfter() time.Duration hint) between them. It gives up with a
 // *RetryError when attempts run out, the retry window closes or the retry
-// budget is spent, and at once with the context's cause when the caller's
-// context ends. It is safe for concurrent use.
+// budget is spent; and at once when the caller's context ends, with the
+// attempt's error, or with the context's cause if it ended during a wait.
+// It is safe for concurrent use.
 type Retry struct {
 	maxAttempts int
 	maxElapsed  time.Duration
@@ -193,3 +194,5 @@ func (r *Retry) wait(ctx context.Context, c *call, d time.Duration) error {
 	c.tick()
 	return nil
 }
+
+func (r *Retry) owner() *Pipeline { return r.p }

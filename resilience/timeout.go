@@ -58,8 +58,8 @@ func (t *Timeout) bind(p *Pipeline, index int) error {
 
 func (t *Timeout) execute(ctx context.Context, c *call, i int, fn func(context.Context) error) error {
 	tctx, cancel := withTimeoutCause(ctx, c.p.clock, t.d, t.cause)
+	defer cancel() // also when fn panics
 	err := c.p.next(tctx, c, i+1, fn)
-	cancel()
 	if err == nil || ctx.Err() != nil || context.Cause(tctx) != t.cause {
 		return err
 	}
@@ -75,3 +75,5 @@ func (t *Timeout) execute(ctx context.Context, c *call, i int, fn func(context.C
 	}
 	return &TimeoutError{Scope: t.scope, Timeout: t.d, Err: err}
 }
+
+func (t *Timeout) owner() *Pipeline { return t.p }
