@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -42,12 +43,12 @@ func (s BudgetStatus) Headroom() float64 {
 	return math.Max(0, 1-float64(s.Retries)/s.Allowed)
 }
 
-// budget counts calls and retries in one-second buckets. Buckets are reset
-// lazily by the first writer of a new second; under contention a count made
-// during a reset may be lost, which errs towards allowing a retry.
+// budget counts calls and retries in one-second buckets, reset lazily by the
+// first writer of a new second (see bucket).
 type budget struct {
 	ratio, minPerSec float64
 	buckets          []budgetBucket
+	mu               sync.Mutex // held to reset a bucket for a new second
 	// stripes remember the second of their latest clock reading: a pipeline
 	// that does not time its calls reads the clock on one deposit of
 	// budgetRefresh per stripe and files the others under that second.
@@ -111,23 +112,28 @@ func newBudget(cfg BudgetConfig, field string) (*budget, error) {
 
 // bucket returns the bucket of second sec, resetting it when it held an
 // older second, or nil when it holds a newer one: sec has left the window.
+// A reset takes b.mu and publishes the new second only after clearing the
+// counts, so that no count made in the new second is cleared with them.
 func (b *budget) bucket(sec int64) *budgetBucket {
 	bk := &b.buckets[uint64(sec)%uint64(len(b.buckets))]
-	for {
-		old := bk.sec.Load()
-		switch {
-		case old == sec:
-			return bk
-		case old > sec:
-			return nil
-		case bk.sec.CompareAndSwap(old, sec):
-			for i := range bk.calls {
-				bk.calls[i].n.Store(0)
-			}
-			bk.retries.Store(0)
-			return bk
-		}
+	if old := bk.sec.Load(); old == sec {
+		return bk
+	} else if old > sec {
+		return nil
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if old := bk.sec.Load(); old == sec {
+		return bk
+	} else if old > sec {
+		return nil
+	}
+	for i := range bk.calls {
+		bk.calls[i].n.Store(0)
+	}
+	bk.retries.Store(0)
+	bk.sec.Store(sec)
+	return bk
 }
 
 // deposit counts call c.
