@@ -29,7 +29,7 @@ import (
 // an outage on a demo downstream reaches the app as a Prometheus alert.
 
 const (
-	e2eToken    = "e2e-admin-token"
+	e2eToken    = "e2e-admin-token-0123"
 	e2ePipeline = "payments"
 	e2eSLO      = "payments-availability"
 )

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -451,5 +452,28 @@ func TestPagesAnswerTheRightStatus(t *testing.T) {
 		if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
 			t.Errorf("GET %s: Content-Type %q", tt.path, ct)
 		}
+	}
+}
+
+func TestSafeNextRefusesControlCharacters(t *testing.T) {
+	for _, next := range []string{"/\t/evil.example", "/\n/evil.example", "//evil.example", "/\\evil.example", "https://evil.example"} {
+		if got := safeNext(next); got != "/" {
+			t.Errorf("safeNext(%q) = %q, want /", next, got)
+		}
+	}
+	if got := safeNext("/pipelines/payments"); got != "/pipelines/payments" {
+		t.Errorf("safeNext of a local path = %q", got)
+	}
+}
+
+func TestFormPostsOverTheLimitAreRefused(t *testing.T) {
+	ev := newEnv(t)
+	body := "token=x&pad=" + strings.Repeat("a", maxForm)
+	r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	ev.e.ServeHTTP(rec, r)
+	if rec.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("POST /login with a %d-byte body: %d, want 413", len(body), rec.Code)
 	}
 }

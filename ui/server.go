@@ -196,10 +196,11 @@ func (s *Server) Register(e *echo.Echo) {
 	e.GET("/events", s.events, h)
 	e.GET("/static/*", s.static, h)
 	e.GET("/login", s.loginForm, h)
-	e.POST("/login", s.login, h)
-	e.POST("/logout", s.logout, h, admin)
-	e.POST("/pipelines/:name/breaker", s.overrideForm, h, admin)
-	e.POST("/demo/downstreams/:name", s.knobsForm, h, admin)
+	form := s.limitForm
+	e.POST("/login", s.login, h, form)
+	e.POST("/logout", s.logout, h, form, admin)
+	e.POST("/pipelines/:name/breaker", s.overrideForm, h, form, admin)
+	e.POST("/demo/downstreams/:name", s.knobsForm, h, form, admin)
 	e.GET("/healthz", s.healthz, h)
 	e.GET("/readyz", s.readyz, h)
 

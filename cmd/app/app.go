@@ -87,9 +87,12 @@ func newApp(ctx context.Context, opts options) (_ *app, err error) {
 		}
 	}
 	a.resolveDefaults()
-	if a.opts.AdminToken == "" {
+	switch {
+	case a.opts.AdminToken == "":
 		a.opts.AdminToken = newToken()
 		a.log.Info("no FUSEBOX_ADMIN_TOKEN set; generated an admin token for this run", "token", a.opts.AdminToken)
+	case len(a.opts.AdminToken) < minTokenLen:
+		return nil, fmt.Errorf("FUSEBOX_ADMIN_TOKEN is %d bytes long: use at least %d (or leave it unset to have one generated)", len(a.opts.AdminToken), minTokenLen)
 	}
 	if a.store, err = store.Open(a.opts.DataDir); err != nil {
 		return nil, err
@@ -217,6 +220,7 @@ func (a *app) routes() (*echo.Echo, error) {
 		return nil, err
 	}
 	e.HTTPErrorHandler = a.ui.HTTPErrorHandler
+	e.Use(a.ui.SecurityHeaders) // for /metrics and error pages too
 	return e, nil
 }
 
@@ -251,9 +255,13 @@ func (a *app) Run(ctx context.Context) error {
 	a.log.Info("shutting down")
 	shutdownCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
 	defer stop()
-	if serr := a.server.Shutdown(shutdownCtx); serr != nil && err == nil {
-		err = serr
+	if serr := a.server.Shutdown(shutdownCtx); serr != nil {
+		// A client still holding a request open past the grace period is
+		// cut off rather than left behind.
+		a.log.Warn("closing connections still open after the grace period", "err", serr)
+		_ = a.server.Close()
 	}
+	_ = a.ui.Close() // also run by RegisterOnShutdown; here it is waited for
 	cancel()
 	wg.Wait()
 	if cerr := a.Close(); cerr != nil && err == nil {
@@ -304,6 +312,10 @@ func (l boundedSendBuffers) Accept() (net.Conn, error) {
 	}
 	return c, err
 }
+
+// minTokenLen is the shortest admin token accepted: the token can be tried
+// over the network, so it must not be guessable.
+const minTokenLen = 16
 
 func newToken() string {
 	b := make([]byte, 24)

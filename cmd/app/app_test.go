@@ -354,3 +354,10 @@ func TestAlertsFromAlertmanagerAreListedWithTheirSource(t *testing.T) {
 		t.Errorf("alerts = %+v, want the Alertmanager one", list.Alerts)
 	}
 }
+
+func TestAppRefusesAShortAdminToken(t *testing.T) {
+	_, err := newApp(context.Background(), options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), AdminToken: "short"})
+	if err == nil || !strings.Contains(err.Error(), "FUSEBOX_ADMIN_TOKEN") {
+		t.Fatalf("newApp with a 5-byte token: %v, want an error naming FUSEBOX_ADMIN_TOKEN", err)
+	}
+}

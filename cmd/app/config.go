@@ -29,6 +29,9 @@ type fileConfig struct {
 	DataDir string `yaml:"data_dir"`
 	// Title names the dashboard.
 	Title string `yaml:"title"`
+	// SecureCookies marks the session cookie Secure: set it when the
+	// dashboard is served over TLS (behind a proxy that terminates it).
+	SecureCookies bool `yaml:"secure_cookies"`
 	// Pipelines are the pipelines to build. None means the demo runs.
 	Pipelines []pipelineConfig `yaml:"pipelines"`
 	// Demo runs the embedded demo beside the configured pipelines.

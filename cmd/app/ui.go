@@ -23,6 +23,7 @@ func (a *app) mountUI(e *echo.Echo) error {
 		Audit:      uiAudit{a.store},
 		AdminToken: a.opts.AdminToken,
 		Title:      a.cfg.Title,
+		Secure:     a.cfg.SecureCookies,
 		Clock:      a.opts.Clock,
 		Logger:     a.log,
 		Ready: func(context.Context) error {
