@@ -93,21 +93,6 @@ func (c Counts) ActualSuccessRate() float64 {
 // dependency (1 means no retry). It is 0 when no call ended.
 func (c Counts) Amplification() float64 { return ratio(c.AttemptCount(), c.CallCount()) }
 
-func (c *Counts) add(o *Counts) {
-	for i := range c.Calls {
-		c.Calls[i] += o.Calls[i]
-		c.Attempts[i] += o.Attempts[i]
-	}
-	c.Retries += o.Retries
-	for i := range c.Rejections {
-		c.Rejections[i] += o.Rejections[i]
-	}
-	for i := range c.Timeouts {
-		c.Timeouts[i] += o.Timeouts[i]
-	}
-	c.Fallbacks += o.Fallbacks
-}
-
 func sum(v []uint64) uint64 {
 	var s uint64
 	for _, x := range v {

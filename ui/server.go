@@ -260,16 +260,6 @@ func (s *Server) render(c echo.Context, status int, comp templ.Component) error 
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
-// renderTo renders comp into w through a buffer, for fragments.
-func renderTo(ctx context.Context, w io.Writer, comp templ.Component) error {
-	var buf bytes.Buffer
-	if err := comp.Render(ctx, &buf); err != nil {
-		return err
-	}
-	_, err := w.Write(buf.Bytes())
-	return err
-}
-
 // fail answers err: JSON {"error": ...} on /api/ routes, an error page
 // elsewhere, with the status statusOf gives. Errors the client does not see
 // are logged.
