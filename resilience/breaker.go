@@ -491,7 +491,7 @@ func (b *Breaker) executeSlow(ctx context.Context, c *call, i int, fn func(conte
 		case StateOpen:
 			now := b.callNow(c)
 			if now.Before(e.openUntil) {
-				return b.reject(ctx, c)
+				return c.reject(ctx, ReasonBreakerOpen, ErrOpen)
 			}
 			ne := &epoch{state: StateHalfOpen, gen: e.gen + 1, since: now, openDur: e.openDur}
 			e = b.transition(ctx, c, e, ne, now)
@@ -499,7 +499,7 @@ func (b *Breaker) executeSlow(ctx context.Context, c *call, i int, fn func(conte
 			// Load first, so that the crowd that comes once the probes
 			// are out does not contend on the counter.
 			if e.admitted.Load() >= b.probes || e.admitted.Add(1) > b.probes {
-				return b.reject(ctx, c)
+				return c.reject(ctx, ReasonBreakerOpen, ErrOpen)
 			}
 			return b.probe(ctx, c, i, fn, e)
 		default: // forced
@@ -510,7 +510,7 @@ func (b *Breaker) executeSlow(ctx context.Context, c *call, i int, fn func(conte
 				}
 			}
 			if e.state == StateForcedOpen {
-				return b.reject(ctx, c)
+				return c.reject(ctx, ReasonBreakerOpen, ErrOpen)
 			}
 			return c.p.next(ctx, c, i+1, fn)
 		}
@@ -680,17 +680,6 @@ func (b *Breaker) deliver() {
 	b.delivering = false
 	b.mu.Unlock()
 	done = true
-}
-
-func (b *Breaker) reject(ctx context.Context, c *call) error {
-	c.outcome = OutcomeRejected
-	if c.p.observed() {
-		e := c.event(KindRejected)
-		e.Reason = ReasonBreakerOpen
-		e.Err = ErrOpen
-		c.p.emit(ctx, e)
-	}
-	return ErrOpen
 }
 
 // judge reports whether the outcome err of a call made under ctx counts in

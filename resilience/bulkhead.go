@@ -78,7 +78,7 @@ func (b *Bulkhead) execute(ctx context.Context, c *call, i int, fn func(context.
 func (b *Bulkhead) wait(ctx context.Context, c *call) error {
 	if b.waiting.Add(1) > int64(b.cfg.MaxQueue) {
 		b.waiting.Add(-1)
-		return b.reject(ctx, c)
+		return c.reject(ctx, ReasonBulkheadFull, ErrBulkheadFull)
 	}
 	defer b.waiting.Add(-1)
 	var expired <-chan time.Time
@@ -93,21 +93,11 @@ func (b *Bulkhead) wait(ctx context.Context, c *call) error {
 		return nil
 	case <-expired:
 		c.tick()
-		return b.reject(ctx, c)
+		return c.reject(ctx, ReasonBulkheadFull, ErrBulkheadFull)
 	case <-ctx.Done():
 		c.tick()
 		return context.Cause(ctx)
 	}
-}
-
-func (b *Bulkhead) reject(ctx context.Context, c *call) error {
-	if c.p.observed() {
-		e := c.event(KindRejected)
-		e.Reason = ReasonBulkheadFull
-		e.Err = ErrBulkheadFull
-		c.p.emit(ctx, e)
-	}
-	return ErrBulkheadFull
 }
 
 func (b *Bulkhead) owner() *Pipeline { return b.p }

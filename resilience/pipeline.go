@@ -194,8 +194,6 @@ type call struct {
 	// instead of taking their own. Both are zero when the pipeline does not
 	// time calls.
 	start, now time.Time
-	// outcome is the outcome of the latest attempt.
-	outcome Outcome
 }
 
 func (p *Pipeline) run(ctx context.Context, fn func(context.Context) error) error {
@@ -259,13 +257,24 @@ func (c *call) invoke(ctx context.Context, fn func(context.Context) error) error
 	if p.timing {
 		c.now = p.clock.Now()
 	}
-	c.outcome = classify(ctx, err)
 	if p.wants(KindAttemptEnd) {
 		e := c.event(KindAttemptEnd)
-		e.Outcome = c.outcome
+		e.Outcome = classify(ctx, err)
 		e.Duration = c.now.Sub(begin)
 		e.Err = err
 		p.emit(ctx, e)
+	}
+	return err
+}
+
+// reject reports that a policy refused the call for reason, and returns
+// err, the refusal.
+func (c *call) reject(ctx context.Context, reason Reason, err error) error {
+	if c.p.observed() {
+		e := c.event(KindRejected)
+		e.Reason = reason
+		e.Err = err
+		c.p.emit(ctx, e)
 	}
 	return err
 }
