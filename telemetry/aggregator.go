@@ -227,6 +227,10 @@ type pipeline struct {
 	mask  uint64
 
 	shards []shard
+	// recent keeps the pipeline's recent events. Shards collect them in
+	// batches and move a full batch here under recent.mu, so the cores
+	// share its cache lines once per batch, not once per event.
+	recent ring
 
 	mu   sync.Mutex // guards hist; taken after a shard's mu, never before
 	hist history
@@ -249,20 +253,29 @@ type shard struct {
 	lat                [latencyBuckets]uint32
 	backoff            [backoffBuckets]uint64
 	attempts           [MaxAttemptsTracked]uint64
-	ring               []record
-	next               uint64 // events written to ring
+	pending            [recentBatch]record // recent events not yet in the ring
+	npending           int
 	_                  [64]byte
+}
+
+// recentBatch is how many recent events a shard collects before moving
+// them to its pipeline's ring.
+const recentBatch = 32
+
+// ring is a circular buffer of recent events.
+type ring struct {
+	mu   sync.Mutex // taken after a shard's mu, never before
+	recs [RecentEventsKept]record
+	next uint64 // events written to recs
 }
 
 func newPipeline(a *Aggregator, name string, now time.Time) *pipeline {
 	p := &pipeline{agg: a, name: name, start: now, mask: uint64(a.shards - 1), shards: make([]shard, a.shards)}
 	p.hist.init(now)
-	per := (RecentEventsKept + a.shards - 1) / a.shards
 	for i := range p.shards {
 		sh := &p.shards[i]
 		sh.sec = noSlot
 		sh.latLo, sh.latHi = latencyBuckets, -1
-		sh.ring = make([]record, per)
 	}
 	return p
 }
@@ -280,7 +293,7 @@ func (p *pipeline) Observe(_ context.Context, e resilience.Event) {
 	if e.Kind == resilience.KindAttemptStart {
 		return
 	}
-	sh := &p.shards[e.Call&p.mask]
+	sh := &p.shards[uint64(procID())&p.mask]
 	sec := e.Time.Unix()
 	sh.mu.Lock()
 	if sec != sh.sec {
@@ -328,8 +341,13 @@ func (p *pipeline) Observe(_ context.Context, e resilience.Event) {
 		p.mu.Unlock()
 	}
 	sh.dirty = true
-	sh.ring[sh.next%uint64(len(sh.ring))].set(&e)
-	sh.next++
+	sh.pending[sh.npending].set(&e)
+	if sh.npending++; sh.npending == recentBatch {
+		p.recent.mu.Lock()
+		p.recent.add(sh.pending[:])
+		p.recent.mu.Unlock()
+		sh.npending = 0
+	}
 	sh.mu.Unlock()
 	if e.Kind == resilience.KindBreakerTransition {
 		p.agg.notify()
@@ -369,12 +387,16 @@ type shardTotals struct {
 }
 
 // flush folds every shard into the history and returns the figures kept in
-// the shards; with recent, it also copies the recent events.
+// the shards; with recent, it also copies the recent events, the newest
+// RecentEventsKept of those in the ring and the shards' batches.
 func (p *pipeline) flush(recent bool) (t shardTotals, events []RecentEvent) {
-	var recs []record
-	if recent {
-		recs = make([]record, 0, RecentEventsKept+len(p.shards))
-	}
+	// The shards stay locked until the ring is read, so that no batch
+	// moves to the ring in between and is copied twice.
+	defer func() {
+		for i := range p.shards {
+			p.shards[i].mu.Unlock()
+		}
+	}()
 	for i := range p.shards {
 		sh := &p.shards[i]
 		sh.mu.Lock()
@@ -387,23 +409,25 @@ func (p *pipeline) flush(recent bool) (t shardTotals, events []RecentEvent) {
 		for j, v := range sh.attempts {
 			t.attempts[j] += v
 		}
-		if recent {
-			n := uint64(len(sh.ring))
-			for k := sh.next - min(sh.next, n); k < sh.next; k++ {
-				recs = append(recs, sh.ring[k%n])
-			}
-		}
-		sh.mu.Unlock()
 	}
-	if recent {
-		sort.SliceStable(recs, func(i, j int) bool { return recs[i].time < recs[j].time })
-		if len(recs) > RecentEventsKept {
-			recs = recs[len(recs)-RecentEventsKept:]
-		}
-		events = make([]RecentEvent, len(recs))
-		for i := range recs {
-			events[i] = recs[i].event()
-		}
+	if !recent {
+		return t, nil
+	}
+	recs := make([]record, 0, RecentEventsKept+len(p.shards)*recentBatch)
+	for i := range p.shards {
+		sh := &p.shards[i]
+		recs = append(recs, sh.pending[:sh.npending]...)
+	}
+	p.recent.mu.Lock()
+	recs = p.recent.appendTo(recs)
+	p.recent.mu.Unlock()
+	sort.SliceStable(recs, func(i, j int) bool { return recs[i].time < recs[j].time })
+	if len(recs) > RecentEventsKept {
+		recs = recs[len(recs)-RecentEventsKept:]
+	}
+	events = make([]RecentEvent, len(recs))
+	for i := range recs {
+		events[i] = recs[i].event()
 	}
 	return t, events
 }

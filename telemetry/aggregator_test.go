@@ -322,6 +322,53 @@ func TestAggregatorKeepsABoundedRingOfRecentEvents(t *testing.T) {
 	}
 }
 
+func TestRecentEventsAreSeenAtOnceAndNeverTwiceWhileCallsRunOnManyGoroutines(t *testing.T) {
+	a, _ := newTestAggregator(t, AggregatorConfig{Shards: 4})
+	o := mustBind(t, a, "db")
+	// Fewer events than a shard collects before moving them to the ring
+	// are seen by the next snapshot.
+	call(o, 1, epoch, time.Millisecond, resilience.OutcomeSuccess)
+	if got := len(mustSnapshot(t, a, "db").Recent); got != 2 {
+		t.Fatalf("recent events after one call: %d, want 2 (attempt end, call end)", got)
+	}
+	const goroutines, calls = 8, 400
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range calls {
+				id := uint64(2 + g*calls + i)
+				call(o, id, epoch.Add(time.Duration(id)*time.Microsecond), time.Millisecond,
+					resilience.OutcomeFailure, resilience.OutcomeSuccess)
+			}
+		})
+	}
+	check := func(final bool) {
+		s := mustSnapshot(t, a, "db")
+		type key struct {
+			call    uint64
+			kind    resilience.Kind
+			attempt int
+		}
+		seen := map[key]bool{}
+		for _, e := range s.Recent {
+			k := key{e.Call, e.Kind, e.Attempt}
+			if seen[k] {
+				t.Fatalf("event %+v appears twice in one snapshot", k)
+			}
+			seen[k] = true
+		}
+		if len(s.Recent) > RecentEventsKept || final && len(s.Recent) != RecentEventsKept {
+			t.Fatalf("recent events: %d, want at most %d (exactly, at the end)", len(s.Recent), RecentEventsKept)
+		}
+	}
+	for range 20 {
+		check(false)
+		runtime.Gosched()
+	}
+	wg.Wait()
+	check(true)
+}
+
 func TestAggregatorSortsPipelinesAndAcceptsUnboundEvents(t *testing.T) {
 	a, _ := newTestAggregator(t, AggregatorConfig{})
 	for _, n := range []string{"b", "c", "a"} {

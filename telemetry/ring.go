@@ -6,8 +6,7 @@ import (
 	"github.com/fusebox-dev/fusebox/resilience"
 )
 
-// RecentEventsKept is about how many recent events a pipeline keeps: each
-// shard keeps its share, and the events of one call share a shard.
+// RecentEventsKept is how many recent events a pipeline keeps.
 const RecentEventsKept = 1000
 
 // TransitionsKept is how many breaker transitions a pipeline's timeline keeps.
@@ -128,4 +127,22 @@ func (b *breakerTrack) snapshot(now time.Time, withTimeline bool) BreakerSnapsho
 		}
 	}
 	return s
+}
+
+// add writes recs to the ring, overwriting the oldest.
+func (r *ring) add(recs []record) {
+	for len(recs) > 0 {
+		n := copy(r.recs[r.next%uint64(len(r.recs)):], recs)
+		r.next += uint64(n)
+		recs = recs[n:]
+	}
+}
+
+// appendTo appends the ring's records to dst, oldest first.
+func (r *ring) appendTo(dst []record) []record {
+	n := uint64(len(r.recs))
+	for k := r.next - min(r.next, n); k < r.next; k++ {
+		dst = append(dst, r.recs[k%n])
+	}
+	return dst
 }
