@@ -608,8 +608,10 @@ func (d discard) WriteHeader(int)             {}
 // built in place, path=registry the collector registered on a registry
 // (Register, promhttp.HandlerFor), path=gatherer is RegisterGatherer
 // (promhttp.HandlerForTransactional), path=collector the collector's own
-// Gather, which builds afresh every time. op=gather gathers, op=serve
-// answers GET /metrics in the format.
+// Gather, which builds afresh every time, and path=handler the gatherer
+// served by MetricsHandler rather than promhttp. op=gather gathers,
+// op=serve answers GET /metrics in the format, gzipped with
+// encoding=gzip.
 func BenchmarkScrape(b *testing.B) {
 	a, _ := newTestAggregator(b, AggregatorConfig{})
 	for i := range 1000 {
@@ -694,6 +696,48 @@ func BenchmarkScrape(b *testing.B) {
 			})
 		}
 	}
+	// The gatherer served by MetricsHandler beside promhttp, in every
+	// format, and gzipped.
+	mh, err := NewMetricsHandler(g, MetricsHandlerOpts{EnableOpenMetrics: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	serves := []struct {
+		name string
+		h    http.Handler
+	}{{"gatherer", handlers[2].h}, {"handler", mh}}
+	for _, f := range expositionFormats {
+		for _, encoding := range []string{"", "gzip"} {
+			for _, sv := range serves {
+				if sv.name == "gatherer" && encoding == "" && f.name != "protobuf" {
+					continue // run above
+				}
+				name := "pipelines=1000/path=" + sv.name + "/op=serve/format=" + f.name
+				if encoding != "" {
+					name += "/encoding=" + encoding
+				}
+				b.Run(name, func(b *testing.B) {
+					req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+					req.Header.Set("Accept", f.accept)
+					req.Header.Set("Accept-Encoding", encoding)
+					b.ReportAllocs()
+					for b.Loop() {
+						sv.h.ServeHTTP(discard{http.Header{}}, req)
+					}
+				})
+			}
+		}
+	}
+	b.Run("pipelines=1000/path=handler/op=serve/format=text/parallel", func(b *testing.B) {
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		req.Header.Set("Accept", expositionFormats[0].accept)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				mh.ServeHTTP(discard{http.Header{}}, req)
+			}
+		})
+	})
 	b.Run("pipelines=1000/snapshot", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
