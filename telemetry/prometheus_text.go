@@ -38,8 +38,12 @@ type textWriter struct {
 	// writes.
 	scheme model.EscapingScheme
 
-	// labels is the current metric's label pairs, rendered.
-	labels []byte
+	// labels is the current metric's label pairs, rendered: a slice
+	// of labelText, which holds those of the family's metrics, the
+	// i-th ending at labelEnds[i].
+	labels    []byte
+	labelText []byte
+	labelEnds []int
 	// names are label names found valid, by position.
 	names []string
 	// bounds caches, by position, the rendered bucket bounds or
@@ -47,6 +51,9 @@ type textWriter struct {
 	// are the same as a rule.
 	bounds    []renderedFloat
 	boundText []byte
+
+	// touched keeps touchLabels's reads from being optimised away.
+	touched int
 
 	// fallbacks counts the families handed to expfmt.
 	fallbacks int
@@ -166,11 +173,12 @@ func (w *textWriter) appendText(mf *dto.MetricFamily) bool {
 	b = append(b, name...)
 	b = append(b, typeLine...)
 	w.bounds, w.boundText = w.bounds[:0], w.boundText[:0]
-	for _, m := range mf.Metric {
-		if !w.renderLabels(m.Label) {
-			w.buf = b
-			return false
-		}
+	if !w.renderLabels(mf.Metric) {
+		w.buf = b
+		return false
+	}
+	for i, m := range mf.Metric {
+		w.labels = w.labelText[w.labelStart(i):w.labelEnds[i]]
 		ts := m.TimestampMs
 		switch typ {
 		case dto.MetricType_COUNTER:
@@ -300,11 +308,12 @@ func (w *textWriter) appendOpenMetrics(mf *dto.MetricFamily) bool {
 		b = append(b, '\n')
 	}
 	w.bounds, w.boundText = w.bounds[:0], w.boundText[:0]
-	for _, m := range mf.Metric {
-		if !w.renderLabels(m.Label) {
-			w.buf = b
-			return false
-		}
+	if !w.renderLabels(mf.Metric) {
+		w.buf = b
+		return false
+	}
+	for i, m := range mf.Metric {
+		w.labels = w.labelText[w.labelStart(i):w.labelEnds[i]]
 		ts := m.TimestampMs
 		switch typ {
 		case dto.MetricType_COUNTER:
@@ -404,36 +413,73 @@ func (w *textWriter) appendSeries(b []byte, name, suffix string, extra []byte) [
 	return append(b, '}')
 }
 
-// renderLabels renders a metric's label pairs into w.labels, or reports
-// false if one's name is not written as is, or is __name__, which
-// escaping may change.
-func (w *textWriter) renderLabels(pairs []*dto.LabelPair) bool {
-	l := w.labels[:0]
-	for i, lp := range pairs {
-		if lp == nil || lp.Name == nil {
-			return false
+// renderLabels renders the label pairs of a family's metrics into
+// w.labelText, or reports false if a label's name is not written as is,
+// or is __name__, which escaping may change. The labels of all the
+// metrics are rendered before any line is written: the label messages
+// are read in a short loop, whose memory loads overlap.
+func (w *textWriter) renderLabels(ms []*dto.Metric) bool {
+	l, ends := w.labelText[:0], w.labelEnds[:0]
+	for j, m := range ms {
+		if j%prefetchBlock == 0 {
+			w.touchLabels(ms[j:min(j+prefetchBlock, len(ms))])
 		}
-		name := *lp.Name
-		if i >= len(w.names) || name != w.names[i] {
-			if !isLegacyName(name) || name == model.MetricNameLabel {
+		for i, lp := range m.Label {
+			if lp == nil || lp.Name == nil {
 				return false
 			}
-			if i < len(w.names) {
-				w.names[i] = name
-			} else {
-				w.names = append(w.names, name)
+			name := *lp.Name
+			if i >= len(w.names) || name != w.names[i] {
+				if !isLegacyName(name) || name == model.MetricNameLabel {
+					return false
+				}
+				if i < len(w.names) {
+					w.names[i] = name
+				} else {
+					w.names = append(w.names, name)
+				}
+			}
+			if i > 0 {
+				l = append(l, ',')
+			}
+			l = append(l, name...)
+			l = append(l, '=', '"')
+			l = appendEscaped(l, lp.GetValue(), true)
+			l = append(l, '"')
+		}
+		ends = append(ends, len(l))
+	}
+	w.labelText, w.labelEnds = l, ends
+	return true
+}
+
+// prefetchBlock is how many metrics touchLabels reads ahead of their
+// rendering.
+const prefetchBlock = 128
+
+// touchLabels reads the label messages of metrics and the strings they
+// point to in a loop so short that the processor has many of these
+// loads, most of them cache misses, in flight at once: rendering the
+// labels then finds them in the cache. Without it the loads of one
+// metric's labels mostly wait for those of the last.
+func (w *textWriter) touchLabels(ms []*dto.Metric) {
+	var sum int
+	for _, m := range ms {
+		for _, lp := range m.Label {
+			if lp != nil && lp.Name != nil && lp.Value != nil {
+				sum += len(*lp.Name) + len(*lp.Value)
 			}
 		}
-		if i > 0 {
-			l = append(l, ',')
-		}
-		l = append(l, name...)
-		l = append(l, '=', '"')
-		l = appendEscaped(l, lp.GetValue(), true)
-		l = append(l, '"')
 	}
-	w.labels = l
-	return true
+	w.touched += sum
+}
+
+// labelStart returns where the i-th metric's labels start in labelText.
+func (w *textWriter) labelStart(i int) int {
+	if i == 0 {
+		return 0
+	}
+	return w.labelEnds[i-1]
 }
 
 // bound returns the extra label pair of the i-th bucket or quantile of a
