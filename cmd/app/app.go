@@ -15,7 +15,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/fusebox-dev/fusebox/demo"
 	"github.com/fusebox-dev/fusebox/resilience"
@@ -215,7 +214,11 @@ func (a *app) routes() (*echo.Echo, error) {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerForTransactional(g, promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: reg})))
+	metrics, err := telemetry.NewMetricsHandler(g, telemetry.MetricsHandlerOpts{EnableOpenMetrics: true, Registry: reg})
+	if err != nil {
+		return nil, err
+	}
+	e.GET("/metrics", echo.WrapHandler(metrics))
 	if err := a.mountUI(e); err != nil {
 		return nil, err
 	}
