@@ -28,9 +28,9 @@ type MetricsHandlerOpts struct {
 	// DisableCompression serves every response uncompressed. False gzips
 	// the response of a client whose Accept-Encoding prefers gzip, as
 	// Prometheus's does. The level is gzip.BestSpeed, not promhttp's
-	// default: a scrape of 1,000 pipelines compresses about 3.5 times
-	// faster (4 ms rather than 15) into 15% more bytes (175 KiB rather
-	// than 150 from 3.6 MB).
+	// default: the 3.6 MB text exposition of 1,000 pipelines compresses
+	// about 3.5 times faster (4 ms rather than 15) into 16% more bytes
+	// (170 KiB rather than 147).
 	DisableCompression bool
 	// ErrorLog, if not nil, logs gather and encoding errors.
 	ErrorLog *slog.Logger
@@ -62,7 +62,7 @@ type MetricsHandler struct {
 }
 
 // flushSize is how much a scrape's buffer holds before it is written out
-// at the end of a family.
+// at the end of a metric the text writer writes, or of a family.
 const flushSize = 64 << 10
 
 // NewMetricsHandler returns a handler of g's metric families, or an
@@ -155,7 +155,10 @@ func (h *MetricsHandler) ServeHTTP(rsp http.ResponseWriter, req *http.Request) {
 	}
 
 	w := h.writers.Get().(*textWriter)
-	defer h.writers.Put(w)
+	defer func() {
+		w.out = nil // not kept in the pool
+		h.writers.Put(w)
+	}()
 	var (
 		encode   = w.encode
 		finish   = func() error { w.finish(); return nil }
@@ -163,11 +166,11 @@ func (h *MetricsHandler) ServeHTTP(rsp http.ResponseWriter, req *http.Request) {
 	)
 	switch t := format.FormatType(); {
 	case t == expfmt.TypeTextPlain:
-		w.reset(false, format.ToEscapingScheme())
+		w.reset(out, false, format.ToEscapingScheme())
 	case t == expfmt.TypeOpenMetrics && !isOpenMetrics2(format):
-		w.reset(true, format.ToEscapingScheme())
+		w.reset(out, true, format.ToEscapingScheme())
 	default:
-		w.reset(false, format.ToEscapingScheme())
+		w.reset(out, false, format.ToEscapingScheme())
 		enc := expfmt.NewEncoder(w, format)
 		encode = enc.Encode
 		finish = func() error {
@@ -182,21 +185,20 @@ func (h *MetricsHandler) ServeHTTP(rsp http.ResponseWriter, req *http.Request) {
 			continue
 		}
 		if err := encode(mf); err != nil {
-			_, _ = out.Write(w.buf) // what expfmt wrote before it failed, as promhttp sends it
+			_ = w.flush() // what expfmt wrote before it failed, as promhttp sends it
 			h.fail("encoding", encoding, err)
 			return
 		}
 		if len(w.buf) >= flushSize {
-			if _, err := out.Write(w.buf); err != nil {
+			if err := w.flush(); err != nil {
 				h.fail("encoding", encoding, err)
 				return
 			}
-			w.buf = w.buf[:0]
 		}
 	}
 	err = finish()
-	if _, werr := out.Write(w.buf); err == nil {
-		err = werr
+	if ferr := w.flush(); err == nil {
+		err = ferr
 	}
 	if err != nil {
 		h.fail("encoding", encoding, err)

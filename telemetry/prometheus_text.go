@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"errors"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -12,12 +13,13 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// textWriter appends metric families in the Prometheus text format 0.0.4
-// or in OpenMetrics 1.0.0 to a buffer it reuses. Its output is byte for
-// byte that of expfmt (MetricFamilyToText, or MetricFamilyToOpenMetrics
-// then FinalizeOpenMetrics, after model.EscapeMetricFamily with the
-// negotiated escaping scheme, as expfmt.NewEncoder writes them), built
-// without expfmt's per-line name checks, writer calls and escaping.
+// textWriter writes metric families in the Prometheus text format 0.0.4
+// or in OpenMetrics 1.0.0 into a buffer it reuses, and from there to out.
+// Its output is byte for byte that of expfmt (MetricFamilyToText, or
+// MetricFamilyToOpenMetrics then FinalizeOpenMetrics, after
+// model.EscapeMetricFamily with the negotiated escaping scheme, as
+// expfmt.NewEncoder writes them), built without expfmt's per-line name
+// checks, writer calls and escaping.
 //
 // It writes the families it recognises itself: counters, gauges, untyped
 // metrics, summaries and classic histograms (the classic part of native
@@ -29,9 +31,14 @@ import (
 //
 // A textWriter is not safe for concurrent use.
 type textWriter struct {
-	// buf is the output. textWriter implements expfmt's enhanced
-	// writer, so a family handed to expfmt is written to buf directly.
+	// buf is the output not yet written to out. textWriter implements
+	// expfmt's enhanced writer, so a family handed to expfmt is written
+	// to buf directly.
 	buf []byte
+	// out, if not nil, receives buf whenever it holds flushAt bytes
+	// at the end of a metric, and when flushed.
+	out     io.Writer
+	flushAt int
 	// openMetrics selects OpenMetrics 1.0.0 over text 0.0.4.
 	openMetrics bool
 	// scheme is the escaping scheme expfmt applies to the families it
@@ -68,11 +75,26 @@ type renderedFloat struct {
 // errNilFamily reports a nil family or metric, on which expfmt panics.
 var errNilFamily = errors.New("telemetry: a metric family or one of its metrics is nil")
 
-// reset prepares w to write a new exposition in a format.
-func (w *textWriter) reset(openMetrics bool, scheme model.EscapingScheme) {
+// reset prepares w to write a new exposition in a format to out, which
+// may be nil to keep it all in buf.
+func (w *textWriter) reset(out io.Writer, openMetrics bool, scheme model.EscapingScheme) {
 	w.buf = w.buf[:0]
+	w.out = out
+	if w.flushAt == 0 {
+		w.flushAt = flushSize
+	}
 	w.openMetrics = openMetrics
 	w.scheme = scheme
+}
+
+// flush writes the buffer to out.
+func (w *textWriter) flush() error {
+	if w.out == nil || len(w.buf) == 0 {
+		return nil
+	}
+	_, err := w.out.Write(w.buf)
+	w.buf = w.buf[:0]
+	return err
 }
 
 // Write, WriteString, WriteByte and WriteRune append to the buffer, for
@@ -98,7 +120,7 @@ func (w *textWriter) WriteRune(r rune) (int, error) {
 	return len(w.buf) - n, nil
 }
 
-// encode appends mf to the buffer. The error is expfmt's for a family it
+// encode writes mf. The error is out's, or expfmt's for a family it
 // refuses, after what expfmt wrote of it.
 func (w *textWriter) encode(mf *dto.MetricFamily) error {
 	if mf == nil {
@@ -109,17 +131,12 @@ func (w *textWriter) encode(mf *dto.MetricFamily) error {
 			return errNilFamily
 		}
 	}
-	start := len(w.buf)
-	var ok bool
-	if w.openMetrics {
-		ok = w.appendOpenMetrics(mf)
-	} else {
-		ok = w.appendText(mf)
+	if w.prepare(mf) {
+		if w.openMetrics {
+			return w.appendOpenMetrics(mf)
+		}
+		return w.appendText(mf)
 	}
-	if ok {
-		return nil
-	}
-	w.buf = w.buf[:start]
 	w.fallbacks++
 	escaped := model.EscapeMetricFamily(mf, w.scheme)
 	var err error
@@ -138,14 +155,83 @@ func (w *textWriter) finish() {
 	}
 }
 
-// appendText appends mf in the text format 0.0.4, or reports false,
-// leaving what it appended, if expfmt must write it.
-func (w *textWriter) appendText(mf *dto.MetricFamily) bool {
+// prepare reports whether w writes mf itself, having checked all of it,
+// and renders the labels of its metrics.
+func (w *textWriter) prepare(mf *dto.MetricFamily) bool {
 	name := mf.GetName()
-	typ := mf.GetType()
-	if len(mf.Metric) == 0 || !isLegacyName(name) {
+	if !isLegacyName(name) {
 		return false
 	}
+	typ := mf.GetType()
+	switch typ {
+	case dto.MetricType_COUNTER:
+		// OpenMetrics names a counter without its _total in HELP,
+		// TYPE and UNIT lines.
+		if w.openMetrics && name == "_total" {
+			return false
+		}
+	case dto.MetricType_GAUGE, dto.MetricType_UNTYPED, dto.MetricType_SUMMARY, dto.MetricType_HISTOGRAM:
+	default:
+		return false
+	}
+	if !w.openMetrics && len(mf.Metric) == 0 {
+		return false
+	}
+	for _, m := range mf.Metric {
+		switch typ {
+		case dto.MetricType_COUNTER:
+			// Exemplars are written in OpenMetrics only.
+			if m.Counter == nil || w.openMetrics && m.Counter.Exemplar != nil {
+				return false
+			}
+		case dto.MetricType_GAUGE:
+			if m.Gauge == nil {
+				return false
+			}
+		case dto.MetricType_UNTYPED:
+			if m.Untyped == nil {
+				return false
+			}
+		case dto.MetricType_SUMMARY:
+			if m.Summary == nil {
+				return false
+			}
+		case dto.MetricType_HISTOGRAM:
+			h := m.Histogram
+			if h == nil {
+				return false
+			}
+			if w.openMetrics {
+				// OpenMetrics 1.0 has no float histograms: expfmt
+				// refuses them.
+				if h.GetSampleCountFloat() > 0 {
+					return false
+				}
+				for _, bk := range h.Bucket {
+					if bk.GetCumulativeCountFloat() > 0 || bk.Exemplar != nil {
+						return false
+					}
+				}
+			}
+		}
+	}
+	return w.renderLabels(mf.Metric)
+}
+
+// endMetric writes the buffer b to out if it holds flushAt bytes.
+func (w *textWriter) endMetric(b []byte) ([]byte, error) {
+	if w.out == nil || len(b) < w.flushAt {
+		return b, nil
+	}
+	w.buf = b
+	err := w.flush()
+	return w.buf, err
+}
+
+// appendText writes a prepared family in the text format 0.0.4.
+func (w *textWriter) appendText(mf *dto.MetricFamily) error {
+	name := mf.GetName()
+	typ := mf.GetType()
 	var typeLine string
 	switch typ {
 	case dto.MetricType_COUNTER:
@@ -158,8 +244,6 @@ func (w *textWriter) appendText(mf *dto.MetricFamily) bool {
 		typeLine = " summary\n"
 	case dto.MetricType_HISTOGRAM:
 		typeLine = " histogram\n"
-	default:
-		return false
 	}
 	b := w.buf
 	if mf.Help != nil {
@@ -173,38 +257,18 @@ func (w *textWriter) appendText(mf *dto.MetricFamily) bool {
 	b = append(b, name...)
 	b = append(b, typeLine...)
 	w.bounds, w.boundText = w.bounds[:0], w.boundText[:0]
-	if !w.renderLabels(mf.Metric) {
-		w.buf = b
-		return false
-	}
 	for i, m := range mf.Metric {
 		w.labels = w.labelText[w.labelStart(i):w.labelEnds[i]]
 		ts := m.TimestampMs
 		switch typ {
 		case dto.MetricType_COUNTER:
-			if m.Counter == nil {
-				w.buf = b
-				return false
-			}
 			b = w.textLine(b, name, "", nil, m.Counter.GetValue(), ts)
 		case dto.MetricType_GAUGE:
-			if m.Gauge == nil {
-				w.buf = b
-				return false
-			}
 			b = w.textLine(b, name, "", nil, m.Gauge.GetValue(), ts)
 		case dto.MetricType_UNTYPED:
-			if m.Untyped == nil {
-				w.buf = b
-				return false
-			}
 			b = w.textLine(b, name, "", nil, m.Untyped.GetValue(), ts)
 		case dto.MetricType_SUMMARY:
 			s := m.Summary
-			if s == nil {
-				w.buf = b
-				return false
-			}
 			for i, q := range s.Quantile {
 				b = w.textLine(b, name, "", w.bound(i, q.GetQuantile(), model.QuantileLabel), q.GetValue(), ts)
 			}
@@ -212,10 +276,6 @@ func (w *textWriter) appendText(mf *dto.MetricFamily) bool {
 			b = w.textLine(b, name, "_count", nil, float64(s.GetSampleCount()), ts)
 		case dto.MetricType_HISTOGRAM:
 			h := m.Histogram
-			if h == nil {
-				w.buf = b
-				return false
-			}
 			infSeen := false
 			for i, bk := range h.Bucket {
 				v := bk.GetCumulativeCountFloat()
@@ -238,9 +298,13 @@ func (w *textWriter) appendText(mf *dto.MetricFamily) bool {
 			b = w.textLine(b, name, "_sum", nil, h.GetSampleSum(), ts)
 			b = w.textLine(b, name, "_count", nil, count, ts)
 		}
+		var err error
+		if b, err = w.endMetric(b); err != nil {
+			return err
+		}
 	}
 	w.buf = b
-	return true
+	return nil
 }
 
 // textLine appends a sample line of the text format: the name and
@@ -257,14 +321,10 @@ func (w *textWriter) textLine(b []byte, name, suffix string, extra []byte, v flo
 	return append(b, '\n')
 }
 
-// appendOpenMetrics appends mf in OpenMetrics 1.0.0, or reports false,
-// leaving what it appended, if expfmt must write it.
-func (w *textWriter) appendOpenMetrics(mf *dto.MetricFamily) bool {
+// appendOpenMetrics writes a prepared family in OpenMetrics 1.0.0.
+func (w *textWriter) appendOpenMetrics(mf *dto.MetricFamily) error {
 	name := mf.GetName()
 	typ := mf.GetType()
-	if !isLegacyName(name) {
-		return false
-	}
 	// A counter's HELP, TYPE and UNIT name it without _total; one
 	// without the suffix is of unknown type.
 	short, typeLine := name, ""
@@ -272,9 +332,6 @@ func (w *textWriter) appendOpenMetrics(mf *dto.MetricFamily) bool {
 	case dto.MetricType_COUNTER:
 		if strings.HasSuffix(name, "_total") {
 			short, typeLine = name[:len(name)-len("_total")], " counter\n"
-			if !isLegacyName(short) {
-				return false
-			}
 		} else {
 			typeLine = " unknown\n"
 		}
@@ -286,8 +343,6 @@ func (w *textWriter) appendOpenMetrics(mf *dto.MetricFamily) bool {
 		typeLine = " summary\n"
 	case dto.MetricType_HISTOGRAM:
 		typeLine = " histogram\n"
-	default:
-		return false
 	}
 	b := w.buf
 	if mf.Help != nil {
@@ -308,39 +363,18 @@ func (w *textWriter) appendOpenMetrics(mf *dto.MetricFamily) bool {
 		b = append(b, '\n')
 	}
 	w.bounds, w.boundText = w.bounds[:0], w.boundText[:0]
-	if !w.renderLabels(mf.Metric) {
-		w.buf = b
-		return false
-	}
 	for i, m := range mf.Metric {
 		w.labels = w.labelText[w.labelStart(i):w.labelEnds[i]]
 		ts := m.TimestampMs
 		switch typ {
 		case dto.MetricType_COUNTER:
-			c := m.Counter
-			if c == nil || c.Exemplar != nil {
-				w.buf = b
-				return false
-			}
-			b = w.openMetricsLine(b, name, "", nil, c.GetValue(), 0, false, ts)
+			b = w.openMetricsLine(b, name, "", nil, m.Counter.GetValue(), 0, false, ts)
 		case dto.MetricType_GAUGE:
-			if m.Gauge == nil {
-				w.buf = b
-				return false
-			}
 			b = w.openMetricsLine(b, name, "", nil, m.Gauge.GetValue(), 0, false, ts)
 		case dto.MetricType_UNTYPED:
-			if m.Untyped == nil {
-				w.buf = b
-				return false
-			}
 			b = w.openMetricsLine(b, name, "", nil, m.Untyped.GetValue(), 0, false, ts)
 		case dto.MetricType_SUMMARY:
 			s := m.Summary
-			if s == nil {
-				w.buf = b
-				return false
-			}
 			for i, q := range s.Quantile {
 				b = w.openMetricsLine(b, name, "", w.bound(i, q.GetQuantile(), model.QuantileLabel), q.GetValue(), 0, false, ts)
 			}
@@ -348,17 +382,8 @@ func (w *textWriter) appendOpenMetrics(mf *dto.MetricFamily) bool {
 			b = w.openMetricsLine(b, name, "_count", nil, 0, s.GetSampleCount(), true, ts)
 		case dto.MetricType_HISTOGRAM:
 			h := m.Histogram
-			// OpenMetrics 1.0 has no float histograms: expfmt refuses them.
-			if h == nil || h.GetSampleCountFloat() > 0 {
-				w.buf = b
-				return false
-			}
 			infSeen := false
 			for i, bk := range h.Bucket {
-				if bk.GetCumulativeCountFloat() > 0 || bk.Exemplar != nil {
-					w.buf = b
-					return false
-				}
 				le := bk.GetUpperBound()
 				b = w.openMetricsLine(b, name, "_bucket", w.bound(i, le, model.BucketLabel), 0, bk.GetCumulativeCount(), true, ts)
 				if math.IsInf(le, +1) {
@@ -371,9 +396,13 @@ func (w *textWriter) appendOpenMetrics(mf *dto.MetricFamily) bool {
 			b = w.openMetricsLine(b, name, "_sum", nil, h.GetSampleSum(), 0, false, ts)
 			b = w.openMetricsLine(b, name, "_count", nil, 0, h.GetSampleCount(), true, ts)
 		}
+		var err error
+		if b, err = w.endMetric(b); err != nil {
+			return err
+		}
 	}
 	w.buf = b
-	return true
+	return nil
 }
 
 // openMetricsLine appends a sample line of OpenMetrics: the name and

@@ -26,9 +26,9 @@ func textFormats() []expfmt.Format {
 	return formats
 }
 
-// resetFor prepares w to write the format f as the handler does.
+// resetFor prepares w to write the format f into its buffer.
 func resetFor(w *textWriter, f expfmt.Format) {
-	w.reset(f.FormatType() == expfmt.TypeOpenMetrics, f.ToEscapingScheme())
+	w.reset(nil, f.FormatType() == expfmt.TypeOpenMetrics, f.ToEscapingScheme())
 }
 
 // expfmtEncode encodes one family as expfmt.NewEncoder does.
@@ -180,6 +180,26 @@ func TestTextWriterWritesRandomFamiliesAsExpfmt(t *testing.T) {
 		got, err := textWriterExposition(w, mfs, f)
 		if !bytes.Equal(got, want) || errorText(err) != errorText(wantErr) {
 			t.Fatalf("%s: the exposition differs from expfmt's %s; errors %v, want %v", f, firstDifference(got, want), err, wantErr)
+		}
+		// Written out every few bytes, at the end of metrics.
+		var out bytes.Buffer
+		w.flushAt = rapid.IntRange(1, 300).Draw(t, "flush at")
+		w.reset(&out, f.FormatType() == expfmt.TypeOpenMetrics, f.ToEscapingScheme())
+		err = nil
+		for _, mf := range mfs {
+			if err = w.encode(mf); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			w.finish()
+		}
+		if ferr := w.flush(); ferr != nil {
+			t.Fatal(ferr)
+		}
+		w.flushAt = flushSize
+		if !bytes.Equal(out.Bytes(), want) || errorText(err) != errorText(wantErr) {
+			t.Fatalf("%s, written out: the exposition differs from expfmt's %s; errors %v, want %v", f, firstDifference(out.Bytes(), want), err, wantErr)
 		}
 	})
 }
