@@ -456,7 +456,7 @@ func (b *Breaker) runClosed(ctx context.Context, c *call, i int, fn func(context
 // epoch e's window, and trips the breaker if the window says so. If e was
 // replaced meanwhile, the record lands in a window no one reads any more:
 // that is how stale outcomes are ignored.
-func (b *Breaker) record(ctx context.Context, c *call, e *epoch, err error, start time.Time) {
+func (b *Breaker) record(ctx context.Context, c *call, e *epoch, err error, start stamp) {
 	counted, failed := b.judge(ctx, err)
 	if !counted {
 		return
@@ -465,7 +465,7 @@ func (b *Breaker) record(ctx context.Context, c *call, e *epoch, err error, star
 	if failed {
 		r |= recFail
 	}
-	if b.slowDur > 0 && c.now.Sub(start) >= b.slowDur {
+	if b.slowDur > 0 && time.Duration(c.now-start) >= b.slowDur {
 		r |= recSlow
 	}
 	if w := e.cw; w != nil {
@@ -474,7 +474,7 @@ func (b *Breaker) record(ctx context.Context, c *call, e *epoch, err error, star
 		}
 		return
 	}
-	if n, ok := e.tw.record(c.now.Unix(), r); ok && b.tripped(n) {
+	if n, ok := e.tw.record(c.p.unix(c.now), r); ok && b.tripped(n) {
 		if n = e.tw.settled(); b.tripped(n) {
 			b.trip(ctx, c, e, n)
 		}
@@ -538,7 +538,7 @@ func (b *Breaker) probe(ctx context.Context, c *call, i int, fn func(context.Con
 	if failed {
 		r |= recFail
 	}
-	if b.slowDur > 0 && c.now.Sub(start) >= b.slowDur {
+	if b.slowDur > 0 && time.Duration(c.now-start) >= b.slowDur {
 		r |= recSlow
 	}
 	b.report(ctx, c, e, r)
@@ -729,12 +729,7 @@ func (b *Breaker) closedEpoch(gen uint64, now time.Time) *epoch {
 
 // callNow returns the call's latest clock reading, or reads the clock when
 // the pipeline does not time calls.
-func (b *Breaker) callNow(c *call) time.Time {
-	if !c.now.IsZero() {
-		return c.now
-	}
-	return c.p.clock.Now()
-}
+func (b *Breaker) callNow(c *call) time.Time { return c.clockNow() }
 
 // now reads the bound pipeline's clock, or the system's.
 func (b *Breaker) now() time.Time {

@@ -138,12 +138,17 @@ func (b *budget) bucket(sec int64) *budgetBucket {
 
 // deposit counts call c.
 func (b *budget) deposit(c *call) {
-	i := rand.Uint32() % budgetStripes
+	// An observed call has a number to spread the stripes by; otherwise
+	// draw one.
+	i := c.id % budgetStripes
+	if c.id == 0 {
+		i = uint64(rand.Uint32()) % budgetStripes
+	}
 	st := &b.stripes[i]
 	var sec int64
 	switch {
 	case c.p.timing:
-		sec = c.now.Unix()
+		sec = c.p.unix(c.now)
 	case st.n.Add(1)%budgetRefresh == 1:
 		sec = c.p.clock.Now().Unix()
 		st.sec.Store(sec)

@@ -29,6 +29,18 @@ type KindFilter interface {
 	Kinds() KindSet
 }
 
+// AttemptFolder is implemented by observers that take the end of a call's
+// last attempt inside the call's KindCallEnd event (Event.LastAttempt)
+// rather than as a KindAttemptEnd event of its own, so that a call that
+// succeeds at once costs them one event instead of two. The ends of the
+// other attempts still come as KindAttemptEnd events, before the events
+// that follow them in the call. A pipeline folds for an observer whose
+// FoldLastAttempt returns true and that takes both kinds; it asks once,
+// when it is built (the observer Bind returned, for a Binder).
+type AttemptFolder interface {
+	FoldLastAttempt() bool
+}
+
 // KindSet is a set of event kinds.
 type KindSet uint32
 
@@ -57,6 +69,20 @@ func (f ObserverFunc) Observe(ctx context.Context, e Event) { f(ctx, e) }
 // keep it. Which fields are set depends on Kind; the others are zero.
 type Event struct {
 	Kind Kind
+	// Outcome is set on KindAttemptEnd and KindCallEnd.
+	Outcome Outcome
+	// From and To are the breaker states of a KindBreakerTransition.
+	From, To State
+	// Reason says why a transition, rejection or fallback happened.
+	Reason Reason
+	// Scope says whether a KindTimeout cut an attempt or the whole call.
+	Scope Scope
+	// LastAttempt is set on a KindCallEnd that carries the end of the
+	// call's last attempt, held back for it from an observer that folds
+	// (see AttemptFolder): LastOutcome, LastDuration and LastErr are then
+	// those of the attempt. Observers that do not fold never see it set.
+	LastAttempt bool
+	LastOutcome Outcome
 	// Pipeline is the name of the pipeline.
 	Pipeline string
 	// Call numbers the calls of a pipeline from 1 so that the events of one
@@ -65,22 +91,19 @@ type Event struct {
 	// Attempt is the 1-based attempt number (attempt, retry, timeout,
 	// rejection and call-end events; for call end, the number of attempts).
 	Attempt int
-	// Outcome is set on KindAttemptEnd and KindCallEnd.
-	Outcome Outcome
 	// Duration is the time the attempt or the call took.
 	Duration time.Duration
 	// Delay is the wait before the next attempt (KindRetryScheduled).
 	Delay time.Duration
-	// From and To are the breaker states of a KindBreakerTransition.
-	From, To State
-	// Reason says why a transition, rejection or fallback happened.
-	Reason Reason
-	// Scope says whether a KindTimeout cut an attempt or the whole call.
-	Scope Scope
+	// LastDuration is the time the call's last attempt took (see
+	// LastAttempt).
+	LastDuration time.Duration
 	// Actor and Message describe a manual transition: who and why.
 	Actor, Message string
 	// Err is the error of the attempt or call, if any.
 	Err error
+	// LastErr is the error of the call's last attempt (see LastAttempt).
+	LastErr error
 	// Time is when the event happened.
 	Time time.Time
 }

@@ -37,7 +37,8 @@ func DoFallback[T any](ctx context.Context, p *Pipeline, fn func(context.Context
 type fallbackFunc func(ctx context.Context, err error) (age time.Duration, ferr error)
 
 func (p *Pipeline) runFallback(ctx context.Context, fn func(context.Context) error, fb fallbackFunc, reason Reason) error {
-	c := p.begin()
+	var c call
+	p.begin(&c)
 	err := p.next(ctx, &c, 0, fn)
 	if err != nil {
 		if age, ferr := fb(ctx, err); ferr == nil {
@@ -46,7 +47,7 @@ func (p *Pipeline) runFallback(ctx context.Context, fn func(context.Context) err
 				e.Reason = reason
 				e.Duration = age
 				e.Err = err
-				p.emit(ctx, e)
+				c.emit(ctx, e)
 			}
 			err = nil
 		} else {

@@ -44,7 +44,20 @@ type Pipeline struct {
 	// watched is set when any kind has one.
 	byKind  [numKinds][]Observer
 	watched bool
-	clock   Clock
+	// folders take the end of a call's last attempt in its call end (see
+	// AttemptFolder); they are in byKind for every kind they take but
+	// KindAttemptEnd, and folds[i] tells whether byKind[KindCallEnd][i] is
+	// one. attemptEnds is set when anyone takes attempt ends.
+	folders     []Observer
+	folds       []bool
+	attemptEnds bool
+	clock       Clock
+	// epoch is the clock's reading when the pipeline was built; calls keep
+	// their times as stamps, nanoseconds since epoch, and make a time.Time
+	// only for an event. sys is set when clock is the system clock, which
+	// is then read as time.Since(epoch), at half the cost of time.Now.
+	epoch time.Time
+	sys   bool
 	// timing is set when something needs clock readings on every call:
 	// an observer, a time-based breaker window, a slow-call threshold or a
 	// retry window.
@@ -96,12 +109,22 @@ func New(name string, cfg Config) (*Pipeline, error) {
 		if f, ok := o.(KindFilter); ok {
 			kinds = f.Kinds()
 		}
+		fold := false
+		if f, ok := o.(AttemptFolder); ok && kinds.Has(KindAttemptEnd) && kinds.Has(KindCallEnd) && f.FoldLastAttempt() {
+			p.folders = append(p.folders, o)
+			kinds &^= Kinds(KindAttemptEnd)
+			fold = true
+		}
+		if kinds.Has(KindCallEnd) {
+			p.folds = append(p.folds, fold)
+		}
 		for k := range numKinds {
 			if kinds.Has(k) {
 				p.byKind[k] = append(p.byKind[k], o)
 			}
 		}
 	}
+	p.attemptEnds = p.wants(KindAttemptEnd) || len(p.folders) > 0
 	for k := range numKinds {
 		p.watched = p.watched || len(p.byKind[k]) > 0
 	}
@@ -115,6 +138,10 @@ func New(name string, cfg Config) (*Pipeline, error) {
 		if err := pol.bind(p, i); err != nil {
 			return nil, err
 		}
+	}
+	if p.timing {
+		_, p.sys = p.clock.(systemClock)
+		p.epoch = p.clock.Now()
 	}
 	return p, nil
 }
@@ -193,28 +220,65 @@ type call struct {
 	// current wherever time may have passed, so policies share readings
 	// instead of taking their own. Both are zero when the pipeline does not
 	// time calls.
-	start, now time.Time
+	start, now stamp
+	// last is the end of the latest attempt, held back from the folders
+	// (see AttemptFolder) until it proves not to be the last one.
+	last heldAttempt
+}
+
+// heldAttempt is the end of an attempt not yet delivered to the folders.
+type heldAttempt struct {
+	held    bool
+	outcome Outcome
+	attempt int
+	at      stamp
+	dur     time.Duration
+	err     error
+}
+
+// stamp is a clock reading of a pipeline: nanoseconds since its epoch.
+type stamp int64
+
+// read reads the pipeline's clock.
+func (p *Pipeline) read() stamp {
+	if p.sys {
+		return stamp(time.Since(p.epoch))
+	}
+	return stamp(p.clock.Now().Sub(p.epoch))
+}
+
+// time returns the time of stamp s.
+func (p *Pipeline) time(s stamp) time.Time { return p.epoch.Add(time.Duration(s)) }
+
+// unix returns the Unix second of stamp s, without making its time.Time.
+func (p *Pipeline) unix(s stamp) int64 {
+	ns := int64(p.epoch.Nanosecond()) + int64(s)
+	sec := ns / int64(time.Second)
+	if ns%int64(time.Second) < 0 {
+		sec--
+	}
+	return p.epoch.Unix() + sec
 }
 
 func (p *Pipeline) run(ctx context.Context, fn func(context.Context) error) error {
-	c := p.begin()
+	var c call
+	p.begin(&c)
 	err := p.next(ctx, &c, 0, fn)
 	p.end(ctx, &c, err)
 	return err
 }
 
-// begin starts a call: it numbers it for observers and reads the clock once
+// begin starts call c: it numbers it for observers and reads the clock once
 // if the pipeline times calls.
-func (p *Pipeline) begin() call {
-	c := call{p: p, attempt: 1}
+func (p *Pipeline) begin(c *call) {
+	c.p, c.attempt = p, 1
 	if p.watched {
 		c.id = p.calls.Add(1)
 	}
 	if p.timing {
-		c.start = p.clock.Now()
+		c.start = p.read()
 		c.now = c.start
 	}
-	return c
 }
 
 // end reports the end of the call with its final error.
@@ -222,9 +286,25 @@ func (p *Pipeline) end(ctx context.Context, c *call, err error) {
 	if p.wants(KindCallEnd) {
 		e := c.event(KindCallEnd)
 		e.Outcome = classify(ctx, err)
-		e.Duration = c.now.Sub(c.start)
+		e.Duration = time.Duration(c.now - c.start)
 		e.Err = err
-		p.emit(ctx, e)
+		l := &c.last
+		if !l.held {
+			p.emit(ctx, e)
+			return
+		}
+		// The folders get the held attempt in the call end; the others
+		// had it as an event of its own.
+		folded := e
+		folded.LastAttempt, folded.LastOutcome, folded.LastDuration, folded.LastErr = true, l.outcome, l.dur, l.err
+		*l = heldAttempt{}
+		for i, o := range p.byKind[KindCallEnd] {
+			if p.folds[i] {
+				o.Observe(ctx, folded)
+			} else {
+				o.Observe(ctx, e)
+			}
+		}
 	}
 }
 
@@ -251,20 +331,50 @@ func (c *call) invoke(ctx context.Context, fn func(context.Context) error) error
 	p := c.p
 	begin := c.now
 	if p.wants(KindAttemptStart) {
-		p.emit(ctx, c.event(KindAttemptStart))
+		c.emit(ctx, c.event(KindAttemptStart))
 	}
 	err := fn(ctx)
 	if p.timing {
-		c.now = p.clock.Now()
+		c.now = p.read()
 	}
+	if !p.attemptEnds {
+		return err
+	}
+	c.release(ctx) // not the last attempt after all
+	outcome, d := classify(ctx, err), time.Duration(c.now-begin)
 	if p.wants(KindAttemptEnd) {
 		e := c.event(KindAttemptEnd)
-		e.Outcome = classify(ctx, err)
-		e.Duration = c.now.Sub(begin)
+		e.Outcome = outcome
+		e.Duration = d
 		e.Err = err
 		p.emit(ctx, e)
 	}
+	if len(p.folders) > 0 {
+		c.last = heldAttempt{held: true, outcome: outcome, attempt: c.attempt, at: c.now, dur: d, err: err}
+	}
 	return err
+}
+
+// emit delivers e, an event of the call, to the observers of its kind,
+// after the attempt end held back from the folders: another event follows
+// it, so it was not the call's last.
+func (c *call) emit(ctx context.Context, e Event) {
+	c.release(ctx)
+	c.p.emit(ctx, e)
+}
+
+// release delivers the attempt end held back from the folders, if any.
+func (c *call) release(ctx context.Context) {
+	l := &c.last
+	if !l.held {
+		return
+	}
+	e := Event{Kind: KindAttemptEnd, Pipeline: c.p.name, Call: c.id, Attempt: l.attempt, Outcome: l.outcome,
+		Duration: l.dur, Err: l.err, Time: c.p.time(l.at)}
+	*l = heldAttempt{}
+	for _, o := range c.p.folders {
+		o.Observe(ctx, e)
+	}
 }
 
 // reject reports that a policy refused the call for reason, and returns
@@ -274,7 +384,7 @@ func (c *call) reject(ctx context.Context, reason Reason, err error) error {
 		e := c.event(KindRejected)
 		e.Reason = reason
 		e.Err = err
-		c.p.emit(ctx, e)
+		c.emit(ctx, e)
 	}
 	return err
 }
@@ -284,7 +394,7 @@ func (c *call) reject(ctx context.Context, reason Reason, err error) error {
 // now and then, such as the retry budget).
 func (c *call) clockNow() time.Time {
 	if c.p.timing {
-		return c.now
+		return c.p.time(c.now)
 	}
 	return c.p.clock.Now()
 }
@@ -292,13 +402,13 @@ func (c *call) clockNow() time.Time {
 // tick refreshes c.now after time may have passed (a wait).
 func (c *call) tick() {
 	if c.p.timing {
-		c.now = c.p.clock.Now()
+		c.now = c.p.read()
 	}
 }
 
 // event returns an event of kind k stamped with the call's fields.
 func (c *call) event(k Kind) Event {
-	return Event{Kind: k, Pipeline: c.p.name, Call: c.id, Attempt: c.attempt, Time: c.now}
+	return Event{Kind: k, Pipeline: c.p.name, Call: c.id, Attempt: c.attempt, Time: c.p.time(c.now)}
 }
 
 // emit delivers e to the observers of its kind.

@@ -152,7 +152,7 @@ func (r *Retry) execute(ctx context.Context, c *call, i int, fn func(context.Con
 			return &RetryError{Attempts: c.attempt, Err: err, Reason: giveUpAttempts}
 		}
 		d := r.delay(c.attempt, prev, err)
-		if r.maxElapsed > 0 && c.now.Add(d).Sub(begin) > r.maxElapsed {
+		if r.maxElapsed > 0 && time.Duration(c.now-begin)+d > r.maxElapsed {
 			return &RetryError{Attempts: c.attempt, Err: err, Reason: giveUpElapsed}
 		}
 		if r.budget != nil && !r.budget.withdraw(c.clockNow()) {
@@ -160,7 +160,7 @@ func (r *Retry) execute(ctx context.Context, c *call, i int, fn func(context.Con
 				e := c.event(KindBudgetExhausted)
 				e.Reason = ReasonRetryBudget
 				e.Err = err
-				c.p.emit(ctx, e)
+				c.emit(ctx, e)
 			}
 			return &RetryError{Attempts: c.attempt, Err: err, Reason: giveUpBudget}
 		}
@@ -168,7 +168,7 @@ func (r *Retry) execute(ctx context.Context, c *call, i int, fn func(context.Con
 			e := c.event(KindRetryScheduled)
 			e.Delay = d
 			e.Err = err
-			c.p.emit(ctx, e)
+			c.emit(ctx, e)
 		}
 		if err := r.wait(ctx, c, d); err != nil {
 			return err

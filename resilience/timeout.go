@@ -68,7 +68,7 @@ func (t *Timeout) execute(ctx context.Context, c *call, i int, fn func(context.C
 		e.Scope = t.scope
 		e.Duration = t.d
 		e.Err = err
-		c.p.emit(ctx, e)
+		c.emit(ctx, e)
 	}
 	if _, ok := err.(*TimeoutError); ok {
 		return err

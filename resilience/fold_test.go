@@ -1,0 +1,177 @@
+package resilience_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/fusebox-dev/fusebox/resilience"
+	"github.com/fusebox-dev/fusebox/resilience/resiliencetest"
+)
+
+// folder is an event log that takes the end of a call's last attempt in
+// the call's end, when fold says so.
+type folder struct {
+	eventLog
+	fold bool
+	want resilience.KindSet
+}
+
+func (f *folder) FoldLastAttempt() bool     { return f.fold }
+func (f *folder) Kinds() resilience.KindSet { return f.want }
+
+func newFolder() *folder { return &folder{fold: true, want: resilience.AllKinds} }
+
+func TestAFolderGetsOneEventForACallThatSucceedsAtOnce(t *testing.T) {
+	clk := resiliencetest.NewClock(epoch)
+	var plain eventLog
+	f := newFolder()
+	p := mustPipeline(t, "p", resilience.Config{Observers: []resilience.Observer{&plain, f}, Clock: clk})
+	err := resilience.Run(context.Background(), p, func(context.Context) error {
+		clk.Advance(30 * time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []resilience.Kind{resilience.KindAttemptStart, resilience.KindCallEnd}
+	if got := f.kinds(); !equalSlices(got, want) {
+		t.Fatalf("folder got %v, want %v", got, want)
+	}
+	if got := plain.kinds(); !equalSlices(got, []resilience.Kind{resilience.KindAttemptStart, resilience.KindAttemptEnd, resilience.KindCallEnd}) {
+		t.Fatalf("an observer that does not fold got %v, want every kind", got)
+	}
+	end := f.of(resilience.KindCallEnd)[0]
+	if !end.LastAttempt || end.LastOutcome != resilience.OutcomeSuccess || end.LastDuration != 30*time.Millisecond ||
+		end.LastErr != nil || end.Attempt != 1 || !end.Time.Equal(epoch.Add(30*time.Millisecond)) {
+		t.Errorf("call end = %+v, want the attempt folded in: success in 30ms, attempt 1, at the attempt's end", end)
+	}
+	if e := plain.of(resilience.KindCallEnd)[0]; e.LastAttempt {
+		t.Errorf("an observer that does not fold got a call end carrying the attempt: %+v", e)
+	}
+	att := plain.of(resilience.KindAttemptEnd)[0]
+	if att.Outcome != end.LastOutcome || att.Duration != end.LastDuration || !att.Time.Equal(end.Time) {
+		t.Errorf("the folded attempt %+v does not match the attempt end %+v", end, att)
+	}
+}
+
+func TestAFolderGetsTheEndsOfEarlierAttemptsBeforeWhatFollowsThem(t *testing.T) {
+	f := newFolder()
+	var plain eventLog
+	retry := must[*resilience.Retry](t)(resilience.NewRetry(resilience.RetryConfig{MaxAttempts: 3, Backoff: resilience.BackoffConfig{Base: 1, Max: 1}}))
+	p := mustPipeline(t, "p", resilience.Config{Policies: []resilience.Policy{retry}, Observers: []resilience.Observer{f, &plain}})
+	calls := 0
+	if _, err := resilience.Do(context.Background(), p, failing(2, errBoom, &calls)); err != nil {
+		t.Fatal(err)
+	}
+	var got []resilience.Kind
+	for _, e := range f.all() {
+		if e.Kind != resilience.KindAttemptStart {
+			got = append(got, e.Kind)
+		}
+	}
+	want := []resilience.Kind{
+		resilience.KindAttemptEnd, resilience.KindRetryScheduled,
+		resilience.KindAttemptEnd, resilience.KindRetryScheduled,
+		resilience.KindCallEnd, // with the third attempt, which succeeded
+	}
+	if !equalSlices(got, want) {
+		t.Fatalf("folder got %v, want %v", got, want)
+	}
+	for i, e := range f.of(resilience.KindAttemptEnd) {
+		if e.Attempt != i+1 || e.Outcome != resilience.OutcomeFailure || !errors.Is(e.Err, errBoom) {
+			t.Errorf("attempt end %d = %+v, want attempt %d failing with boom", i, e, i+1)
+		}
+	}
+	end := f.of(resilience.KindCallEnd)[0]
+	if !end.LastAttempt || end.Attempt != 3 || end.LastOutcome != resilience.OutcomeSuccess || end.Outcome != resilience.OutcomeSuccess {
+		t.Errorf("call end = %+v, want attempt 3 folded in, successful", end)
+	}
+	if n := len(plain.of(resilience.KindAttemptEnd)); n != 3 {
+		t.Errorf("an observer that does not fold got %d attempt ends, want 3", n)
+	}
+}
+
+func TestAFailedLastAttemptIsFoldedWithItsError(t *testing.T) {
+	f := newFolder()
+	retry := must[*resilience.Retry](t)(resilience.NewRetry(resilience.RetryConfig{MaxAttempts: 2, Backoff: resilience.BackoffConfig{Base: 1, Max: 1}}))
+	p := mustPipeline(t, "p", resilience.Config{Policies: []resilience.Policy{retry}, Observers: []resilience.Observer{f}})
+	calls := 0
+	_, err := resilience.Do(context.Background(), p, failing(5, errBoom, &calls))
+	var re *resilience.RetryError
+	if !errors.As(err, &re) {
+		t.Fatalf("err = %v, want a RetryError", err)
+	}
+	end := f.of(resilience.KindCallEnd)[0]
+	if !end.LastAttempt || end.LastOutcome != resilience.OutcomeFailure || end.LastErr != errBoom || end.Err != err || end.Attempt != 2 {
+		t.Errorf("call end = %+v, want attempt 2 folded in with boom, the call ending with the RetryError", end)
+	}
+	if n := len(f.of(resilience.KindAttemptEnd)); n != 1 {
+		t.Errorf("folder got %d attempt ends, want 1 (the first attempt)", n)
+	}
+}
+
+func TestAFallbackComesAfterTheAttemptItAnswersFor(t *testing.T) {
+	f := newFolder()
+	p := mustPipeline(t, "p", resilience.Config{Observers: []resilience.Observer{f}})
+	v, err := resilience.DoFallback(context.Background(), p,
+		func(context.Context) (string, error) { return "", errBoom },
+		func(context.Context, error) (string, error) { return "cached", nil })
+	if err != nil || v != "cached" {
+		t.Fatalf("DoFallback = %q, %v", v, err)
+	}
+	var got []resilience.Kind
+	for _, e := range f.all() {
+		if e.Kind != resilience.KindAttemptStart {
+			got = append(got, e.Kind)
+		}
+	}
+	if want := []resilience.Kind{resilience.KindAttemptEnd, resilience.KindFallback, resilience.KindCallEnd}; !equalSlices(got, want) {
+		t.Fatalf("folder got %v, want %v", got, want)
+	}
+	if end := f.of(resilience.KindCallEnd)[0]; end.LastAttempt {
+		t.Errorf("call end = %+v carries an attempt already delivered", end)
+	}
+}
+
+func TestACallRefusedBeforeAnyAttemptCarriesNone(t *testing.T) {
+	f := newFolder()
+	br := must[*resilience.Breaker](t)(resilience.NewBreaker(resilience.BreakerConfig{}))
+	p := mustPipeline(t, "p", resilience.Config{Policies: []resilience.Policy{br}, Observers: []resilience.Observer{f}})
+	if err := br.Override(context.Background(), resilience.StateForcedOpen, "test", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := resilience.Run(context.Background(), p, func(context.Context) error { return nil }); !errors.Is(err, resilience.ErrOpen) {
+		t.Fatalf("err = %v, want ErrOpen", err)
+	}
+	end := f.of(resilience.KindCallEnd)
+	if len(end) != 1 || end[0].LastAttempt || end[0].Outcome != resilience.OutcomeRejected {
+		t.Errorf("call ends = %+v, want one rejected call without an attempt", end)
+	}
+}
+
+func TestOnlyAnObserverThatAsksAndTakesBothKindsIsFoldedFor(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		f    *folder
+	}{
+		{"FoldLastAttempt returns false", &folder{fold: false, want: resilience.AllKinds}},
+		{"it takes no call end", &folder{fold: true, want: resilience.Kinds(resilience.KindAttemptEnd)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := mustPipeline(t, "p", resilience.Config{Observers: []resilience.Observer{tc.f}})
+			if err := resilience.Run(context.Background(), p, func(context.Context) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(tc.f.of(resilience.KindAttemptEnd)); n != 1 {
+				t.Errorf("got %d attempt ends, want 1", n)
+			}
+			for _, e := range tc.f.of(resilience.KindCallEnd) {
+				if e.LastAttempt {
+					t.Errorf("call end %+v carries the attempt too", e)
+				}
+			}
+		})
+	}
+}
