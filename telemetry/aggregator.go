@@ -286,6 +286,10 @@ func (p *pipeline) Kinds() resilience.KindSet {
 	return resilience.AllKinds &^ resilience.Kinds(resilience.KindAttemptStart)
 }
 
+// FoldLastAttempt asks for the end of a call's last attempt inside the
+// call's end: one event and one lock for a call that succeeds at once.
+func (p *pipeline) FoldLastAttempt() bool { return true }
+
 // Observe records e. It takes the lock of one shard, uncontended unless
 // two calls of the same shard end at once, and once per second of event
 // time the pipeline's lock to fold the second into the history.
@@ -308,6 +312,13 @@ func (p *pipeline) Observe(_ context.Context, e resilience.Event) {
 	case resilience.KindCallEnd:
 		if e.Outcome < resilience.NumOutcomes {
 			c.calls[e.Outcome]++
+		}
+		if e.LastAttempt {
+			if e.LastOutcome < resilience.NumOutcomes {
+				c.attempts[e.LastOutcome]++
+			}
+			sh.pending[sh.npending].setLastAttempt(&e)
+			p.kept(sh)
 		}
 		i := bucketIndex(int64(e.Duration), latencyBits)
 		sh.lat[i]++
@@ -342,15 +353,21 @@ func (p *pipeline) Observe(_ context.Context, e resilience.Event) {
 	}
 	sh.dirty = true
 	sh.pending[sh.npending].set(&e)
+	p.kept(sh)
+	sh.mu.Unlock()
+	if e.Kind == resilience.KindBreakerTransition {
+		p.agg.notify()
+	}
+}
+
+// kept counts the recent event just written to sh.pending, and moves the
+// batch to the ring once it is full. sh.mu is held.
+func (p *pipeline) kept(sh *shard) {
 	if sh.npending++; sh.npending == recentBatch {
 		p.recent.mu.Lock()
 		p.recent.add(sh.pending[:])
 		p.recent.mu.Unlock()
 		sh.npending = 0
-	}
-	sh.mu.Unlock()
-	if e.Kind == resilience.KindBreakerTransition {
-		p.agg.notify()
 	}
 }
 

@@ -129,6 +129,50 @@ func TestAggregatorIsBoundOncePerPipelineByTheCore(t *testing.T) {
 	}
 }
 
+func TestAFoldedLastAttemptCountsAndShowsAsItsOwnEvent(t *testing.T) {
+	// The pipeline folds the last attempt of each call into the call's
+	// end for the bound aggregator; the same events, each on its own,
+	// reach the reference through a plain observer.
+	a, err := NewAggregator(AggregatorConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := NewAggregator(AggregatorConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustBind(t, ref, "api")
+	plain := resilience.ObserverFunc(func(ctx context.Context, e resilience.Event) { ref.Observe(ctx, e) })
+	retry, err := resilience.NewRetry(resilience.RetryConfig{MaxAttempts: 3, Backoff: resilience.BackoffConfig{Base: 1, Max: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := resilience.New("api", resilience.Config{Policies: []resilience.Policy{retry}, Observers: []resilience.Observer{a, plain}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, failures := range []int{0, 1, 5, 0} {
+		_ = resilience.Run(context.Background(), p, func(context.Context) error {
+			if n++; failures > 0 {
+				failures--
+				return errors.New("unavailable")
+			}
+			return nil
+		})
+	}
+	got, want := mustSnapshot(t, a, "api"), mustSnapshot(t, ref, "api")
+	if got.Totals.Counts != want.Totals.Counts {
+		t.Errorf("counts with the last attempt folded = %+v, want %+v", got.Totals.Counts, want.Totals.Counts)
+	}
+	if got.Totals.Attempts[resilience.OutcomeSuccess] != 3 || got.Totals.Attempts[resilience.OutcomeFailure] != 4 {
+		t.Errorf("attempts = %v, want 3 successes and 4 failures", got.Totals.Attempts)
+	}
+	if !slices.Equal(got.Recent, want.Recent) {
+		t.Errorf("recent events with the last attempt folded:\n%+v\nwant\n%+v", got.Recent, want.Recent)
+	}
+}
+
 func TestAggregatorSeparatesEffectiveFromActualSuccess(t *testing.T) {
 	a, clock := newTestAggregator(t, AggregatorConfig{})
 	o := mustBind(t, a, "db")

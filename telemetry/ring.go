@@ -43,6 +43,15 @@ func (r *record) set(e *resilience.Event) {
 	r.kind, r.outcome, r.from, r.to, r.reason, r.scope = e.Kind, e.Outcome, e.From, e.To, e.Reason, e.Scope
 }
 
+// setLastAttempt records the end of the last attempt that call end e
+// carries (e.LastAttempt).
+func (r *record) setLastAttempt(e *resilience.Event) {
+	*r = record{
+		time: e.Time.UnixNano(), call: e.Call, dur: int64(e.LastDuration), err: e.LastErr,
+		attempt: int32(min(max(e.Attempt, 0), 1<<31-1)), kind: resilience.KindAttemptEnd, outcome: e.LastOutcome,
+	}
+}
+
 func (r *record) event() RecentEvent {
 	e := RecentEvent{
 		Kind: r.kind, Time: time.Unix(0, r.time), Call: r.call, Attempt: int(r.attempt),
