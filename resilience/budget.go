@@ -3,6 +3,7 @@ package resilience
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -47,8 +48,13 @@ func (s BudgetStatus) Headroom() float64 {
 // first writer of a new second (see bucket).
 type budget struct {
 	ratio, minPerSec float64
-	buckets          []budgetBucket
-	mu               sync.Mutex // held to reset a bucket for a new second
+	// window is the number of seconds counted; buckets has a power of two
+	// of them at least, so that a second finds its bucket without a
+	// division, and mask is that number less one.
+	window  int64
+	mask    uint64
+	buckets []budgetBucket
+	mu      sync.Mutex // held to reset a bucket for a new second
 	// stripes remember the second of their latest clock reading: a pipeline
 	// that does not time its calls reads the clock on one deposit of
 	// budgetRefresh per stripe and files the others under that second.
@@ -103,10 +109,14 @@ func newBudget(cfg BudgetConfig, field string) (*budget, error) {
 	case cfg.Window < time.Second || cfg.Window%time.Second != 0 || cfg.Window > time.Hour:
 		return nil, configErr(field+".Window", cfg.Window, "must be a whole number of seconds from 1s to 1h")
 	}
+	window := int64(cfg.Window / time.Second)
+	n := 1 << bits.Len64(uint64(window-1))
 	return &budget{
 		ratio:     cfg.Ratio,
 		minPerSec: cfg.MinPerSecond,
-		buckets:   make([]budgetBucket, cfg.Window/time.Second),
+		window:    window,
+		mask:      uint64(n - 1),
+		buckets:   make([]budgetBucket, n),
 	}, nil
 }
 
@@ -115,7 +125,7 @@ func newBudget(cfg BudgetConfig, field string) (*budget, error) {
 // A reset takes b.mu and publishes the new second only after clearing the
 // counts, so that no count made in the new second is cleared with them.
 func (b *budget) bucket(sec int64) *budgetBucket {
-	bk := &b.buckets[uint64(sec)%uint64(len(b.buckets))]
+	bk := &b.buckets[uint64(sec)&b.mask]
 	if old := bk.sec.Load(); old == sec {
 		return bk
 	} else if old > sec {
@@ -166,14 +176,14 @@ func (b *budget) status(now time.Time) BudgetStatus {
 	var s BudgetStatus
 	for i := range b.buckets {
 		bk := &b.buckets[i]
-		if age := sec - bk.sec.Load(); age >= 0 && age < int64(len(b.buckets)) {
+		if age := sec - bk.sec.Load(); age >= 0 && age < b.window {
 			for j := range bk.calls {
 				s.Calls += bk.calls[j].n.Load()
 			}
 			s.Retries += bk.retries.Load()
 		}
 	}
-	s.Allowed = b.ratio*float64(s.Calls) + b.minPerSec*float64(len(b.buckets))
+	s.Allowed = b.ratio*float64(s.Calls) + b.minPerSec*float64(b.window)
 	return s
 }
 
@@ -194,5 +204,5 @@ func (b *budget) withdraw(now time.Time) bool {
 }
 
 func (b *budget) String() string {
-	return fmt.Sprintf("budget %.0f%% of calls + %g/s over %ds", b.ratio*100, b.minPerSec, len(b.buckets))
+	return fmt.Sprintf("budget %.0f%% of calls + %g/s over %ds", b.ratio*100, b.minPerSec, b.window)
 }

@@ -55,9 +55,12 @@ type Pipeline struct {
 	// epoch is the clock's reading when the pipeline was built; calls keep
 	// their times as stamps, nanoseconds since epoch, and make a time.Time
 	// only for an event. sys is set when clock is the system clock, which
-	// is then read as time.Since(epoch), at half the cost of time.Now.
-	epoch time.Time
-	sys   bool
+	// is then read from the runtime's monotonic clock (epochMono at epoch)
+	// at a third of the cost of time.Now, and its times made from the Unix
+	// nanoseconds of epoch (they carry no monotonic reading).
+	epoch                    time.Time
+	sys                      bool
+	epochMono, epochUnixNano int64
 	// timing is set when something needs clock readings on every call:
 	// an observer, a time-based breaker window, a slow-call threshold or a
 	// retry window.
@@ -142,6 +145,7 @@ func New(name string, cfg Config) (*Pipeline, error) {
 	if p.timing {
 		_, p.sys = p.clock.(systemClock)
 		p.epoch = p.clock.Now()
+		p.epochMono, p.epochUnixNano = nanotime(), p.epoch.UnixNano()
 	}
 	return p, nil
 }
@@ -242,13 +246,18 @@ type stamp int64
 // read reads the pipeline's clock.
 func (p *Pipeline) read() stamp {
 	if p.sys {
-		return stamp(time.Since(p.epoch))
+		return stamp(nanotime() - p.epochMono)
 	}
 	return stamp(p.clock.Now().Sub(p.epoch))
 }
 
 // time returns the time of stamp s.
-func (p *Pipeline) time(s stamp) time.Time { return p.epoch.Add(time.Duration(s)) }
+func (p *Pipeline) time(s stamp) time.Time {
+	if p.sys {
+		return time.Unix(0, p.epochUnixNano+int64(s))
+	}
+	return p.epoch.Add(time.Duration(s))
+}
 
 // unix returns the Unix second of stamp s, without making its time.Time.
 func (p *Pipeline) unix(s stamp) int64 {
@@ -281,31 +290,46 @@ func (p *Pipeline) begin(c *call) {
 	}
 }
 
-// end reports the end of the call with its final error.
+// end reports the end of the call with its final error. The event is
+// built in place and copied only to be delivered: it is the one event of
+// a call that succeeds at once, for an observer that folds.
 func (p *Pipeline) end(ctx context.Context, c *call, err error) {
-	if p.wants(KindCallEnd) {
-		e := c.event(KindCallEnd)
-		e.Outcome = classify(ctx, err)
-		e.Duration = time.Duration(c.now - c.start)
-		e.Err = err
-		l := &c.last
-		if !l.held {
-			p.emit(ctx, e)
-			return
-		}
-		// The folders get the held attempt in the call end; the others
-		// had it as an event of its own.
-		folded := e
-		folded.LastAttempt, folded.LastOutcome, folded.LastDuration, folded.LastErr = true, l.outcome, l.dur, l.err
-		*l = heldAttempt{}
-		for i, o := range p.byKind[KindCallEnd] {
-			if p.folds[i] {
-				o.Observe(ctx, folded)
-			} else {
-				o.Observe(ctx, e)
-			}
+	if !p.wants(KindCallEnd) {
+		return
+	}
+	var e Event
+	c.stamp(&e, KindCallEnd)
+	e.Outcome = classify(ctx, err)
+	e.Duration = time.Duration(c.now - c.start)
+	e.Err = err
+	l := &c.last
+	if !l.held {
+		p.emit(ctx, e)
+		return
+	}
+	// The folders get the held attempt in the call end; the others had
+	// it as an event of its own.
+	held := *l
+	*l = heldAttempt{}
+	if len(p.folders) == len(p.folds) {
+		held.fold(&e)
+		p.emit(ctx, e)
+		return
+	}
+	folded := e
+	held.fold(&folded)
+	for i, o := range p.byKind[KindCallEnd] {
+		if p.folds[i] {
+			o.Observe(ctx, folded)
+		} else {
+			o.Observe(ctx, e)
 		}
 	}
+}
+
+// fold sets the fields of call end e that carry the held attempt.
+func (h *heldAttempt) fold(e *Event) {
+	e.LastAttempt, e.LastOutcome, e.LastDuration, e.LastErr = true, h.outcome, h.dur, h.err
 }
 
 // next runs the policy at index i, or the function itself past the last.
@@ -350,7 +374,8 @@ func (c *call) invoke(ctx context.Context, fn func(context.Context) error) error
 		p.emit(ctx, e)
 	}
 	if len(p.folders) > 0 {
-		c.last = heldAttempt{held: true, outcome: outcome, attempt: c.attempt, at: c.now, dur: d, err: err}
+		l := &c.last
+		l.held, l.outcome, l.attempt, l.at, l.dur, l.err = true, outcome, c.attempt, c.now, d, err
 	}
 	return err
 }
@@ -408,7 +433,14 @@ func (c *call) tick() {
 
 // event returns an event of kind k stamped with the call's fields.
 func (c *call) event(k Kind) Event {
-	return Event{Kind: k, Pipeline: c.p.name, Call: c.id, Attempt: c.attempt, Time: c.p.time(c.now)}
+	var e Event
+	c.stamp(&e, k)
+	return e
+}
+
+// stamp sets e's kind to k and its call fields to the call's.
+func (c *call) stamp(e *Event, k Kind) {
+	e.Kind, e.Pipeline, e.Call, e.Attempt, e.Time = k, c.p.name, c.id, c.attempt, c.p.time(c.now)
 }
 
 // emit delivers e to the observers of its kind.

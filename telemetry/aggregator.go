@@ -317,8 +317,10 @@ func (p *pipeline) Observe(_ context.Context, e resilience.Event) {
 			if e.LastOutcome < resilience.NumOutcomes {
 				c.attempts[e.LastOutcome]++
 			}
-			sh.pending[sh.npending].setLastAttempt(&e)
-			p.kept(sh)
+			if !foldable(&e) {
+				sh.pending[sh.npending].setLastAttempt(&e)
+				p.kept(sh)
+			}
 		}
 		i := bucketIndex(int64(e.Duration), latencyBits)
 		sh.lat[i]++
@@ -442,9 +444,12 @@ func (p *pipeline) flush(recent bool) (t shardTotals, events []RecentEvent) {
 	if len(recs) > RecentEventsKept {
 		recs = recs[len(recs)-RecentEventsKept:]
 	}
-	events = make([]RecentEvent, len(recs))
+	events = make([]RecentEvent, 0, 2*len(recs))
 	for i := range recs {
-		events[i] = recs[i].event()
+		events = recs[i].appendEvents(events)
+	}
+	if len(events) > RecentEventsKept {
+		events = slices.Clip(events[len(events)-RecentEventsKept:])
 	}
 	return t, events
 }

@@ -17,18 +17,28 @@ const maxMessage = 256
 
 // record is an event of the recent-events ring, packed. Attempt-start
 // events are not kept: an attempt's end gives its start (Time - Duration).
+//
+// A call end that carries its last attempt, successful with the call, is
+// kept as one record with folded set, and read back as the two events.
 type record struct {
 	time    int64 // Unix nanoseconds
-	call    uint64
 	dur     int64 // Duration, or Delay for KindRetryScheduled
+	lastDur int64 // the Duration of a folded last attempt
+	call    uint64
 	err     error
-	attempt int32
+	attempt uint16 // up to 65,535
 	kind    resilience.Kind
 	outcome resilience.Outcome
-	from    resilience.State
-	to      resilience.State
+	states  uint8 // From<<4 | To
 	reason  resilience.Reason
 	scope   resilience.Scope
+	last    uint8 // 0, or 1 + the Outcome of a folded last attempt
+}
+
+// foldable reports whether call end e carries a last attempt that one
+// record can keep with it: neither has an error.
+func foldable(e *resilience.Event) bool {
+	return e.LastAttempt && e.LastErr == nil && e.Err == nil
 }
 
 func (r *record) set(e *resilience.Event) {
@@ -39,23 +49,41 @@ func (r *record) set(e *resilience.Event) {
 		r.dur = int64(e.Delay)
 	}
 	r.err = e.Err
-	r.attempt = int32(min(max(e.Attempt, 0), 1<<31-1))
-	r.kind, r.outcome, r.from, r.to, r.reason, r.scope = e.Kind, e.Outcome, e.From, e.To, e.Reason, e.Scope
+	r.attempt = clampAttempt(e.Attempt)
+	r.kind, r.outcome, r.states, r.reason, r.scope = e.Kind, e.Outcome, uint8(e.From)<<4|uint8(e.To)&15, e.Reason, e.Scope
+	r.last, r.lastDur = 0, 0
+	if e.Kind == resilience.KindCallEnd && foldable(e) {
+		r.last, r.lastDur = 1+uint8(e.LastOutcome), int64(e.LastDuration)
+	}
 }
 
+func clampAttempt(n int) uint16 { return uint16(min(max(n, 0), 1<<16-1)) }
+
 // setLastAttempt records the end of the last attempt that call end e
-// carries (e.LastAttempt).
+// carries (e.LastAttempt), when it cannot be folded into the call's record.
 func (r *record) setLastAttempt(e *resilience.Event) {
 	*r = record{
 		time: e.Time.UnixNano(), call: e.Call, dur: int64(e.LastDuration), err: e.LastErr,
-		attempt: int32(min(max(e.Attempt, 0), 1<<31-1)), kind: resilience.KindAttemptEnd, outcome: e.LastOutcome,
+		attempt: clampAttempt(e.Attempt), kind: resilience.KindAttemptEnd, outcome: e.LastOutcome,
 	}
+}
+
+// appendEvents appends the events of r to dst: one, or two for a call end
+// with its last attempt folded in.
+func (r *record) appendEvents(dst []RecentEvent) []RecentEvent {
+	if r.last > 0 {
+		dst = append(dst, RecentEvent{
+			Kind: resilience.KindAttemptEnd, Time: time.Unix(0, r.time), Call: r.call, Attempt: int(r.attempt),
+			Outcome: resilience.Outcome(r.last - 1), Duration: time.Duration(r.lastDur),
+		})
+	}
+	return append(dst, r.event())
 }
 
 func (r *record) event() RecentEvent {
 	e := RecentEvent{
 		Kind: r.kind, Time: time.Unix(0, r.time), Call: r.call, Attempt: int(r.attempt),
-		Outcome: r.outcome, From: r.from, To: r.to, Reason: r.reason, Scope: r.scope, Err: r.err,
+		Outcome: r.outcome, From: resilience.State(r.states >> 4), To: resilience.State(r.states & 15), Reason: r.reason, Scope: r.scope, Err: r.err,
 	}
 	if r.kind == resilience.KindRetryScheduled {
 		e.Delay = time.Duration(r.dur)
