@@ -126,9 +126,15 @@ func newBudget(cfg BudgetConfig, field string) (*budget, error) {
 // counts, so that no count made in the new second is cleared with them.
 func (b *budget) bucket(sec int64) *budgetBucket {
 	bk := &b.buckets[uint64(sec)&b.mask]
-	if old := bk.sec.Load(); old == sec {
+	if bk.sec.Load() == sec {
 		return bk
-	} else if old > sec {
+	}
+	return b.turn(bk, sec)
+}
+
+// turn is bucket for a bucket that does not hold second sec.
+func (b *budget) turn(bk *budgetBucket, sec int64) *budgetBucket {
+	if bk.sec.Load() > sec {
 		return nil
 	}
 	b.mu.Lock()

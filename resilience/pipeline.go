@@ -248,16 +248,22 @@ func (p *Pipeline) read() stamp {
 	if p.sys {
 		return stamp(nanotime() - p.epochMono)
 	}
-	return stamp(p.clock.Now().Sub(p.epoch))
+	return p.readClock()
 }
+
+//go:noinline
+func (p *Pipeline) readClock() stamp { return stamp(p.clock.Now().Sub(p.epoch)) }
 
 // time returns the time of stamp s.
 func (p *Pipeline) time(s stamp) time.Time {
 	if p.sys {
 		return time.Unix(0, p.epochUnixNano+int64(s))
 	}
-	return p.epoch.Add(time.Duration(s))
+	return p.clockTime(s)
 }
+
+//go:noinline
+func (p *Pipeline) clockTime(s stamp) time.Time { return p.epoch.Add(time.Duration(s)) }
 
 // unix returns the Unix second of stamp s, without making its time.Time.
 func (p *Pipeline) unix(s stamp) int64 {
@@ -308,16 +314,14 @@ func (p *Pipeline) end(ctx context.Context, c *call, err error) {
 		return
 	}
 	// The folders get the held attempt in the call end; the others had
-	// it as an event of its own.
-	held := *l
-	*l = heldAttempt{}
+	// it as an event of its own. The call ends here: l is left as it is.
 	if len(p.folders) == len(p.folds) {
-		held.fold(&e)
+		l.fold(&e)
 		p.emit(ctx, e)
 		return
 	}
 	folded := e
-	held.fold(&folded)
+	l.fold(&folded)
 	for i, o := range p.byKind[KindCallEnd] {
 		if p.folds[i] {
 			o.Observe(ctx, folded)
@@ -364,7 +368,9 @@ func (c *call) invoke(ctx context.Context, fn func(context.Context) error) error
 	if !p.attemptEnds {
 		return err
 	}
-	c.release(ctx) // not the last attempt after all
+	if c.last.held {
+		c.release(ctx) // not the last attempt after all
+	}
 	outcome, d := classify(ctx, err), time.Duration(c.now-begin)
 	if p.wants(KindAttemptEnd) {
 		e := c.event(KindAttemptEnd)
@@ -384,16 +390,15 @@ func (c *call) invoke(ctx context.Context, fn func(context.Context) error) error
 // after the attempt end held back from the folders: another event follows
 // it, so it was not the call's last.
 func (c *call) emit(ctx context.Context, e Event) {
-	c.release(ctx)
+	if c.last.held {
+		c.release(ctx)
+	}
 	c.p.emit(ctx, e)
 }
 
-// release delivers the attempt end held back from the folders, if any.
+// release delivers the attempt end held back from the folders.
 func (c *call) release(ctx context.Context) {
 	l := &c.last
-	if !l.held {
-		return
-	}
 	e := Event{Kind: KindAttemptEnd, Pipeline: c.p.name, Call: c.id, Attempt: l.attempt, Outcome: l.outcome,
 		Duration: l.dur, Err: l.err, Time: c.p.time(l.at)}
 	*l = heldAttempt{}
@@ -459,6 +464,13 @@ func (p *Pipeline) observed() bool { return p.watched }
 // classify maps the error of an attempt or call run under ctx to an Outcome.
 // A *RetryError takes the outcome of its last attempt.
 func classify(ctx context.Context, err error) Outcome {
+	if err == nil {
+		return OutcomeSuccess
+	}
+	return classifyErr(ctx, err)
+}
+
+func classifyErr(ctx context.Context, err error) Outcome {
 	if re, ok := err.(*RetryError); ok {
 		err = re.Err
 	}
