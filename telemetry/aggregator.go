@@ -252,6 +252,7 @@ type shard struct {
 	latSum, backoffSum time.Duration
 	lat                [latencyBuckets]uint32
 	backoff            [backoffBuckets]uint64
+	backLo, backHi     int // bound the buckets of backoff that may be non-zero
 	attempts           [MaxAttemptsTracked]uint64
 	pending            [recentBatch]record // recent events not yet in the ring
 	npending           int
@@ -276,6 +277,7 @@ func newPipeline(a *Aggregator, name string, now time.Time) *pipeline {
 		sh := &p.shards[i]
 		sh.sec = noSlot
 		sh.latLo, sh.latHi = latencyBuckets, -1
+		sh.backLo, sh.backHi = backoffBuckets, -1
 	}
 	return p
 }
@@ -329,7 +331,9 @@ func (p *pipeline) Observe(_ context.Context, e resilience.Event) {
 		sh.attempts[min(max(e.Attempt, 1), MaxAttemptsTracked)-1]++
 	case resilience.KindRetryScheduled:
 		c.retries++
-		sh.backoff[bucketIndex(int64(e.Delay), backoffBits)]++
+		i := bucketIndex(int64(e.Delay), backoffBits)
+		sh.backoff[i]++
+		sh.backLo, sh.backHi = min(sh.backLo, i), max(sh.backHi, i)
 		sh.backoffSum += e.Delay
 	case resilience.KindBudgetExhausted:
 		c.rejections[RejectRetryBudget]++
@@ -403,12 +407,15 @@ func (p *pipeline) fold(sh *shard) {
 type shardTotals struct {
 	backoff  [backoffBuckets]uint64
 	attempts [MaxAttemptsTracked]uint64
+	// backLo and backHi bound the buckets of backoff that may be non-zero.
+	backLo, backHi int
 }
 
 // flush folds every shard into the history and returns the figures kept in
 // the shards; with recent, it also copies the recent events, the newest
 // RecentEventsKept of those in the ring and the shards' batches.
 func (p *pipeline) flush(recent bool) (t shardTotals, events []RecentEvent) {
+	t.backLo, t.backHi = backoffBuckets, -1
 	// The shards stay locked until the ring is read, so that no batch
 	// moves to the ring in between and is copied twice.
 	defer func() {
@@ -422,9 +429,10 @@ func (p *pipeline) flush(recent bool) (t shardTotals, events []RecentEvent) {
 		if sh.dirty {
 			p.fold(sh)
 		}
-		for j, v := range sh.backoff {
-			t.backoff[j] += v
+		for j := sh.backLo; j <= sh.backHi; j++ {
+			t.backoff[j] += sh.backoff[j]
 		}
+		t.backLo, t.backHi = min(t.backLo, sh.backLo), max(t.backHi, sh.backHi)
 		for j, v := range sh.attempts {
 			t.attempts[j] += v
 		}

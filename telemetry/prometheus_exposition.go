@@ -200,8 +200,8 @@ func (c *Collector) build(x *exposition) error {
 		p.mu.Lock()
 		h := &p.hist
 		t, state := h.totals, h.breaker.state
-		duration := x.histogram(c, &c.latency, l.pipeline, h.cumLat[:], h.latSum)
-		backoff := x.histogram(c, &c.backoff, l.pipeline, st.backoff[:], h.backoffSum)
+		duration := x.histogram(c, &c.latency, l.pipeline, h.cumLat[:], h.cumLo, h.cumHi, h.latSum)
+		backoff := x.histogram(c, &c.backoff, l.pipeline, st.backoff[:], st.backLo, st.backHi, h.backoffSum)
 		for from := range resilience.NumStates {
 			for to := range resilience.NumStates {
 				for r, v := range h.breaker.counts[from][to] {
@@ -301,22 +301,18 @@ func (x *exposition) gauge(labels []*dto.LabelPair, v float64) *dto.Metric {
 	return m
 }
 
-// histogram returns the histogram counts (indexed by fine bucket) as a
-// metric with classic and native buckets: buckets map in order, so the
-// native spans come out sorted.
-func (x *exposition) histogram(c *Collector, hm *histogramMap, labels []*dto.LabelPair, counts []uint64, sum time.Duration) *dto.Metric {
+// histogram returns the histogram counts (indexed by fine bucket, none
+// outside [lo, hi] non-zero) as a metric with classic and native buckets:
+// buckets map in order, so the native spans come out sorted.
+func (x *exposition) histogram(c *Collector, hm *histogramMap, labels []*dto.LabelPair, counts []uint64, lo, hi int, sum time.Duration) *dto.Metric {
 	cum := x.cumulative.take(len(hm.bounds))
 	spans, deltas := x.spans[:0], x.deltas[:0]
 	var count, zero uint64
 	prevK, prevN := 0, int64(0)
 	var run int64 // count of the native bucket prevK being summed
 	started := false
-	for i := 0; i < len(counts); i++ {
-		// Most buckets are empty: skip them four at a time.
-		if i+4 <= len(counts) && i&3 == 0 && counts[i]|counts[i+1]|counts[i+2]|counts[i+3] == 0 {
-			i += 3
-			continue
-		}
+	// Only counts[lo:hi+1] may hold anything.
+	for i := max(lo, 0); i <= min(hi, len(counts)-1); i++ {
 		n := counts[i]
 		if n == 0 {
 			continue

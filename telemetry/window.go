@@ -105,6 +105,8 @@ type history struct {
 	tens   [tenSlots]histSlot
 	mins   [minuteSlots]histSlot
 	cumLat [latencyBuckets]uint64
+	// cumLo and cumHi bound the buckets of cumLat that may be non-zero.
+	cumLo, cumHi int
 
 	totals             Counts
 	latSum, backoffSum time.Duration
@@ -112,6 +114,7 @@ type history struct {
 }
 
 func (h *history) init(bound time.Time) {
+	h.cumLo, h.cumHi = latencyBuckets, -1
 	for i := range h.secs {
 		h.secs[i].sec = noSlot
 	}
@@ -167,6 +170,7 @@ func (h *history) fold(sec int64, c *counts32, lat *[latencyBuckets]uint32, lo, 
 	}
 	ten := h.histAt(h.tens[:], t, true)
 	minute := h.histAt(h.mins[:], divFloor(sec, 60), false)
+	h.cumLo, h.cumHi = min(h.cumLo, lo), max(h.cumHi, hi)
 	for i := lo; i <= hi; i++ {
 		v := lat[i]
 		if v == 0 {
