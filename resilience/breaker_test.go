@@ -457,14 +457,14 @@ func TestBreakerEvents(t *testing.T) {
 			t.Errorf("transition %d:\n got %+v\nwant %+v", i, g, want[i])
 		}
 	}
-	if got[0].Call != 2 || got[0].Attempt != 1 {
+	ends := f.log.of(resilience.KindCallEnd)
+	if got[0].Call != ends[1].Call || got[0].Attempt != 1 {
 		t.Errorf("trip reported for call %d attempt %d, want the second call's first attempt", got[0].Call, got[0].Attempt)
 	}
 	rej := f.log.of(resilience.KindRejected)
-	if len(rej) != 1 || rej[0].Reason != resilience.ReasonBreakerOpen || !errors.Is(rej[0].Err, resilience.ErrOpen) || rej[0].Call != 3 {
+	if len(rej) != 1 || rej[0].Reason != resilience.ReasonBreakerOpen || !errors.Is(rej[0].Err, resilience.ErrOpen) || rej[0].Call != ends[2].Call {
 		t.Fatalf("rejections %+v, want one for call 3 with ReasonBreakerOpen", rej)
 	}
-	ends := f.log.of(resilience.KindCallEnd)
 	if len(ends) != 4 || ends[2].Outcome != resilience.OutcomeRejected {
 		t.Fatalf("call ends %+v, want 4 with the third rejected", ends)
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -154,11 +153,11 @@ func (b *budget) turn(bk *budgetBucket, sec int64) *budgetBucket {
 
 // deposit counts call c.
 func (b *budget) deposit(c *call) {
-	// An observed call has a number to spread the stripes by; otherwise
-	// draw one.
-	i := c.id % budgetStripes
+	// A call counts on the stripe of the P it runs on, which its id tells
+	// when it has one (see Pipeline.begin).
+	i := (c.id >> 56) % budgetStripes
 	if c.id == 0 {
-		i = uint64(rand.Uint32()) % budgetStripes
+		i = uint64(procHint()) % budgetStripes
 	}
 	st := &b.stripes[i]
 	var sec int64

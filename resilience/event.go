@@ -85,8 +85,13 @@ type Event struct {
 	LastOutcome Outcome
 	// Pipeline is the name of the pipeline.
 	Pipeline string
-	// Call numbers the calls of a pipeline from 1 so that the events of one
-	// call can be grouped; 0 for events outside a call (an override).
+	// Call identifies a call of the pipeline so that the events of one call
+	// can be grouped: unique within the pipeline and never 0. Calls are
+	// counted on one of several counters, by the P they run on, and the id
+	// is the counter's number in the top byte and its count below: calls
+	// made one after the other on a goroutine have consecutive ids, unless
+	// it moved to another P in between. 0 for events outside a call (an
+	// override).
 	Call uint64
 	// Attempt is the 1-based attempt number (attempt, retry, timeout,
 	// rejection and call-end events; for call end, the number of attempts).

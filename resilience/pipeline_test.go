@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,10 +28,14 @@ func TestPipelineReportsASuccessfulCall(t *testing.T) {
 	if got := log.kinds(); !equalSlices(got, want) {
 		t.Fatalf("kinds = %v, want %v", got, want)
 	}
-	for i, e := range log.all() {
-		if e.Pipeline != "p" || e.Call != uint64(i/3+1) || e.Attempt != 1 || !e.Time.Equal(epoch) {
-			t.Errorf("event %d = %+v, want pipeline p, call %d, attempt 1 at %v", i, e, i/3+1, epoch)
+	all := log.all()
+	for i, e := range all {
+		if e.Pipeline != "p" || e.Call == 0 || e.Call != all[i/3*3].Call || e.Attempt != 1 || !e.Time.Equal(epoch) {
+			t.Errorf("event %d = %+v, want pipeline p, the id of call %d, attempt 1 at %v", i, e, i/3+1, epoch)
 		}
+	}
+	if all[0].Call >= all[3].Call {
+		t.Errorf("call ids %d then %d, want them growing", all[0].Call, all[3].Call)
 	}
 }
 
@@ -206,5 +211,30 @@ func TestARefusedPipelineLeavesItsPoliciesFree(t *testing.T) {
 	}
 	if _, err := resilience.New("d", resilience.Config{Policies: []resilience.Policy{breaker}}); err != nil {
 		t.Fatalf("the corrected configuration: %v", err)
+	}
+}
+
+func TestCallIdsAreUniqueWhenCallsRunOnManyGoroutines(t *testing.T) {
+	ends := &callEnds{}
+	p := mustPipeline(t, "p", resilience.Config{Observers: []resilience.Observer{ends}})
+	const goroutines, calls = 8, 500
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			for range calls {
+				_ = resilience.Run(context.Background(), p, func(context.Context) error { return nil })
+			}
+		})
+	}
+	wg.Wait()
+	seen := map[uint64]bool{}
+	for _, e := range ends.all() {
+		if e.Call == 0 || seen[e.Call] {
+			t.Fatalf("call id %d is 0 or seen before", e.Call)
+		}
+		seen[e.Call] = true
+	}
+	if len(seen) != goroutines*calls {
+		t.Errorf("%d call ids, want %d", len(seen), goroutines*calls)
 	}
 }

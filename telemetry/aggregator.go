@@ -299,7 +299,9 @@ func (p *pipeline) Observe(_ context.Context, e resilience.Event) {
 	if e.Kind == resilience.KindAttemptStart {
 		return
 	}
-	sh := &p.shards[uint64(procID())&p.mask]
+	// A call's id names the counter it was numbered on, the P it started
+	// on (see resilience.Event.Call): its shard.
+	sh := &p.shards[e.Call>>56&p.mask]
 	sec := e.Time.Unix()
 	sh.mu.Lock()
 	if sec != sh.sec {

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -74,12 +75,20 @@ func BenchmarkObserve(b *testing.B) {
 		var ids atomic.Int64
 		b.RunParallel(func(pb *testing.PB) {
 			// Goroutines start apart in the event list, so that they
-			// observe different calls at once, as concurrent callers do.
-			i := int(ids.Add(1)*3*calls/7) % len(evs)
+			// observe different calls at once, as concurrent callers do,
+			// and their calls carry ids of different counters, as a
+			// pipeline numbers calls made on different Ps (see
+			// resilience.Event.Call).
+			g := ids.Add(1)
+			i := int(g*3*calls/7) % len(evs)
 			i -= i % 3
+			mine := slices.Clone(evs)
+			for j := range mine {
+				mine[j].Call |= uint64(g) << 56
+			}
 			for pb.Next() {
-				o.Observe(ctx, evs[i])
-				if i++; i == len(evs) {
+				o.Observe(ctx, mine[i])
+				if i++; i == len(mine) {
 					i = 0
 				}
 			}

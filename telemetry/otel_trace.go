@@ -51,7 +51,8 @@ const (
 )
 
 // numCallShards is the number of shards of a pipeline's open-call table.
-// Call ids are consecutive, so consecutive calls land in different shards.
+// Call ids are consecutive (per P; see resilience.Event.Call), so
+// consecutive calls land in different shards.
 const numCallShards = 16
 
 // defaultMaxOpenCalls is the default of TracingConfig.MaxOpenCalls.
