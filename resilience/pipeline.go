@@ -306,7 +306,11 @@ func (p *Pipeline) begin(c *call) {
 		c.id = s<<56 | p.ids[s].n.Add(1)
 	}
 	if p.timing {
-		c.start = p.read()
+		if p.sys { // read, inlined: one call fewer on every observed call
+			c.start = stamp(nanotime() - p.epochMono)
+		} else {
+			c.start = p.readClock()
+		}
 		c.now = c.start
 	}
 }
@@ -378,7 +382,11 @@ func (c *call) invoke(ctx context.Context, fn func(context.Context) error) error
 	}
 	err := fn(ctx)
 	if p.timing {
-		c.now = p.read()
+		if p.sys { // read, inlined
+			c.now = stamp(nanotime() - p.epochMono)
+		} else {
+			c.now = p.readClock()
+		}
 	}
 	if !p.attemptEnds {
 		return err

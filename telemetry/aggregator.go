@@ -372,11 +372,16 @@ func (p *pipeline) Observe(_ context.Context, e resilience.Event) {
 // batch to the ring once it is full. sh.mu is held.
 func (p *pipeline) kept(sh *shard) {
 	if sh.npending++; sh.npending == recentBatch {
-		p.recent.mu.Lock()
-		p.recent.add(sh.pending[:])
-		p.recent.mu.Unlock()
-		sh.npending = 0
+		p.moveBatch(sh)
 	}
+}
+
+// moveBatch moves sh's full batch of recent events to the ring.
+func (p *pipeline) moveBatch(sh *shard) {
+	p.recent.mu.Lock()
+	p.recent.add(sh.pending[:])
+	p.recent.mu.Unlock()
+	sh.npending = 0
 }
 
 // roll moves sh to second sec, folding the second it held. sh.mu is held.
