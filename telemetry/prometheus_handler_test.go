@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -379,13 +378,7 @@ func TestMetricsHandlerUnderConcurrentScrapes(t *testing.T) {
 // handler's text exposition. It skips without promtool, unless
 // FUSEBOX_E2E=1 asks for it.
 func TestMetricsHandlerPassesPromtool(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("FUSEBOX_E2E") == "1" {
-			t.Fatal("FUSEBOX_E2E=1 but promtool is not on PATH (apt-get install prometheus)")
-		}
-		t.Skip("promtool is not on PATH; install Debian's prometheus package to run this check")
-	}
+	promtool := needPromtool(t)
 	a, _ := newTestAggregator(t, AggregatorConfig{Policies: fleetPolicies()})
 	observeFleet(t, a, 2)
 	reg := prometheus.NewPedanticRegistry()

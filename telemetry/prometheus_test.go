@@ -194,9 +194,10 @@ func TestCollectorRejectsBadBuckets(t *testing.T) {
 	}
 }
 
-// TestExpositionPassesPromtool runs `promtool check metrics` on the text
-// exposition. It skips without promtool, unless FUSEBOX_E2E=1 asks for it.
-func TestExpositionPassesPromtool(t *testing.T) {
+// needPromtool returns the path of promtool. It skips t without promtool,
+// unless FUSEBOX_E2E=1 asks for it.
+func needPromtool(t *testing.T) string {
+	t.Helper()
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
 		if os.Getenv("FUSEBOX_E2E") == "1" {
@@ -204,6 +205,13 @@ func TestExpositionPassesPromtool(t *testing.T) {
 		}
 		t.Skip("promtool is not on PATH; install Debian's prometheus package to run this check")
 	}
+	return promtool
+}
+
+// TestExpositionPassesPromtool runs `promtool check metrics` on the text
+// exposition. It skips without promtool, unless FUSEBOX_E2E=1 asks for it.
+func TestExpositionPassesPromtool(t *testing.T) {
+	promtool := needPromtool(t)
 	a, _ := newTestAggregator(t, AggregatorConfig{Policies: fleetPolicies()})
 	observeFleet(t, a, 0)
 	body, _ := scrape(t, promhttp.HandlerForTransactional(newTestGatherer(t, a), promhttp.HandlerOpts{}), "text/plain")

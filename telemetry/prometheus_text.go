@@ -247,15 +247,9 @@ func (w *textWriter) appendText(mf *dto.MetricFamily) error {
 	}
 	b := w.buf
 	if mf.Help != nil {
-		b = append(b, "# HELP "...)
-		b = append(b, name...)
-		b = append(b, ' ')
-		b = appendEscaped(b, *mf.Help, false)
-		b = append(b, '\n')
+		b = appendComment(b, "HELP", name, *mf.Help, false)
 	}
-	b = append(b, "# TYPE "...)
-	b = append(b, name...)
-	b = append(b, typeLine...)
+	b = appendType(b, name, typeLine)
 	w.bounds, w.boundText = w.bounds[:0], w.boundText[:0]
 	for i, m := range mf.Metric {
 		w.labels = w.labelText[w.labelStart(i):w.labelEnds[i]]
@@ -307,6 +301,26 @@ func (w *textWriter) appendText(mf *dto.MetricFamily) error {
 	return nil
 }
 
+// appendComment appends the line "# kind name text", text escaped as
+// appendEscaped does (quotes too when quote is set, as OpenMetrics wants).
+func appendComment(b []byte, kind, name, text string, quote bool) []byte {
+	b = append(b, "# "...)
+	b = append(b, kind...)
+	b = append(b, ' ')
+	b = append(b, name...)
+	b = append(b, ' ')
+	b = appendEscaped(b, text, quote)
+	return append(b, '\n')
+}
+
+// appendType appends the line "# TYPE name" and typeLine, which holds the
+// space, the type and the newline.
+func appendType(b []byte, name, typeLine string) []byte {
+	b = append(b, "# TYPE "...)
+	b = append(b, name...)
+	return append(b, typeLine...)
+}
+
 // textLine appends a sample line of the text format: the name and
 // suffix, the current metric's labels and the extra label (rendered up to
 // its closing quote), the value and the timestamp.
@@ -346,21 +360,11 @@ func (w *textWriter) appendOpenMetrics(mf *dto.MetricFamily) error {
 	}
 	b := w.buf
 	if mf.Help != nil {
-		b = append(b, "# HELP "...)
-		b = append(b, short...)
-		b = append(b, ' ')
-		b = appendEscaped(b, *mf.Help, true)
-		b = append(b, '\n')
+		b = appendComment(b, "HELP", short, *mf.Help, true)
 	}
-	b = append(b, "# TYPE "...)
-	b = append(b, short...)
-	b = append(b, typeLine...)
+	b = appendType(b, short, typeLine)
 	if mf.Unit != nil {
-		b = append(b, "# UNIT "...)
-		b = append(b, short...)
-		b = append(b, ' ')
-		b = appendEscaped(b, *mf.Unit, true)
-		b = append(b, '\n')
+		b = appendComment(b, "UNIT", short, *mf.Unit, true)
 	}
 	w.bounds, w.boundText = w.bounds[:0], w.boundText[:0]
 	for i, m := range mf.Metric {
