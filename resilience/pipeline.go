@@ -322,23 +322,28 @@ func (p *Pipeline) end(ctx context.Context, c *call, err error) {
 	if !p.wants(KindCallEnd) {
 		return
 	}
+	l := &c.last
+	if l.held && len(p.folders) == len(p.folds) {
+		// Every observer of call ends folds: they all get the held
+		// attempt in it. The call ends here: l is left as it is.
+		p.emit(ctx, Event{
+			Kind: KindCallEnd, Outcome: classify(ctx, err), LastAttempt: true, LastOutcome: l.outcome,
+			Pipeline: c.p.name, Call: c.id, Attempt: c.attempt, Duration: time.Duration(c.now - c.start),
+			LastDuration: l.dur, Err: err, LastErr: l.err, Time: p.time(c.now),
+		})
+		return
+	}
 	var e Event
 	c.stamp(&e, KindCallEnd)
 	e.Outcome = classify(ctx, err)
 	e.Duration = time.Duration(c.now - c.start)
 	e.Err = err
-	l := &c.last
 	if !l.held {
 		p.emit(ctx, e)
 		return
 	}
 	// The folders get the held attempt in the call end; the others had
-	// it as an event of its own. The call ends here: l is left as it is.
-	if len(p.folders) == len(p.folds) {
-		l.fold(&e)
-		p.emit(ctx, e)
-		return
-	}
+	// it as an event of its own.
 	folded := e
 	l.fold(&folded)
 	for i, o := range p.byKind[KindCallEnd] {
