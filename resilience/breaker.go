@@ -578,6 +578,10 @@ func (b *Breaker) trip(ctx context.Context, c *call, e *epoch, n counts) {
 func (b *Breaker) transition(ctx context.Context, c *call, e, ne *epoch, now time.Time) *epoch {
 	var ev Event
 	if c.p.observed() {
+		if c.last.held {
+			// The attempt that made the transition comes before it.
+			c.release(ctx)
+		}
 		ev = c.event(KindBreakerTransition)
 		ev.Reason, ev.Time = ReasonAuto, now
 		if e.state.Forced() {

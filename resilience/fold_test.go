@@ -175,3 +175,28 @@ func TestOnlyAnObserverThatAsksAndTakesBothKindsIsFoldedFor(t *testing.T) {
 		})
 	}
 }
+
+func TestTheAttemptThatTripsTheBreakerComesBeforeTheTransition(t *testing.T) {
+	f := newFolder()
+	br := must[*resilience.Breaker](t)(resilience.NewBreaker(resilience.BreakerConfig{WindowSize: 2, MinimumCalls: 2}))
+	p := mustPipeline(t, "p", resilience.Config{Policies: []resilience.Policy{br}, Observers: []resilience.Observer{f}})
+	for range 2 {
+		_ = resilience.Run(context.Background(), p, func(context.Context) error { return errBoom })
+	}
+	var got []resilience.Kind
+	for _, e := range f.all() {
+		if e.Kind != resilience.KindAttemptStart {
+			got = append(got, e.Kind)
+		}
+	}
+	want := []resilience.Kind{
+		resilience.KindCallEnd, // the first call, its attempt folded in
+		resilience.KindAttemptEnd, resilience.KindBreakerTransition, resilience.KindCallEnd,
+	}
+	if !equalSlices(got, want) {
+		t.Fatalf("folder got %v, want %v", got, want)
+	}
+	if ends := f.of(resilience.KindCallEnd); !ends[0].LastAttempt || ends[1].LastAttempt {
+		t.Errorf("call ends %+v: want the first to carry its attempt and the second not", ends)
+	}
+}
