@@ -260,22 +260,16 @@ func (p *Pipeline) read() stamp {
 	if p.sys {
 		return stamp(nanotime() - p.epochMono)
 	}
-	return p.readClock()
+	return stamp(p.clock.Now().Sub(p.epoch))
 }
-
-//go:noinline
-func (p *Pipeline) readClock() stamp { return stamp(p.clock.Now().Sub(p.epoch)) }
 
 // time returns the time of stamp s.
 func (p *Pipeline) time(s stamp) time.Time {
 	if p.sys {
 		return time.Unix(0, p.epochUnixNano+int64(s))
 	}
-	return p.clockTime(s)
+	return p.epoch.Add(time.Duration(s))
 }
-
-//go:noinline
-func (p *Pipeline) clockTime(s stamp) time.Time { return p.epoch.Add(time.Duration(s)) }
 
 // unix returns the Unix second of stamp s, without making its time.Time.
 func (p *Pipeline) unix(s stamp) int64 {
@@ -306,11 +300,7 @@ func (p *Pipeline) begin(c *call) {
 		c.id = s<<56 | p.ids[s].n.Add(1)
 	}
 	if p.timing {
-		if p.sys { // read, inlined: one call fewer on every observed call
-			c.start = stamp(nanotime() - p.epochMono)
-		} else {
-			c.start = p.readClock()
-		}
+		c.start = p.read()
 		c.now = c.start
 	}
 }
@@ -387,11 +377,7 @@ func (c *call) invoke(ctx context.Context, fn func(context.Context) error) error
 	}
 	err := fn(ctx)
 	if p.timing {
-		if p.sys { // read, inlined
-			c.now = stamp(nanotime() - p.epochMono)
-		} else {
-			c.now = p.readClock()
-		}
+		c.now = p.read()
 	}
 	if !p.attemptEnds {
 		return err

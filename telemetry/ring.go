@@ -18,8 +18,8 @@ const maxMessage = 256
 // record is an event of the recent-events ring, packed. Attempt-start
 // events are not kept: an attempt's end gives its start (Time - Duration).
 //
-// A call end that carries its last attempt, successful with the call, is
-// kept as one record with folded set, and read back as the two events.
+// A call end that carries its last attempt, neither with an error, is kept
+// as one record with last set, and read back as the two events.
 type record struct {
 	time    int64 // Unix nanoseconds
 	dur     int64 // Duration, or Delay for KindRetryScheduled
