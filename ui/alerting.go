@@ -112,26 +112,19 @@ func (s *Server) apiAlertmanager(c echo.Context) error {
 // The JSON shapes of GET /api/v1/alerts. Times that are unknown are null.
 
 type alertJSON struct {
-	Fingerprint  string                `json:"fingerprint"`
-	Name         string                `json:"name"`
-	Source       string                `json:"source"`
-	State        string                `json:"state"`
-	Severity     string                `json:"severity"`
-	Labels       map[string]string     `json:"labels"`
-	Annotations  map[string]string     `json:"annotations"`
-	ActiveAt     *time.Time            `json:"active_at"`
-	StartsAt     *time.Time            `json:"starts_at"`
-	EndsAt       *time.Time            `json:"ends_at"`
-	GeneratorURL string                `json:"generator_url,omitempty"`
-	History      []alertTransitionJSON `json:"history"`
-	Deliveries   []deliveryJSON        `json:"deliveries"`
-}
-
-type alertTransitionJSON struct {
-	At     time.Time `json:"at"`
-	From   string    `json:"from,omitempty"`
-	To     string    `json:"to"`
-	Detail string    `json:"detail,omitempty"`
+	Fingerprint  string                      `json:"fingerprint"`
+	Name         string                      `json:"name"`
+	Source       string                      `json:"source"`
+	State        string                      `json:"state"`
+	Severity     string                      `json:"severity"`
+	Labels       map[string]string           `json:"labels"`
+	Annotations  map[string]string           `json:"annotations"`
+	ActiveAt     *time.Time                  `json:"active_at"`
+	StartsAt     *time.Time                  `json:"starts_at"`
+	EndsAt       *time.Time                  `json:"ends_at"`
+	GeneratorURL string                      `json:"generator_url,omitempty"`
+	History      []telemetry.AlertTransition `json:"history"`
+	Deliveries   []deliveryJSON              `json:"deliveries"`
 }
 
 type deliveryJSON struct {
@@ -186,11 +179,12 @@ func alertOut(a telemetry.Alert) alertJSON {
 		Labels: orEmpty(a.Labels), Annotations: orEmpty(a.Annotations),
 		ActiveAt: timeJSON(a.ActiveAt), StartsAt: timeJSON(a.StartsAt), EndsAt: timeJSON(a.EndsAt),
 		GeneratorURL: a.GeneratorURL,
-		History:      make([]alertTransitionJSON, len(a.History)),
+		History:      make([]telemetry.AlertTransition, len(a.History)),
 		Deliveries:   make([]deliveryJSON, len(a.Deliveries)),
 	}
 	for i, h := range a.History {
-		out.History[i] = alertTransitionJSON{At: h.At.UTC(), From: h.From, To: h.To, Detail: h.Detail}
+		h.At = h.At.UTC()
+		out.History[i] = h
 	}
 	for i, d := range a.Deliveries {
 		out.Deliveries[i] = deliveryOut(d)
