@@ -48,8 +48,20 @@ func (a AuditEntry) validate() error {
 // When the log holds more entries than the retention allows, the oldest are
 // removed in the same transaction.
 func (s *Store) AppendAudit(a AuditEntry) (uint64, error) {
+	return s.audited(a, nil)
+}
+
+// audited runs change, if not nil, and appends a to the audit log in one
+// transaction: both are written or neither is. It returns the audit
+// entry's sequence number.
+func (s *Store) audited(a AuditEntry, change func(tx *bolt.Tx) error) (uint64, error) {
 	var seq uint64
 	err := s.update(func(tx *bolt.Tx) error {
+		if change != nil {
+			if err := change(tx); err != nil {
+				return err
+			}
+		}
 		var err error
 		seq, err = s.appendAudit(tx, a)
 		return err

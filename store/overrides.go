@@ -53,19 +53,9 @@ func (s *Store) ApplyOverride(o Override, a AuditEntry) (uint64, error) {
 	if err := o.validate(); err != nil {
 		return 0, err
 	}
-	var seq uint64
-	err := s.update(func(tx *bolt.Tx) error {
-		if err := put(tx.Bucket(bucketOverrides), []byte(o.Pipeline), o); err != nil {
-			return err
-		}
-		var err error
-		seq, err = s.appendAudit(tx, a)
-		return err
+	return s.audited(a, func(tx *bolt.Tx) error {
+		return put(tx.Bucket(bucketOverrides), []byte(o.Pipeline), o)
 	})
-	if err != nil {
-		return 0, err
-	}
-	return seq, nil
 }
 
 // LiftOverride removes the override of pipeline, if any, and appends a to the
@@ -74,19 +64,9 @@ func (s *Store) LiftOverride(pipeline string, a AuditEntry) (uint64, error) {
 	if err := checkKey("override pipeline", pipeline); err != nil {
 		return 0, err
 	}
-	var seq uint64
-	err := s.update(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketOverrides).Delete([]byte(pipeline)); err != nil {
-			return err
-		}
-		var err error
-		seq, err = s.appendAudit(tx, a)
-		return err
+	return s.audited(a, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketOverrides).Delete([]byte(pipeline))
 	})
-	if err != nil {
-		return 0, err
-	}
-	return seq, nil
 }
 
 // PutOverride stores o without an audit entry, replacing any override of the
