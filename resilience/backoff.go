@@ -50,7 +50,8 @@ type BackoffConfig struct {
 	Base time.Duration
 	// Multiplier grows the delay after each retry; at least 1. Zero means 2.
 	Multiplier float64
-	// Max caps every delay, Retry-After hints included; at least Base.
+	// Max caps every backoff delay; at least Base. A Retry-After hint
+	// may exceed it, up to RetryConfig.MaxRetryAfter.
 	// Zero means 10 s.
 	Max time.Duration
 	// Jitter randomises the delays. The zero value is JitterFull.

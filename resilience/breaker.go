@@ -93,7 +93,9 @@ const maxBreakerCount = 1_000_000
 // through: if their failure (or slow-call) rate reaches the threshold it
 // opens again, for OpenDuration × OpenBackoff per consecutive re-trip up to
 // MaxOpenDuration; otherwise it closes with an empty window. An operator
-// may force it open or closed with Override and lift that with Auto.
+// may force it open or closed with Override and lift that with Auto. A
+// call that panics counts as a failure, closed or half-open, as gobreaker
+// counts it; the panic goes on to the caller.
 //
 // State is computed from the pipeline's clock when a call (or State,
 // Metrics) looks, so no goroutine runs in the background. Every state
@@ -434,7 +436,14 @@ func (b *Breaker) execute(ctx context.Context, c *call, i int, fn func(context.C
 		return b.executeSlow(ctx, c, i, fn, e)
 	}
 	start := c.now
+	done := false
+	defer func() {
+		if !done { // the call panicked: a failure, as in every state
+			b.count(ctx, c, e, recCall|recFail)
+		}
+	}()
 	err := c.p.next(ctx, c, i+1, fn)
+	done = true
 	// The common case, inlined: a plain success in a clean count window
 	// changes nothing (see countWindow.record).
 	if w := e.cw; err == nil && b.slowDur == 0 && w != nil && w.totals.Load() == w.clean {
@@ -444,10 +453,18 @@ func (b *Breaker) execute(ctx context.Context, c *call, i int, fn func(context.C
 	return err
 }
 
-// runClosed lets a call through closed epoch e and records its outcome.
+// runClosed lets a call through closed epoch e and records its outcome. A
+// call that panics counts as a failure.
 func (b *Breaker) runClosed(ctx context.Context, c *call, i int, fn func(context.Context) error, e *epoch) error {
 	start := c.now
+	done := false
+	defer func() {
+		if !done {
+			b.count(ctx, c, e, recCall|recFail)
+		}
+	}()
 	err := c.p.next(ctx, c, i+1, fn)
+	done = true
 	b.record(ctx, c, e, err, start)
 	return err
 }
@@ -468,6 +485,12 @@ func (b *Breaker) record(ctx context.Context, c *call, e *epoch, err error, star
 	if b.slowDur > 0 && time.Duration(c.now-start) >= b.slowDur {
 		r |= recSlow
 	}
+	b.count(ctx, c, e, r)
+}
+
+// count adds outcome r to closed epoch e's window and trips the breaker if
+// the window says so.
+func (b *Breaker) count(ctx context.Context, c *call, e *epoch, r uint32) {
 	if w := e.cw; w != nil {
 		if tot, changed := w.record(r); changed && b.tripped(unpack(tot)) {
 			b.trip(ctx, c, e, unpack(tot))

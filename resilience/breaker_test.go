@@ -633,6 +633,38 @@ func TestBreakerCountsAPanickingProbeAsAFailure(t *testing.T) {
 	}
 }
 
+func TestBreakerCountsAPanickingCallAsAFailureWhenClosed(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  resilience.BreakerConfig
+	}{
+		{name: "count window", cfg: resilience.BreakerConfig{WindowSize: 2, MinimumCalls: 2}},
+		{name: "time window", cfg: resilience.BreakerConfig{Window: resilience.WindowTime, WindowDuration: 10 * time.Second, MinimumCalls: 2}},
+		{name: "count window with slow calls", cfg: resilience.BreakerConfig{WindowSize: 2, MinimumCalls: 2, SlowCallDuration: time.Second}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newBrFixture(t, tc.cfg, false)
+			for i := range 2 {
+				func() {
+					defer func() {
+						if r := recover(); r != "boom" {
+							t.Fatalf("call %d: recovered %v, want the call's panic", i, r)
+						}
+					}()
+					_ = resilience.Run(context.Background(), f.p, func(context.Context) error { panic("boom") })
+				}()
+			}
+			if got := f.b.State(); got != stOpen {
+				t.Fatalf("state %s after two panicking calls in a window of two, want open", got)
+			}
+			if m := f.b.Metrics(); m.Failures != 2 {
+				t.Fatalf("failures %d, want 2", m.Failures)
+			}
+		})
+	}
+}
+
 func TestBreakerMetrics(t *testing.T) {
 	f := newBrFixture(t, resilience.BreakerConfig{WindowSize: 10, MinimumCalls: 4, OpenDuration: 10 * time.Second,
 		SlowCallDuration: time.Second, SlowCallRateThreshold: 0.9}, false)

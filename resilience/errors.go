@@ -22,7 +22,8 @@ var (
 )
 
 // RetryError is returned when a retry policy gives up: attempts ran out, the
-// retry window closed, or the retry budget was spent. It wraps the last
+// retry window closed, the retry budget was spent, or a Retry-After hint
+// asked for a wait too long to honour. It wraps the last
 // attempt's error, so errors.Is and errors.As see through it.
 type RetryError struct {
 	// Attempts is how many attempts were made.
@@ -30,7 +31,9 @@ type RetryError struct {
 	// Err is the error of the last attempt.
 	Err error
 	// Reason is why no further attempt was made: "max attempts",
-	// "max elapsed", or "retry budget".
+	// "max elapsed", "retry budget", "retry after" (a Retry-After hint
+	// beyond RetryConfig.MaxRetryAfter) or "deadline" (the wait a hint asks
+	// for would outlast the context's deadline).
 	Reason string
 }
 
@@ -51,6 +54,10 @@ const (
 	giveUpAttempts = "max attempts"
 	giveUpElapsed  = "max elapsed"
 	giveUpBudget   = "retry budget"
+	// giveUpRetryAfter and giveUpDeadline end retries on a Retry-After
+	// hint: beyond MaxRetryAfter, or beyond the context's deadline.
+	giveUpRetryAfter = "retry after"
+	giveUpDeadline   = "deadline"
 )
 
 // TimeoutError is returned when a Timeout policy cut an attempt or a call.

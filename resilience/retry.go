@@ -19,6 +19,13 @@ type RetryConfig struct {
 	MaxElapsed time.Duration
 	// Backoff shapes the delays between attempts.
 	Backoff BackoffConfig
+	// MaxRetryAfter bounds how long a Retry-After hint (an error with a
+	// RetryAfter() time.Duration method) may make a retry wait; such a
+	// hint may exceed Backoff.Max. A hint longer than MaxRetryAfter ends
+	// the retries at once (a *RetryError with reason "retry after"), since
+	// calling back sooner would ignore what the server asked. Zero means
+	// 1 minute.
+	MaxRetryAfter time.Duration
 	// Retryable decides which errors are worth another attempt; see
 	// DefaultRetryable, used when it is nil. An error that has a method
 	// Retryable() bool (Permanent, Retryable) decides for itself first.
@@ -37,13 +44,16 @@ func DefaultRetryable(err error) bool {
 // Retry makes further attempts after a retryable failure, waiting an
 // exponential, jittered backoff (or longer, when the error carries a
 // RetryAfter() time.Duration hint) between them. It gives up with a
-// *RetryError when attempts run out, the retry window closes or the retry
-// budget is spent; and at once when the caller's context ends, with the
-// attempt's error, or with the context's cause if it ended during a wait.
+// *RetryError when attempts run out, the retry window closes, the retry
+// budget is spent, a Retry-After hint exceeds MaxRetryAfter, or the wait a
+// hint asks for would outlast the context's deadline; and at once when the
+// caller's context ends, with the attempt's error, or with the context's
+// cause if it ended during a wait.
 // It is safe for concurrent use.
 type Retry struct {
 	maxAttempts int
 	maxElapsed  time.Duration
+	maxHint     time.Duration
 	backoff     backoff
 	retryable   func(error) bool
 	budget      *budget
@@ -61,6 +71,12 @@ func NewRetry(cfg RetryConfig) (*Retry, error) {
 	if cfg.MaxElapsed < 0 {
 		return nil, configErr("Retry.MaxElapsed", cfg.MaxElapsed, "must not be negative")
 	}
+	if cfg.MaxRetryAfter == 0 {
+		cfg.MaxRetryAfter = time.Minute
+	}
+	if cfg.MaxRetryAfter < 0 {
+		return nil, configErr("Retry.MaxRetryAfter", cfg.MaxRetryAfter, "must not be negative")
+	}
 	b, err := newBackoff(cfg.Backoff, "Retry.Backoff")
 	if err != nil {
 		return nil, err
@@ -75,6 +91,7 @@ func NewRetry(cfg RetryConfig) (*Retry, error) {
 	return &Retry{
 		maxAttempts: cfg.MaxAttempts,
 		maxElapsed:  cfg.MaxElapsed,
+		maxHint:     cfg.MaxRetryAfter,
 		backoff:     b,
 		retryable:   cfg.Retryable,
 		budget:      bud,
@@ -96,8 +113,8 @@ func (r *Retry) Budget() (s BudgetStatus, ok bool) {
 // String describes the retry policy.
 func (r *Retry) String() string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "retry %d attempts, exp %v ×%g cap %v, %s jitter", r.maxAttempts,
-		r.backoff.Base, r.backoff.Multiplier, r.backoff.Max, r.backoff.Jitter)
+	fmt.Fprintf(&sb, "retry %d attempts, exp %v ×%g cap %v, %s jitter, retry-after ≤ %v", r.maxAttempts,
+		r.backoff.Base, r.backoff.Multiplier, r.backoff.Max, r.backoff.Jitter, r.maxHint)
 	if r.maxElapsed > 0 {
 		fmt.Fprintf(&sb, ", window %v", r.maxElapsed)
 	}
@@ -127,14 +144,20 @@ func (r *Retry) shouldRetry(err error) bool {
 	return r.retryable(err)
 }
 
-// delay returns the wait before retry n, honouring a Retry-After hint.
-func (r *Retry) delay(n int, prev time.Duration, err error) time.Duration {
-	d := r.backoff.delay(n, prev)
+// delay returns the wait before retry n, honouring a Retry-After hint up
+// to MaxRetryAfter; hinted reports whether err carried a hint, and giveUp
+// is set when the hint is beyond the bound.
+func (r *Retry) delay(n int, prev time.Duration, err error) (d time.Duration, hinted bool, giveUp string) {
+	d = r.backoff.delay(n, prev)
 	var h interface{ RetryAfter() time.Duration }
 	if errors.As(err, &h) {
-		d = max(d, min(h.RetryAfter(), r.backoff.Max))
+		ra := h.RetryAfter()
+		if ra > r.maxHint {
+			return 0, true, giveUpRetryAfter
+		}
+		return max(d, ra), true, ""
 	}
-	return d
+	return d, false, ""
 }
 
 func (r *Retry) execute(ctx context.Context, c *call, i int, fn func(context.Context) error) error {
@@ -151,9 +174,16 @@ func (r *Retry) execute(ctx context.Context, c *call, i int, fn func(context.Con
 		if c.attempt >= r.maxAttempts {
 			return &RetryError{Attempts: c.attempt, Err: err, Reason: giveUpAttempts}
 		}
-		d := r.delay(c.attempt, prev, err)
+		d, hinted, giveUp := r.delay(c.attempt, prev, err)
+		if giveUp != "" {
+			return &RetryError{Attempts: c.attempt, Err: err, Reason: giveUp}
+		}
 		if r.maxElapsed > 0 && time.Duration(c.now-begin)+d > r.maxElapsed {
 			return &RetryError{Attempts: c.attempt, Err: err, Reason: giveUpElapsed}
+		}
+		if dl, ok := ctx.Deadline(); ok && hinted && c.clockNow().Add(d).After(dl) {
+			// The server asked for a wait the caller cannot afford.
+			return &RetryError{Attempts: c.attempt, Err: err, Reason: giveUpDeadline}
 		}
 		if r.budget != nil && !r.budget.withdraw(c.clockNow()) {
 			if c.p.observed() {

@@ -110,12 +110,38 @@ func TestRetry(t *testing.T) {
 			wantDelays: []time.Duration{700 * time.Millisecond},
 		},
 		{
-			name:       "a Retry-After hint is capped by the maximum delay",
+			name:       "a Retry-After hint longer than the backoff cap is honoured in full",
+			cfg:        resilience.RetryConfig{MaxAttempts: 2, Backoff: noJitter},
+			failures:   1,
+			err:        resilience.RetryAfterError(errBoom, 45*time.Second),
+			wantCalls:  2,
+			wantDelays: []time.Duration{45 * time.Second},
+		},
+		{
+			name:       "a Retry-After hint beyond the default bound of a minute ends the retries",
 			cfg:        resilience.RetryConfig{MaxAttempts: 2, Backoff: noJitter},
 			failures:   1,
 			err:        resilience.RetryAfterError(errBoom, time.Hour),
+			wantCalls:  1,
+			wantErr:    errBoom,
+			wantGiveUp: "retry after",
+		},
+		{
+			name:       "MaxRetryAfter raises the bound on hints",
+			cfg:        resilience.RetryConfig{MaxAttempts: 2, Backoff: noJitter, MaxRetryAfter: 5 * time.Minute},
+			failures:   1,
+			err:        resilience.RetryAfterError(errBoom, 2*time.Minute),
 			wantCalls:  2,
-			wantDelays: []time.Duration{time.Second},
+			wantDelays: []time.Duration{2 * time.Minute},
+		},
+		{
+			name:       "MaxRetryAfter lowers the bound on hints",
+			cfg:        resilience.RetryConfig{MaxAttempts: 2, Backoff: noJitter, MaxRetryAfter: 100 * time.Millisecond},
+			failures:   1,
+			err:        resilience.RetryAfterError(errBoom, 700*time.Millisecond),
+			wantCalls:  1,
+			wantErr:    errBoom,
+			wantGiveUp: "retry after",
 		},
 		{
 			name:       "a single attempt disables retries",
@@ -221,6 +247,55 @@ func TestRetryStopsAtOnceWhenTheCallerCancelsDuringBackoff(t *testing.T) {
 	}
 }
 
+func TestRetryFailsFastWhenARetryAfterHintOutlastsTheDeadline(t *testing.T) {
+	tests := []struct {
+		name       string
+		hint       time.Duration
+		left       time.Duration
+		wantCalls  int
+		wantGiveUp string
+	}{
+		{name: "a hint beyond the deadline gives up at once", hint: 5 * time.Second, left: 2 * time.Second, wantCalls: 1, wantGiveUp: "deadline"},
+		{name: "a hint within the deadline is waited for", hint: time.Second, left: 2 * time.Second, wantCalls: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var log eventLog
+			// The context's deadline is read against the real clock too, so
+			// the fake one runs far ahead of it.
+			clk := resiliencetest.NewClock(time.Date(2200, 1, 2, 3, 4, 5, 0, time.UTC))
+			sched := make(scheduler, 16)
+			r := must[*resilience.Retry](t)(resilience.NewRetry(resilience.RetryConfig{MaxAttempts: 2, Backoff: noJitter}))
+			p := mustPipeline(t, "retry", resilience.Config{
+				Policies: []resilience.Policy{r}, Observers: []resilience.Observer{sched, &log}, Clock: clk,
+			})
+			ctx, cancel := context.WithDeadline(context.Background(), clk.Now().Add(tt.left))
+			defer cancel()
+			calls := 0
+			var err error
+			runDriven(t, clk, sched, func() {
+				_, err = resilience.Do(ctx, p, failing(1, resilience.RetryAfterError(errBoom, tt.hint), &calls))
+			})
+			if calls != tt.wantCalls {
+				t.Errorf("calls = %d, want %d", calls, tt.wantCalls)
+			}
+			var re *resilience.RetryError
+			if tt.wantGiveUp == "" {
+				if err != nil {
+					t.Fatalf("Do error = %v, want success after the hinted wait", err)
+				}
+				return
+			}
+			if !errors.As(err, &re) || re.Reason != tt.wantGiveUp || !errors.Is(err, errBoom) {
+				t.Fatalf("Do error = %v, want a RetryError (%s) wrapping the attempt's error", err, tt.wantGiveUp)
+			}
+			if n := len(log.of(resilience.KindRetryScheduled)); n != 0 || clk.Timers() != 0 {
+				t.Errorf("%d retries scheduled, %d timers waiting; want none", n, clk.Timers())
+			}
+		})
+	}
+}
+
 func TestRetryDoesNotRetryAFunctionThatReturnsTheCallersCancellation(t *testing.T) {
 	p, _, _ := retryPipeline(t, resilience.RetryConfig{MaxAttempts: 5, Backoff: noJitter})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -285,6 +360,7 @@ func TestNewRetryRejectsInvalidSettings(t *testing.T) {
 	}{
 		{"negative attempts", resilience.RetryConfig{MaxAttempts: -1}, "Retry.MaxAttempts"},
 		{"negative retry window", resilience.RetryConfig{MaxElapsed: -time.Second}, "Retry.MaxElapsed"},
+		{"negative Retry-After bound", resilience.RetryConfig{MaxRetryAfter: -time.Second}, "Retry.MaxRetryAfter"},
 		{"negative base delay", resilience.RetryConfig{Backoff: resilience.BackoffConfig{Base: -1}}, "Retry.Backoff.Base"},
 		{"multiplier below one", resilience.RetryConfig{Backoff: resilience.BackoffConfig{Multiplier: 0.5}}, "Retry.Backoff.Multiplier"},
 		{"cap below base", resilience.RetryConfig{Backoff: resilience.BackoffConfig{Base: time.Second, Max: time.Millisecond}}, "Retry.Backoff.Max"},

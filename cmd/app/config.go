@@ -76,6 +76,9 @@ type retryConfig struct {
 		MinPerSecond float64       `yaml:"min_per_second"`
 		Window       time.Duration `yaml:"window"`
 	} `yaml:"budget"`
+
+	// MaxRetryAfter bounds the Retry-After hints honoured (zero: 1 minute).
+	MaxRetryAfter time.Duration `yaml:"max_retry_after"`
 }
 
 type breakerConfig struct {
@@ -401,6 +404,8 @@ func buildPolicies(pc pipelineConfig) ([]resilience.Policy, error) {
 				MaxElapsed:  r.MaxElapsed,
 				Backoff:     resilience.BackoffConfig(r.Backoff),
 				Budget:      resilience.BudgetConfig(r.Budget),
+
+				MaxRetryAfter: r.MaxRetryAfter,
 			})
 		case "timeout":
 			if pc.Timeout == nil || pc.Timeout.Attempt == 0 {

@@ -99,6 +99,11 @@ func TestParseConfigReportsEveryErrorWithItsPathAndLine(t *testing.T) {
 			yaml: "pipelines:\n  - name: a\n    timeout: {attempt: -1s}\n",
 			want: []string{"pipelines[0].timeout.attempt"},
 		},
+		{
+			name: "a negative Retry-After bound names the retry field",
+			yaml: "pipelines:\n  - name: a\n    retry:\n      max_retry_after: -1s\n",
+			want: []string{"pipelines[0].retry.max_retry_after", "(line 4)"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,7 +18,10 @@
 // pipeline (its policies and observers) as a *StatusError. A Retry-After
 // header on a retryable response, in delta-seconds or as an HTTP-date read
 // against the pipeline's clock, becomes a resilience.RetryAfterError hint,
-// which the Retry honours up to its backoff cap.
+// which the Retry honours even beyond its backoff cap, up to
+// RetryConfig.MaxRetryAfter (1 minute by default); a longer hint, or one
+// that would outlast the request context's deadline, ends the retries at
+// once and the response comes back.
 //
 // Only requests that can be sent again are retried: those with an
 // idempotent method (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) or an

@@ -100,7 +100,7 @@ func TestTransportHonoursRetryAfter(t *testing.T) {
 		{"a 503 with Retry-After in seconds waits that long", 503, "2", 2 * time.Second, true},
 		{"a Retry-After date in the past leaves the backoff alone", 429, epoch.Add(-time.Minute).Format(http.TimeFormat), time.Nanosecond, true},
 		{"an unreadable Retry-After leaves the backoff alone", 429, "soon", time.Nanosecond, false},
-		{"a Retry-After beyond the backoff cap is capped", 429, "3600", 10 * time.Second, true},
+		{"a Retry-After beyond the backoff cap is honoured in full", 429, "45", 45 * time.Second, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,6 +128,55 @@ func TestTransportHonoursRetryAfter(t *testing.T) {
 			var ra interface{ RetryAfter() time.Duration }
 			if len(scheduled) == 1 && errors.As(scheduled[0].Err, &ra) != tt.hint {
 				t.Errorf("retry scheduled error = %v: RetryAfter hint present = %v, want %v", scheduled[0].Err, !tt.hint, tt.hint)
+			}
+		})
+	}
+}
+
+func TestTransportAnswersAtOnceWhenRetryAfterIsTooLongToHonour(t *testing.T) {
+	// The fake clock runs far ahead of the real one, against which a
+	// context's deadline is also read.
+	start := time.Date(2200, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := []struct {
+		name     string
+		after    string
+		deadline time.Duration // from start; zero means none
+		reason   string
+	}{
+		{"a hint beyond MaxRetryAfter", "3600", 0, "retry after"},
+		{"a hint beyond the request's deadline", "30", 10 * time.Second, "deadline"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Retry-After", tt.after)
+				status(503)(w, r)
+			}, status(200))
+			clock := resiliencetest.NewClock(start)
+			p, rec := newPipeline(t, clock, newRetry(t, 2, 0))
+			ctx := context.Background()
+			if tt.deadline > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithDeadline(ctx, start.Add(tt.deadline))
+				defer cancel()
+			}
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+
+			got := roundTrip(resiliencehttp.NewTransport(p, newTracking(t)), req)
+
+			if got.err != nil || got.resp.StatusCode != 503 {
+				t.Fatalf("RoundTrip = %v, %v, want the 503 at once", got.resp, got.err)
+			}
+			if n := srv.hits.Load(); n != 1 {
+				t.Errorf("server saw %d requests, want 1", n)
+			}
+			if n := len(rec.of(resilience.KindRetryScheduled)); n != 0 {
+				t.Errorf("%d retries scheduled, want none", n)
+			}
+			ends := rec.of(resilience.KindCallEnd)
+			var re *resilience.RetryError
+			if len(ends) != 1 || !errors.As(ends[0].Err, &re) || re.Reason != tt.reason {
+				t.Errorf("call end events = %+v, want one whose RetryError gives %q", ends, tt.reason)
 			}
 		})
 	}
