@@ -478,6 +478,11 @@ func (b *Breaker) record(ctx context.Context, c *call, e *epoch, err error, star
 	if !counted {
 		return
 	}
+	b.count(ctx, c, e, b.rec(c, failed, start))
+}
+
+// rec returns the record of a call that started at start and failed or not.
+func (b *Breaker) rec(c *call, failed bool, start stamp) uint32 {
 	r := recCall
 	if failed {
 		r |= recFail
@@ -485,10 +490,10 @@ func (b *Breaker) record(ctx context.Context, c *call, e *epoch, err error, star
 	if b.slowDur > 0 && time.Duration(c.now-start) >= b.slowDur {
 		r |= recSlow
 	}
-	b.count(ctx, c, e, r)
+	return r
 }
 
-// count adds outcome r to closed epoch e's window and trips the breaker if
+// count adds record r to closed epoch e's window, and trips the breaker if
 // the window says so.
 func (b *Breaker) count(ctx context.Context, c *call, e *epoch, r uint32) {
 	if w := e.cw; w != nil {
@@ -507,14 +512,38 @@ func (b *Breaker) count(ctx context.Context, c *call, e *epoch, r uint32) {
 // executeSlow runs a call through a breaker that is not closed, making the
 // transitions that are due on the way.
 func (b *Breaker) executeSlow(ctx context.Context, c *call, i int, fn func(context.Context) error, e *epoch) error {
+	e, how, err := b.admit(ctx, c, e)
+	switch how {
+	case admitClosed:
+		return b.runClosed(ctx, c, i, fn, e)
+	case admitProbe:
+		return b.probe(ctx, c, i, fn, e)
+	case admitForced:
+		return c.p.next(ctx, c, i+1, fn)
+	}
+	return err
+}
+
+// How a breaker admits a call.
+const (
+	admitRejected = iota
+	admitClosed   // counted in the closed epoch's window
+	admitProbe    // a half-open probe
+	admitForced   // forced closed: let through, not counted
+)
+
+// admit decides whether call c may pass the breaker, starting from epoch
+// e, making the transitions that are due. It returns the epoch that
+// admitted the call and how, or admitRejected and the rejection.
+func (b *Breaker) admit(ctx context.Context, c *call, e *epoch) (*epoch, int, error) {
 	for {
 		switch e.state {
 		case StateClosed:
-			return b.runClosed(ctx, c, i, fn, e)
+			return e, admitClosed, nil
 		case StateOpen:
 			now := b.callNow(c)
 			if now.Before(e.openUntil) {
-				return c.reject(ctx, ReasonBreakerOpen, ErrOpen)
+				return e, admitRejected, c.reject(ctx, ReasonBreakerOpen, ErrOpen)
 			}
 			ne := &epoch{state: StateHalfOpen, gen: e.gen + 1, since: now, openDur: e.openDur}
 			e = b.transition(ctx, c, e, ne, now)
@@ -522,9 +551,9 @@ func (b *Breaker) executeSlow(ctx context.Context, c *call, i int, fn func(conte
 			// Load first, so that the crowd that comes once the probes
 			// are out does not contend on the counter.
 			if e.admitted.Load() >= b.probes || e.admitted.Add(1) > b.probes {
-				return c.reject(ctx, ReasonBreakerOpen, ErrOpen)
+				return e, admitRejected, c.reject(ctx, ReasonBreakerOpen, ErrOpen)
 			}
-			return b.probe(ctx, c, i, fn, e)
+			return e, admitProbe, nil
 		default: // forced
 			if !e.ov.Until.IsZero() {
 				if now := b.callNow(c); !now.Before(e.ov.Until) {
@@ -533,9 +562,9 @@ func (b *Breaker) executeSlow(ctx context.Context, c *call, i int, fn func(conte
 				}
 			}
 			if e.state == StateForcedOpen {
-				return c.reject(ctx, ReasonBreakerOpen, ErrOpen)
+				return e, admitRejected, c.reject(ctx, ReasonBreakerOpen, ErrOpen)
 			}
-			return c.p.next(ctx, c, i+1, fn)
+			return e, admitForced, nil
 		}
 	}
 }
@@ -557,14 +586,7 @@ func (b *Breaker) probe(ctx context.Context, c *call, i int, fn func(context.Con
 		e.admitted.Add(-1) // the slot goes to the next call
 		return err
 	}
-	r := recCall
-	if failed {
-		r |= recFail
-	}
-	if b.slowDur > 0 && time.Duration(c.now-start) >= b.slowDur {
-		r |= recSlow
-	}
-	b.report(ctx, c, e, r)
+	b.report(ctx, c, e, b.rec(c, failed, start))
 	return err
 }
 

@@ -151,3 +151,97 @@ func (s *StaleCache[K, V]) get(key K, now time.Time) (v V, age time.Duration, ok
 func (s *StaleCache[K, V]) String() string {
 	return fmt.Sprintf("stale cache max age %v, %d keys", s.cfg.MaxAge, s.cfg.MaxEntries)
 }
+
+// FallbackConfig configures a Fallback.
+type FallbackConfig struct {
+	// Func answers for a call that failed inside the policy, given its
+	// error. A nil ferr means it did: the failure becomes a success whose
+	// result is value (for Do[T], a T, or nil for the zero T; Run ignores
+	// it), and a KindFallback event with ReasonFallbackFunc is reported.
+	// Otherwise ferr is returned in place of the error (return err itself
+	// to decline). It must not be nil; see FallbackValue for a typed one.
+	Func func(ctx context.Context, err error) (value any, ferr error)
+	// Handles decides which errors Func is asked about. Nil means every
+	// error.
+	Handles func(error) bool
+}
+
+// FallbackValue adapts a typed fallback function to FallbackConfig.Func.
+func FallbackValue[T any](fn func(ctx context.Context, err error) (T, error)) func(context.Context, error) (any, error) {
+	return func(ctx context.Context, err error) (any, error) {
+		v, ferr := fn(ctx, err)
+		if ferr != nil {
+			return nil, ferr
+		}
+		return v, nil
+	}
+}
+
+// Fallback is a policy that replaces the error of what runs inside it with
+// an answer of its own. Placed first, it answers for the whole call, after
+// retries gave up or the breaker refused; placed inside a Retry, for each
+// attempt. It is safe for concurrent use. (DoFallback and StaleCache answer
+// for one call without a policy.)
+type Fallback struct {
+	fn      func(context.Context, error) (any, error)
+	handles func(error) bool
+	p       *Pipeline
+}
+
+// NewFallback returns a fallback policy, or a *ConfigError when Func is nil.
+func NewFallback(cfg FallbackConfig) (*Fallback, error) {
+	if cfg.Func == nil {
+		return nil, configErr("Fallback.Func", nil, "must not be nil")
+	}
+	return &Fallback{fn: cfg.Func, handles: cfg.Handles}, nil
+}
+
+// String describes the fallback.
+func (f *Fallback) String() string {
+	if f.handles != nil {
+		return "fallback on some errors"
+	}
+	return "fallback"
+}
+
+func (f *Fallback) bind(p *Pipeline, index int) error {
+	if f.p != nil {
+		return configErr(fmt.Sprintf("Pipeline.Policies[%d]", index), f, "already belongs to pipeline "+f.p.name)
+	}
+	f.p = p
+	return nil
+}
+
+func (f *Fallback) owner() *Pipeline { return f.p }
+
+func (f *Fallback) execute(ctx context.Context, c *call, i int, fn func(context.Context) error) error {
+	err := c.p.next(ctx, c, i+1, fn)
+	if err == nil || (f.handles != nil && !f.handles(err)) {
+		return err
+	}
+	v, ferr := f.fn(ctx, err)
+	if ferr != nil {
+		return ferr
+	}
+	c.answered, c.answer = true, v
+	if c.p.observed() {
+		e := c.event(KindFallback)
+		e.Reason = ReasonFallbackFunc
+		e.Err = err
+		c.emit(ctx, e)
+	}
+	return nil
+}
+
+// answerOf returns a Fallback's answer v as a T.
+func answerOf[T any](p *Pipeline, v any) (T, error) {
+	var zero T
+	if v == nil {
+		return zero, nil
+	}
+	t, ok := v.(T)
+	if !ok {
+		return zero, fmt.Errorf("resilience: pipeline %q: the fallback answered a %T where the call returns %T", p.name, v, zero)
+	}
+	return t, nil
+}

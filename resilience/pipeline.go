@@ -4,20 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"time"
 )
-
-// Policy is one layer of a Pipeline: *Retry, *Breaker, *Timeout or
-// *Bulkhead. A policy belongs to exactly one pipeline.
-type Policy interface {
-	// String describes the policy's settings for people.
-	String() string
-	bind(p *Pipeline, index int) error
-	// owner returns the pipeline the policy belongs to, or nil.
-	owner() *Pipeline
-}
 
 // Config configures a Pipeline.
 type Config struct {
@@ -97,6 +88,11 @@ func New(name string, cfg Config) (*Pipeline, error) {
 		if pol == nil || isNilPolicy(pol) {
 			return nil, configErr(fmt.Sprintf("Pipeline.Policies[%d]", i), nil, "must not be nil")
 		}
+		if !builtin(pol) {
+			if _, ok := pol.(Executor); !ok {
+				return nil, configErr(fmt.Sprintf("Pipeline.Policies[%d]", i), pol, "is not a policy of this package and does not implement Executor")
+			}
+		}
 		if owner := pol.owner(); owner != nil {
 			return nil, configErr(fmt.Sprintf("Pipeline.Policies[%d]", i), pol, "already belongs to pipeline "+owner.name)
 		}
@@ -154,24 +150,30 @@ func New(name string, cfg Config) (*Pipeline, error) {
 			return nil, err
 		}
 	}
+	p.startClock()
+	return p, nil
+}
+
+// startClock takes the pipeline's epoch, when it times calls.
+func (p *Pipeline) startClock() {
 	if p.timing {
 		_, p.sys = p.clock.(systemClock)
 		p.epoch = p.clock.Now()
 		p.epochMono, p.epochUnixNano = nanotime(), p.epoch.UnixNano()
 	}
-	return p, nil
 }
 
 func isNilPolicy(p Policy) bool {
-	switch v := p.(type) {
-	case *Retry:
-		return v == nil
-	case *Breaker:
-		return v == nil
-	case *Timeout:
-		return v == nil
-	case *Bulkhead:
-		return v == nil
+	v := reflect.ValueOf(p)
+	return v.Kind() == reflect.Pointer && v.IsNil()
+}
+
+// builtin reports whether pol is one of the package's policies, which next
+// dispatches directly.
+func builtin(pol Policy) bool {
+	switch pol.(type) {
+	case *Retry, *Breaker, *Timeout, *Bulkhead, *Fallback:
+		return true
 	}
 	return false
 }
@@ -206,9 +208,13 @@ func (p *Pipeline) String() string {
 
 // Do runs fn through the pipeline and returns its result, or the zero T and
 // the error that ended the call.
+//
+// When a Fallback policy answered for the call, its value is the result:
+// a value that is not a T (nor nil, for the zero T) is an error.
 func Do[T any](ctx context.Context, p *Pipeline, fn func(context.Context) (T, error)) (T, error) {
 	var out T
-	err := p.run(ctx, func(ctx context.Context) error {
+	var c call
+	err := p.runCall(ctx, &c, func(ctx context.Context) error {
 		v, err := fn(ctx)
 		out = v
 		return err
@@ -216,6 +222,9 @@ func Do[T any](ctx context.Context, p *Pipeline, fn func(context.Context) (T, er
 	if err != nil {
 		var zero T
 		return zero, err
+	}
+	if c.answered {
+		return answerOf[T](p, c.answer)
 	}
 	return out, nil
 }
@@ -240,6 +249,10 @@ type call struct {
 	// last is the end of the latest attempt, held back from the folders
 	// (see AttemptFolder) until it proves not to be the last one.
 	last heldAttempt
+	// answered is set when a Fallback answered for the call, with answer
+	// as the call's result.
+	answered bool
+	answer   any
 }
 
 // heldAttempt is the end of an attempt not yet delivered to the folders.
@@ -283,9 +296,14 @@ func (p *Pipeline) unix(s stamp) int64 {
 
 func (p *Pipeline) run(ctx context.Context, fn func(context.Context) error) error {
 	var c call
-	p.begin(&c)
-	err := p.next(ctx, &c, 0, fn)
-	p.end(ctx, &c, err)
+	return p.runCall(ctx, &c, fn)
+}
+
+// runCall runs fn as call c, which the caller zeroed.
+func (p *Pipeline) runCall(ctx context.Context, c *call, fn func(context.Context) error) error {
+	p.begin(c)
+	err := p.next(ctx, c, 0, fn)
+	p.end(ctx, c, err)
 	return err
 }
 
@@ -351,6 +369,9 @@ func (h *heldAttempt) fold(e *Event) {
 }
 
 // next runs the policy at index i, or the function itself past the last.
+// The package's policies are called directly, not through an interface, so
+// that the call's state and fn stay on the caller's stack; a policy defined
+// outside the package runs through its Executor (see Pipeline.execute).
 func (p *Pipeline) next(ctx context.Context, c *call, i int, fn func(context.Context) error) error {
 	if i == len(p.policies) {
 		return c.invoke(ctx, fn)
@@ -364,8 +385,12 @@ func (p *Pipeline) next(ctx context.Context, c *call, i int, fn func(context.Con
 		return pol.execute(ctx, c, i, fn)
 	case *Bulkhead:
 		return pol.execute(ctx, c, i, fn)
+	case *Fallback:
+		return pol.execute(ctx, c, i, fn)
+	case Executor:
+		return p.execute(ctx, c, i, fn, pol)
 	}
-	return fmt.Errorf("resilience: unknown policy %T", p.policies[i])
+	return fmt.Errorf("resilience: policy %T implements no Executor", p.policies[i])
 }
 
 // invoke makes one attempt: it calls fn and classifies the result.
