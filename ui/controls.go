@@ -130,11 +130,16 @@ type Faults interface {
 	Set(ctx context.Context, name string, k Knobs) error
 }
 
-// maxReason bounds an override's reason, in bytes.
-const maxReason = 500
+// MaxReason bounds an override's reason, in bytes.
+const MaxReason = 500
 
-// maxOverride bounds an override's duration.
-const maxOverride = 7 * 24 * time.Hour
+// MinOverrideDuration and MaxOverrideDuration bound a time-boxed override:
+// a shorter one would end before anyone noticed it (and could end before
+// it is applied), a longer one should be an explicit "until reverted".
+const (
+	MinOverrideDuration = time.Minute
+	MaxOverrideDuration = 7 * 24 * time.Hour
+)
 
 // overrideBody is the JSON body of PUT /api/v1/pipelines/{name}/breaker.
 type overrideBody struct {
@@ -154,13 +159,13 @@ func (s *Server) overrideRequest(ctx context.Context, name string, b overrideBod
 	if req.Reason == "" {
 		return req, Errorf(EINVALID, "reason is required")
 	}
-	if len(req.Reason) > maxReason {
-		return req, Errorf(EINVALID, "reason is %d bytes long: at most %d", len(req.Reason), maxReason)
+	if len(req.Reason) > MaxReason {
+		return req, Errorf(EINVALID, "reason is %d bytes long: at most %d", len(req.Reason), MaxReason)
 	}
 	if b.Duration != "" {
 		d, err := time.ParseDuration(b.Duration)
-		if err != nil || d <= 0 || d > maxOverride {
-			return req, Errorf(EINVALID, "duration = %q: want a positive duration up to %v such as 15m or 1h", b.Duration, maxOverride)
+		if err != nil || d < MinOverrideDuration || d > MaxOverrideDuration {
+			return req, Errorf(EINVALID, "duration = %q: want a duration from 1m to 168h (7 days), such as 15m or 1h", b.Duration)
 		}
 		if req.State == OverrideAuto {
 			return req, Errorf(EINVALID, "duration = %q: only a forced state takes a duration", b.Duration)

@@ -11,10 +11,8 @@ import (
 
 	"github.com/fusebox-dev/fusebox/resilience"
 	"github.com/fusebox-dev/fusebox/store"
+	"github.com/fusebox-dev/fusebox/ui"
 )
-
-// maxOverride bounds a time-boxed override.
-const maxOverride = 30 * 24 * time.Hour
 
 // errInvalid is wrapped by the errors of overrides that the request caused.
 var errInvalid = errors.New("invalid override")
@@ -33,25 +31,32 @@ type overrides struct {
 
 // apply forces the named pipeline's breaker into state ("forced_open",
 // "forced_closed") for d (zero: until lifted), or lifts the override
-// ("auto"). The store is written first, so a decision that could not be kept
-// is not applied.
+// ("auto"). The request is validated, then applied to the breaker, then
+// stored with its audit entry; when the store refuses, the breaker is put
+// back as it was, so the breaker, the store and the audit log never tell
+// different stories. A request that changes nothing (lifting an override
+// that does not exist, repeating the override in force) writes nothing.
 func (o *overrides) apply(ctx context.Context, pipeline, state, reason, actor string, d time.Duration) error {
 	reason = strings.TrimSpace(reason)
 	switch {
 	case reason == "":
 		return fmt.Errorf("%w: reason is required", errInvalid)
-	case len(reason) > 500:
-		return fmt.Errorf("%w: reason is longer than 500 characters", errInvalid)
-	case d < 0 || d > maxOverride:
-		return fmt.Errorf("%w: duration %v is outside [0, %v]", errInvalid, d, maxOverride)
+	case len(reason) > ui.MaxReason:
+		return fmt.Errorf("%w: reason is %d bytes long: at most %d", errInvalid, len(reason), ui.MaxReason)
+	case d < 0 || d > ui.MaxOverrideDuration:
+		return fmt.Errorf("%w: duration %v is outside [%v, %v]", errInvalid, d, ui.MinOverrideDuration, ui.MaxOverrideDuration)
+	case d > 0 && d < ui.MinOverrideDuration:
+		return fmt.Errorf("%w: duration %v is shorter than %v", errInvalid, d, ui.MinOverrideDuration)
 	}
 	var forced resilience.State
 	if state != "auto" {
 		s, err := resilience.ParseState(state)
 		if err != nil || !s.Forced() {
-			return fmt.Errorf("%w: unknown state %q (want forced_open, forced_closed or auto)", errInvalid, state)
+			return fmt.Errorf("%w: state %q: want forced_open, forced_closed or auto", errInvalid, state)
 		}
 		forced = s
+	} else if d > 0 {
+		return fmt.Errorf("%w: only a forced state takes a duration", errInvalid)
 	}
 	p, err := o.reg.Get(pipeline)
 	if err != nil {
@@ -59,30 +64,66 @@ func (o *overrides) apply(ctx context.Context, pipeline, state, reason, actor st
 	}
 	b := p.Breaker()
 	if b == nil {
-		return fmt.Errorf("%w: %w: %q", errInvalid, resilience.ErrNoBreaker, pipeline)
+		return fmt.Errorf("%w: %q", resilience.ErrNoBreaker, pipeline)
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	stored, hasStored, err := o.store.Override(pipeline)
+	if err != nil {
+		return err
+	}
+	before := b.Metrics()
+	prev := before.Override
 	now := o.clock.Now()
-	entry := store.AuditEntry{At: now, Actor: actor, Pipeline: pipeline, From: b.State().String(), Reason: reason}
+	entry := store.AuditEntry{At: now, Actor: actor, Pipeline: pipeline, From: before.State.String(), Reason: reason}
 	actx := resilience.WithActor(ctx, actor)
 	if state == "auto" {
-		entry.Action, entry.To = "override.lift", "auto"
-		if _, err := o.store.LiftOverride(pipeline, entry); err != nil {
+		if prev == nil && !hasStored {
+			return nil // nothing to lift
+		}
+		if err := b.Auto(actx, reason); err != nil {
 			return err
 		}
-		return b.Auto(actx, reason)
+		entry.Action, entry.To = "override.lift", "auto"
+		if _, err := o.store.LiftOverride(pipeline, entry); err != nil {
+			o.revert(ctx, b, prev)
+			return err
+		}
+		return nil
 	}
 	var until time.Time
 	if d > 0 {
 		until = now.Add(d)
 	}
+	if prev != nil && hasStored && d == 0 && prev.Until.IsZero() && stored.Until.IsZero() &&
+		prev.State == forced && stored.State == state && prev.Reason == reason && stored.Reason == reason {
+		return nil // the same override is in force and stored
+	}
+	if err := b.Override(actx, forced, reason, until); err != nil {
+		return err
+	}
 	entry.Action, entry.To, entry.Until = "override.set", state, until
 	rec := store.Override{Pipeline: pipeline, State: state, Reason: reason, Actor: actor, At: now, Until: until}
 	if _, err := o.store.ApplyOverride(rec, entry); err != nil {
+		o.revert(ctx, b, prev)
 		return err
 	}
-	return b.Override(actx, forced, reason, until)
+	return nil
+}
+
+// revert puts a breaker back under prev (nil: automatic) after the store
+// refused to keep a change already applied to it.
+func (o *overrides) revert(ctx context.Context, b *resilience.Breaker, prev *resilience.BreakerOverride) {
+	var err error
+	if prev != nil {
+		err = b.Override(resilience.WithActor(ctx, prev.Actor), prev.State, prev.Reason, prev.Until)
+	}
+	if prev == nil || err != nil {
+		err = b.Auto(resilience.WithActor(ctx, "system"), "the store refused the change")
+	}
+	if err != nil {
+		o.log.Error("putting a breaker back after the store refused an override", "err", err)
+	}
 }
 
 // restore re-applies the stored overrides at start. One that ran out while

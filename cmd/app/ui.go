@@ -57,7 +57,7 @@ type uiControls struct{ o *overrides }
 
 func (c uiControls) Override(ctx context.Context, req ui.OverrideRequest) error {
 	err := c.o.apply(ctx, req.Pipeline, string(req.State), req.Reason, req.Actor, req.Duration)
-	if errors.Is(err, errInvalid) && !errors.Is(err, resilience.ErrNoBreaker) {
+	if errors.Is(err, errInvalid) {
 		return ui.Errorf(ui.EINVALID, "%v", err)
 	}
 	return err
@@ -106,6 +106,9 @@ func (f uiFaults) Set(ctx context.Context, name string, k ui.Knobs) error {
 		return err
 	}
 	before := d.Knobs()
+	if before == demo.Knobs(k) {
+		return nil // nothing changes: nothing to audit
+	}
 	if err := d.Set(demo.Knobs(k)); err != nil {
 		return ui.Errorf(ui.EINVALID, "%v", err)
 	}
