@@ -9,15 +9,22 @@ import (
 
 // BulkheadConfig configures a Bulkhead.
 type BulkheadConfig struct {
-	// MaxConcurrent is how many calls may run at once. It must be positive.
+	// MaxConcurrent is how many calls may run at once, from 1 to
+	// MaxBulkheadLimit.
 	MaxConcurrent int
-	// MaxQueue is how many calls may wait for a slot. Zero means none wait:
-	// a call that finds no free slot is rejected at once.
+	// MaxQueue is how many calls may wait for a slot, at most
+	// MaxBulkheadLimit. Zero means none wait: a call that finds no free slot
+	// is rejected at once.
 	MaxQueue int
 	// MaxWait bounds how long a queued call waits. Zero means it waits
 	// until a slot frees or its context ends.
 	MaxWait time.Duration
 }
+
+// MaxBulkheadLimit bounds BulkheadConfig.MaxConcurrent and MaxQueue: a
+// million calls in flight in one process is far beyond any real limit, and
+// a larger number is a typo (the slots are allocated up front).
+const MaxBulkheadLimit = 1_000_000
 
 // Bulkhead limits how many calls run at once, with a bounded wait queue. A
 // call it turns away fails with ErrBulkheadFull and a KindRejected event. It
@@ -32,10 +39,10 @@ type Bulkhead struct {
 // NewBulkhead returns a bulkhead, or a *ConfigError naming the invalid field.
 func NewBulkhead(cfg BulkheadConfig) (*Bulkhead, error) {
 	switch {
-	case cfg.MaxConcurrent <= 0:
-		return nil, configErr("Bulkhead.MaxConcurrent", cfg.MaxConcurrent, "must be positive")
-	case cfg.MaxQueue < 0:
-		return nil, configErr("Bulkhead.MaxQueue", cfg.MaxQueue, "must not be negative")
+	case cfg.MaxConcurrent <= 0 || cfg.MaxConcurrent > MaxBulkheadLimit:
+		return nil, configErr("Bulkhead.MaxConcurrent", cfg.MaxConcurrent, fmt.Sprintf("must be from 1 to %d", MaxBulkheadLimit))
+	case cfg.MaxQueue < 0 || cfg.MaxQueue > MaxBulkheadLimit:
+		return nil, configErr("Bulkhead.MaxQueue", cfg.MaxQueue, fmt.Sprintf("must be from 0 to %d", MaxBulkheadLimit))
 	case cfg.MaxWait < 0:
 		return nil, configErr("Bulkhead.MaxWait", cfg.MaxWait, "must not be negative")
 	}

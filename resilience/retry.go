@@ -8,10 +8,14 @@ import (
 	"time"
 )
 
+// MaxRetryAttempts bounds RetryConfig.MaxAttempts: more attempts than this
+// only multiply an outage's load.
+const MaxRetryAttempts = 100
+
 // RetryConfig configures a Retry.
 type RetryConfig struct {
-	// MaxAttempts is the most attempts a call makes, the first included;
-	// 1 disables retries. Zero means 3.
+	// MaxAttempts is the most attempts a call makes, the first included,
+	// at most MaxRetryAttempts; 1 disables retries. Zero means 3.
 	MaxAttempts int
 	// MaxElapsed closes the retry window: no retry is scheduled whose delay
 	// would end later than MaxElapsed after the call entered the policy.
@@ -67,6 +71,9 @@ func NewRetry(cfg RetryConfig) (*Retry, error) {
 	}
 	if cfg.MaxAttempts < 0 {
 		return nil, configErr("Retry.MaxAttempts", cfg.MaxAttempts, "must be at least 1")
+	}
+	if cfg.MaxAttempts > MaxRetryAttempts {
+		return nil, configErr("Retry.MaxAttempts", cfg.MaxAttempts, fmt.Sprintf("must be at most %d", MaxRetryAttempts))
 	}
 	if cfg.MaxElapsed < 0 {
 		return nil, configErr("Retry.MaxElapsed", cfg.MaxElapsed, "must not be negative")

@@ -86,12 +86,12 @@ func newApp(ctx context.Context, opts options) (_ *app, err error) {
 		}
 	}
 	a.resolveDefaults()
-	switch {
-	case a.opts.AdminToken == "":
+	if err := checkToken(a.opts.AdminToken); err != nil {
+		return nil, err
+	}
+	if a.opts.AdminToken == "" {
 		a.opts.AdminToken = newToken()
 		a.log.Info("no FUSEBOX_ADMIN_TOKEN set; generated an admin token for this run", "token", a.opts.AdminToken)
-	case len(a.opts.AdminToken) < minTokenLen:
-		return nil, fmt.Errorf("FUSEBOX_ADMIN_TOKEN is %d bytes long: use at least %d (or leave it unset to have one generated)", len(a.opts.AdminToken), minTokenLen)
 	}
 	if a.store, err = store.Open(a.opts.DataDir); err != nil {
 		return nil, err

@@ -2,13 +2,16 @@ package main
 
 import (
 	"bytes"
+	"encoding"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -141,68 +144,71 @@ func loadConfig(path string) (*fileConfig, error) {
 }
 
 // parseConfig parses and validates a configuration, reporting every problem
-// with its field path and line.
+// with its field path and line: a value of the wrong type does not hide
+// the problems of the other fields.
 func parseConfig(b []byte) (*fileConfig, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
-	cfg := &fileConfig{}
-	if root.Kind == 0 {
-		return cfg, nil
+	if root.Kind == 0 || len(root.Content) == 0 || root.Content[0].Tag == "!!null" {
+		return nil, configErrors{{path: "config", line: 1,
+			msg: "the file holds no settings (write {} to run the demo with the defaults)"}}
 	}
-	lines := map[string]int{}
 	var errs configErrors
-	checkFields(root.Content[0], reflect.TypeOf(*cfg), "", lines, &errs)
-	if len(errs) > 0 {
-		return nil, errs
-	}
-	if err := root.Decode(cfg); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			for _, m := range te.Errors {
-				errs = append(errs, typeError(m, lines))
-			}
-			return nil, errs
-		}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case err == nil:
+		errs = append(errs, fieldError{path: "config", line: next.Line,
+			msg: "a second YAML document starts here: keep the whole configuration in one document"})
+	case !errors.Is(err, io.EOF):
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
-	errs = cfg.validate(lines)
+	cfg := &fileConfig{}
+	lines := map[string]int{}
+	checkFields(root.Content[0], reflect.TypeOf(*cfg), "", lines, &errs)
+	if err := root.Decode(cfg); err != nil {
+		// checkFields took every value that does not decode out of the
+		// tree; anything left is reported as it is.
+		return nil, append(errs, fieldError{path: "config", msg: err.Error()})
+	}
+	bad := make([]string, 0, len(errs))
+	for _, e := range errs {
+		bad = append(bad, e.path)
+	}
+	for _, e := range cfg.validate(lines) {
+		// A value that did not decode was left at zero: do not report it
+		// a second time for being zero.
+		if !slices.ContainsFunc(bad, func(p string) bool { return within(e.path, p) }) {
+			errs = append(errs, e)
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
 	return cfg, nil
 }
 
-var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
-
-// typeError turns a yaml decoding message into a fieldError with the path
-// of the field on that line.
-func typeError(msg string, lines map[string]int) fieldError {
-	m := yamlLine.FindStringSubmatch(msg)
-	if m == nil {
-		return fieldError{path: "config", msg: msg}
-	}
-	var line int
-	fmt.Sscan(m[1], &line)
-	path := "config"
-	for p, l := range lines {
-		if l == line && len(p) > len(path) || l == line && path == "config" {
-			path = p
-		}
-	}
-	return fieldError{path: path, line: line, msg: m[2]}
+// within reports whether path is p or a field below it.
+func within(path, p string) bool {
+	return path == p || strings.HasPrefix(path, p+".") || strings.HasPrefix(path, p+"[")
 }
 
-// checkFields walks a YAML node against the struct type t, recording the
-// line of every field path in lines and an error for every unknown field.
+// checkFields walks a YAML node against the type t, recording the line of
+// every field path in lines and an error for every unknown or repeated
+// field and every value that does not decode into its field's type. Such a
+// value is replaced by null in the tree, so that decoding the rest
+// succeeds and every other field can still be checked.
 func checkFields(n *yaml.Node, t reflect.Type, path string, lines map[string]int, errs *configErrors) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	if path == "" {
+		lines["config"] = n.Line
+	}
 	switch {
-	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Struct:
+	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Struct && !reflect.PointerTo(t).Implements(textUnmarshaler):
 		fields := map[string]reflect.Type{}
 		for i := range t.NumField() {
 			f := t.Field(i)
@@ -210,9 +216,16 @@ func checkFields(n *yaml.Node, t reflect.Type, path string, lines map[string]int
 				fields[tag] = f.Type
 			}
 		}
+		seen := map[string]int{}
+		kept := n.Content[:0]
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			key, val := n.Content[i], n.Content[i+1]
 			p := joinPath(path, key.Value)
+			if first, dup := seen[key.Value]; dup {
+				*errs = append(*errs, fieldError{path: p, line: key.Line, msg: fmt.Sprintf("is given twice (first on line %d)", first)})
+				continue
+			}
+			seen[key.Value] = key.Line
 			lines[p] = key.Line
 			ft, ok := fields[key.Value]
 			if !ok {
@@ -220,17 +233,76 @@ func checkFields(n *yaml.Node, t reflect.Type, path string, lines map[string]int
 				continue
 			}
 			checkFields(val, ft, p, lines, errs)
+			kept = append(kept, key, val)
 		}
+		n.Content = kept
 	case n.Kind == yaml.SequenceNode && t.Kind() == reflect.Slice:
 		for i, item := range n.Content {
 			p := fmt.Sprintf("%s[%d]", path, i)
 			lines[p] = item.Line
 			checkFields(item, t.Elem(), p, lines, errs)
 		}
+	default:
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			if path == "" {
+				path = "config"
+			}
+			*errs = append(*errs, fieldError{path: path, line: n.Line, msg: decodeMsg(n, t, err)})
+			*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
+		}
 	}
 }
 
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+// decodeMsg says why the value of n does not decode into t, in the words
+// of the configuration rather than of Go.
+func decodeMsg(n *yaml.Node, t reflect.Type, err error) string {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		msg := err.Error()
+		if before, after, ok := strings.Cut(msg, ": "); ok && !strings.Contains(before, " ") {
+			msg = after // "resilience: unknown jitter …" → "unknown jitter …"
+		}
+		return msg
+	}
+	got := n.Value
+	switch n.Kind {
+	case yaml.MappingNode:
+		got = "a mapping"
+	case yaml.SequenceNode:
+		got = "a list"
+	default:
+		got = strconv.Quote(got)
+	}
+	return fmt.Sprintf("%s is not %s", got, kindWord(t))
+}
+
+// kindWord names what a field of type t takes.
+func kindWord(t reflect.Type) string {
+	switch {
+	case t == reflect.TypeFor[time.Duration]():
+		return "a duration (such as 300ms, 2s or 1h)"
+	case t.Kind() == reflect.Bool:
+		return "true or false"
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
+		return fmt.Sprintf("a whole number that fits in %d bits", t.Bits())
+	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
+		return "a number"
+	case t.Kind() == reflect.String:
+		return "a string"
+	case t.Kind() == reflect.Slice:
+		return "a list"
+	case t.Kind() == reflect.Map || t.Kind() == reflect.Struct:
+		return "a mapping of fields"
+	}
+	return "a valid value"
+}
+
 func joinPath(path, key string) string {
+	if key == "" {
+		key = `""`
+	}
 	if path == "" {
 		return key
 	}
@@ -269,20 +341,39 @@ func (c *fileConfig) validate(lines map[string]int) configErrors {
 		}
 		seen[pc.Name] = true
 		if _, err := buildPolicies(pc); err != nil {
-			var fe fieldError
-			if errors.As(err, &fe) {
-				add(path+"."+fe.path, fe.msg)
-			} else {
-				add(path, err.Error())
+			var list configErrors
+			if !errors.As(err, &list) {
+				list = configErrors{{path: "", msg: err.Error()}}
+			}
+			for _, fe := range list {
+				p := path
+				if fe.path != "" {
+					p += "." + fe.path
+				}
+				add(p, fe.msg)
 			}
 		}
 	}
 	known := c.pipelineNames()
+	sloNames := map[string]int{}
 	for i, slo := range c.SLOs {
-		addAll(&errs, lines, fmt.Sprintf("slos[%d]", i), slo.Validate(known))
+		path := fmt.Sprintf("slos[%d]", i)
+		addAll(&errs, lines, path, slo.Validate(known))
+		if first, dup := sloNames[slo.Name]; dup && slo.Name != "" {
+			add(path+".name", fmt.Sprintf("%q is used by slos[%d]", slo.Name, first))
+		} else {
+			sloNames[slo.Name] = i
+		}
 	}
+	hookNames := map[string]int{}
 	for i, w := range c.Webhooks {
-		addAll(&errs, lines, fmt.Sprintf("webhooks[%d]", i), w.Validate())
+		path := fmt.Sprintf("webhooks[%d]", i)
+		addAll(&errs, lines, path, w.Validate())
+		if first, dup := hookNames[w.Name]; dup && w.Name != "" {
+			add(path+".name", fmt.Sprintf("%q is used by webhooks[%d]", w.Name, first))
+		} else {
+			hookNames[w.Name] = i
+		}
 	}
 	return errs
 }
@@ -357,26 +448,30 @@ func lineOf(path string, lines map[string]int) int {
 	return 0
 }
 
-// buildPolicies builds the policies of pc, outermost first. A setting the
-// resilience package refuses comes back as a fieldError with its YAML path
-// below the pipeline.
+// buildPolicies builds the policies of pc, outermost first. The settings
+// the resilience package refuses come back as configErrors, one per policy
+// (its first refused field), with YAML paths below the pipeline.
 func buildPolicies(pc pipelineConfig) ([]resilience.Policy, error) {
 	order := pc.Order
 	if len(order) == 0 {
 		order = []string{"bulkhead", "breaker", "retry", "timeout"}
 	}
-	var out []resilience.Policy
+	var (
+		out  []resilience.Policy
+		errs configErrors
+	)
 	if pc.Timeout != nil && pc.Timeout.Call != 0 {
 		t, err := resilience.NewTimeout(resilience.TimeoutConfig{Duration: pc.Timeout.Call})
 		if err != nil {
-			return nil, fieldError{path: "timeout.call", msg: policyMsg(err)}
+			errs = append(errs, fieldError{path: "timeout.call", msg: policyMsg(err)})
 		}
 		out = append(out, t)
 	}
 	used := map[string]bool{}
 	for i, name := range order {
 		if used[name] {
-			return nil, fieldError{path: fmt.Sprintf("order[%d]", i), msg: fmt.Sprintf("%q appears twice", name)}
+			errs = append(errs, fieldError{path: fmt.Sprintf("order[%d]", i), msg: fmt.Sprintf("%q appears twice", name)})
+			continue
 		}
 		used[name] = true
 		var (
@@ -413,19 +508,28 @@ func buildPolicies(pc pipelineConfig) ([]resilience.Policy, error) {
 			}
 			p, err = resilience.NewTimeout(resilience.TimeoutConfig{Duration: pc.Timeout.Attempt})
 			if err != nil {
-				return nil, fieldError{path: "timeout.attempt", msg: policyMsg(err)}
+				err = fieldError{path: "timeout.attempt", msg: policyMsg(err)}
 			}
 		default:
-			return nil, fieldError{path: fmt.Sprintf("order[%d]", i), msg: fmt.Sprintf("unknown policy %q (want bulkhead, breaker, retry or timeout)", name)}
+			err = fieldError{path: fmt.Sprintf("order[%d]", i), msg: fmt.Sprintf("unknown policy %q (want bulkhead, breaker, retry or timeout)", name)}
 		}
-		if err != nil {
-			var ce *resilience.ConfigError
-			if errors.As(err, &ce) {
-				return nil, fieldError{path: snakePath(ce.Field), msg: policyMsg(err)}
-			}
-			return nil, err
+		var (
+			ce *resilience.ConfigError
+			fe fieldError
+		)
+		switch {
+		case err == nil:
+			out = append(out, p)
+		case errors.As(err, &fe):
+			errs = append(errs, fe)
+		case errors.As(err, &ce):
+			errs = append(errs, fieldError{path: snakePath(ce.Field), msg: policyMsg(err)})
+		default:
+			errs = append(errs, fieldError{path: name, msg: err.Error()})
 		}
-		out = append(out, p)
+	}
+	if len(errs) > 0 {
+		return nil, errs
 	}
 	return out, nil
 }

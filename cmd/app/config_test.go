@@ -120,8 +120,8 @@ func TestParseConfigReportsEveryErrorWithItsPathAndLine(t *testing.T) {
 	}
 }
 
-func TestParseConfigOfAnEmptyFileRunsTheDemo(t *testing.T) {
-	cfg, err := parseConfig(nil)
+func TestParseConfigOfAnEmptyMappingRunsTheDemo(t *testing.T) {
+	cfg, err := parseConfig([]byte("{}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

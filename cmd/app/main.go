@@ -55,20 +55,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
+	opts.AdminToken = os.Getenv("FUSEBOX_ADMIN_TOKEN")
 	if checkOnly {
-		if opts.ConfigPath == "" {
-			fmt.Fprintln(stdout, "no --config given: the demo configuration is valid")
-			return 0
-		}
-		if _, err := loadConfig(opts.ConfigPath); err != nil {
+		if err := checkStartup(opts); err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "%s is valid\n", opts.ConfigPath)
+		if opts.ConfigPath == "" {
+			fmt.Fprintln(stdout, "no --config given: the demo configuration is valid")
+		} else {
+			fmt.Fprintf(stdout, "%s is valid\n", opts.ConfigPath)
+		}
 		return 0
 	}
 	opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
-	opts.AdminToken = os.Getenv("FUSEBOX_ADMIN_TOKEN")
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
