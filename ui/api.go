@@ -16,13 +16,16 @@ import (
 // ratios in [0, 1].
 
 type pipelineJSON struct {
-	Name     string      `json:"name"`
-	Time     time.Time   `json:"time"`
-	Breaker  breakerJSON `json:"breaker"`
-	Windows  windowsJSON `json:"windows"`
-	Totals   totalsJSON  `json:"totals"`
-	Budget   *budgetJSON `json:"retry_budget,omitempty"`
-	Policies []string    `json:"policies,omitempty"`
+	Name string    `json:"name"`
+	Time time.Time `json:"time"`
+	// Internal marks Fusebox's own pipelines (alert webhooks).
+	Internal bool `json:"internal,omitempty"`
+	// Breaker is null for a pipeline without a circuit breaker.
+	Breaker  *breakerJSON `json:"breaker"`
+	Windows  windowsJSON  `json:"windows"`
+	Totals   totalsJSON   `json:"totals"`
+	Budget   *budgetJSON  `json:"retry_budget,omitempty"`
+	Policies []string     `json:"policies,omitempty"`
 	// Detail only.
 	Transitions []transitionJSON `json:"transitions,omitempty"`
 }
@@ -132,19 +135,10 @@ func timeouts[T any](v [telemetry.NumScopes]T) timeoutsJSON[T] {
 
 func (s *Server) pipelineJSON(ps *telemetry.PipelineSnapshot, bi breakerInfo, detail bool) pipelineJSON {
 	b := ps.Breaker
-	out := pipelineJSON{
-		Name: ps.Name, Time: ps.Time.UTC(),
-		Breaker: breakerJSON{State: b.State, Since: b.Since.UTC(), Forced: b.State.Forced()},
-	}
-	if ov := bi.metrics.Override; ov != nil && b.State.Forced() {
-		out.Breaker.Actor, out.Breaker.Reason = ov.Actor, ov.Reason
-		if !ov.Until.IsZero() {
-			out.Breaker.Until = ov.Until.UTC()
-		}
-	}
-	if l := b.Live; l != nil {
-		calls, fr, sr := l.Calls, l.FailureRate, l.SlowCallRate
-		out.Breaker.Calls, out.Breaker.FailureRate, out.Breaker.SlowRate = &calls, &fr, &sr
+	out := pipelineJSON{Name: ps.Name, Time: ps.Time.UTC(), Internal: internalPipeline(ps.Name)}
+	if bi.hasBreaker {
+		out.Breaker = &breakerJSON{State: b.State, Since: b.Since.UTC(), Forced: b.State.Forced()}
+		breakerFields(out.Breaker, b, bi)
 	}
 	win := func(w *telemetry.WindowStats) windowJSON {
 		return windowJSON{
@@ -177,13 +171,27 @@ func (s *Server) pipelineJSON(ps *telemetry.PipelineSnapshot, bi breakerInfo, de
 			out.Policies = append(out.Policies, p.String())
 		}
 	}
-	if detail {
+	if detail && bi.hasBreaker {
 		out.Transitions = make([]transitionJSON, len(b.Transitions))
 		for i, tr := range b.Transitions {
 			out.Transitions[i] = transitionJSON{Time: tr.Time.UTC(), From: tr.From, To: tr.To, Reason: tr.Reason, Actor: tr.Actor, Message: tr.Message}
 		}
 	}
 	return out
+}
+
+// breakerFields fills the override and live-window fields of a breaker.
+func breakerFields(bj *breakerJSON, b telemetry.BreakerSnapshot, bi breakerInfo) {
+	if ov := bi.metrics.Override; ov != nil && b.State.Forced() {
+		bj.Actor, bj.Reason = ov.Actor, ov.Reason
+		if !ov.Until.IsZero() {
+			bj.Until = ov.Until.UTC()
+		}
+	}
+	if l := b.Live; l != nil {
+		calls, fr, sr := l.Calls, l.FailureRate, l.SlowCallRate
+		bj.Calls, bj.FailureRate, bj.SlowRate = &calls, &fr, &sr
+	}
 }
 
 // apiPipelines handles GET /api/v1/pipelines.

@@ -51,11 +51,20 @@ func spark(values []float64, label string) templates.Spark {
 	return sp
 }
 
-// timeline draws the breaker's states over the last 15 minutes from its
-// transitions (oldest first) and its current state.
-func (s *Server) timeline(b telemetry.BreakerSnapshot, now time.Time) templates.Timeline {
+// timeline draws the breaker's states over the last 15 minutes, or since
+// bound (when the pipeline was bound, at the process start) when that is
+// later, from its transitions (oldest first) and its current state. Nothing
+// is drawn for the time before bound: the breaker did not exist.
+func (s *Server) timeline(b telemetry.BreakerSnapshot, bound, now time.Time) templates.Timeline {
 	from := now.Add(-timelineSpan)
+	if bound.After(from) && !bound.After(now) {
+		from = bound
+	}
+	span := now.Sub(from)
 	tl := templates.Timeline{From: s.clockTime(from), To: s.clockTime(now)}
+	if span <= 0 {
+		return tl
+	}
 	// The state at from is the From of the first transition after it, or
 	// the current state when none happened since.
 	state := b.State
@@ -77,8 +86,8 @@ func (s *Server) timeline(b telemetry.BreakerSnapshot, now time.Time) templates.
 		if !z.After(a) {
 			return
 		}
-		x := float64(a.Sub(from)) / float64(timelineSpan) * timelineW
-		w := float64(z.Sub(a)) / float64(timelineSpan) * timelineW
+		x := float64(a.Sub(from)) / float64(span) * timelineW
+		w := float64(z.Sub(a)) / float64(span) * timelineW
 		seg := templates.Segment{
 			X: fmtNum(x), W: fmtNum(w), TextX: fmtNum(x + w/2),
 			Class: stateClass(st),
@@ -243,14 +252,16 @@ func backoffChart(h telemetry.Histogram) templates.BarChart {
 		bars[len(bars)-1].count += b.Count
 	}
 	for i := range bars {
-		bars[i].title += ": " + strconv.FormatUint(bars[i].count, 10) + " waits"
+		bars[i].title += ": " + plural(int(bars[i].count), "wait", "waits")
 	}
-	return barChart("backoff delays ("+strconv.FormatUint(h.Count, 10)+" retries)", bars)
+	return barChart("backoff delays ("+plural(int(h.Count), "retry", "retries")+")", bars)
 }
 
-// attemptsChart draws how many attempts the calls took.
-func attemptsChart(a [telemetry.MaxAttemptsTracked]uint64) templates.BarChart {
-	last := 2
+// attemptsChart draws how many attempts the calls took: a bar for each
+// number from 1 to allowed (the most the pipeline's retry allows; 0 when
+// unknown), and beyond it only as far as some call went.
+func attemptsChart(a [telemetry.MaxAttemptsTracked]uint64, allowed int) templates.BarChart {
+	last := min(max(allowed, 1), len(a)) - 1
 	for i, n := range a {
 		if n > 0 {
 			last = max(last, i)
@@ -262,8 +273,12 @@ func attemptsChart(a [telemetry.MaxAttemptsTracked]uint64) templates.BarChart {
 		if i == len(a)-1 {
 			label += "+"
 		}
+		attempts := " attempts"
+		if i == 0 {
+			attempts = " attempt"
+		}
 		bars = append(bars, bar{label: label, count: a[i],
-			title: strconv.FormatUint(a[i], 10) + " calls took " + label + " attempts"})
+			title: plural(int(a[i]), "call", "calls") + " took " + label + attempts})
 	}
 	return barChart("attempts per call", bars)
 }

@@ -47,7 +47,7 @@ func TestOverviewTiles(t *testing.T) {
 		{"rate-payments", "10.0"},
 		{"success-payments", "90.0% eff · 69.2% act"},
 		{"latency-payments", "p50 38 ms · p99 410 ms"},
-		{"retries-payments", "3.0/s · ×1.30 amplif."},
+		{"retries-payments", "3.0/s · ×1.30 attempts per call"},
 		{"rejected-payments", "0.5/s (breaker)"},
 		{"budget-payments", ""},
 	}
@@ -119,7 +119,7 @@ func TestDetailPage(t *testing.T) {
 		t.Errorf("attempts labels %v", labels)
 	}
 	calls := doc.Find(testid("calls-payments") + " " + testid("call"))
-	if calls.Length() != 2 || !strings.Contains(text(calls.First()), "#4813") {
+	if calls.Length() != 2 || !strings.Contains(text(calls.First()), "#0-4813") {
 		t.Fatalf("calls: %d, first %q", calls.Length(), text(calls.First()))
 	}
 	var steps []string
@@ -148,7 +148,7 @@ func TestControlsNeedALogin(t *testing.T) {
 	if href := doc.Find(testid("login-to-control")).AttrOr("href", ""); !strings.HasPrefix(href, "/login?next=") {
 		t.Errorf("login link %q", href)
 	}
-	if _, ok := doc.Find(testid("downstream-payments-api") + ` input[name="error_rate"]`).Attr("disabled"); !ok {
+	if _, ok := doc.Find(testid("downstream-payments") + ` input[name="error_rate"]`).Attr("disabled"); !ok {
 		t.Error("logged out, the fault sliders are enabled")
 	}
 
@@ -166,13 +166,13 @@ func TestControlsNeedALogin(t *testing.T) {
 	}
 	var durations []string
 	form.Find(testid("override-duration") + " option").Each(func(_ int, s *goquery.Selection) { durations = append(durations, s.AttrOr("value", "?")) })
-	if strings.Join(durations, ",") != ",15m,1h" {
+	if strings.Join(durations, ",") != ",15m,1h" { // no override in force: nothing to keep
 		t.Errorf("durations %q", durations)
 	}
 	if got := text(doc.Find(testid("actor"))); got != "ana" {
 		t.Errorf("actor %q", got)
 	}
-	if doc.Find(testid("downstream-submit-payments-api")).Length() != 1 {
+	if doc.Find(testid("downstream-submit-payments")).Length() != 1 {
 		t.Error("logged in, the fault form has no submit button")
 	}
 }

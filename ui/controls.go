@@ -162,6 +162,11 @@ func (s *Server) overrideRequest(ctx context.Context, name string, b overrideBod
 	if len(req.Reason) > MaxReason {
 		return req, Errorf(EINVALID, "reason is %d bytes long: at most %d", len(req.Reason), MaxReason)
 	}
+	if b.Duration == keepDuration {
+		// The form's default when an override with an end is in force:
+		// the same state keeps the same end.
+		return s.keepOverride(req)
+	}
 	if b.Duration != "" {
 		d, err := time.ParseDuration(b.Duration)
 		if err != nil || d < MinOverrideDuration || d > MaxOverrideDuration {
@@ -173,6 +178,28 @@ func (s *Server) overrideRequest(ctx context.Context, name string, b overrideBod
 		req.Duration = d
 	}
 	return req, nil
+}
+
+// keepDuration is the override form's duration that keeps the end of the
+// override in force.
+const keepDuration = "keep"
+
+// keepOverride sets req to end when the override in force ends. It is an
+// error unless req asks for the state in force and that override has an
+// end still ahead.
+func (s *Server) keepOverride(req OverrideRequest) (OverrideRequest, error) {
+	want, forced := req.State.Breaker()
+	if s.cfg.Registry != nil && forced {
+		if p, err := s.cfg.Registry.Get(req.Pipeline); err == nil && p.Breaker() != nil {
+			if ov := p.Breaker().Metrics().Override; ov != nil && ov.State == want && !ov.Until.IsZero() {
+				if d := ov.Until.Sub(s.clock.Now()); d > 0 {
+					req.Duration = d
+					return req, nil
+				}
+			}
+		}
+	}
+	return req, Errorf(EINVALID, "duration = %q: keeps the end of the override in force, and there is none for %s", keepDuration, req.State)
 }
 
 // knownPipeline returns an ENOTFOUND error for a pipeline the dashboard

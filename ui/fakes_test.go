@@ -252,7 +252,7 @@ func newEnv(t *testing.T, mod ...func(*Config)) *env {
 		stats:    newFakeStats(pipelineSnap("payments", resilience.StateOpen), pipelineSnap("search", resilience.StateClosed)),
 		controls: &fakeControls{reg: reg},
 		faults: &fakeFaults{ds: []Downstream{
-			{Name: "payments-api", Description: "intermittent outages", Knobs: Knobs{ErrorRate: 0.05, LatencyMS: 40}},
+			{Name: "payments", Description: "intermittent outages", Knobs: Knobs{ErrorRate: 0.05, LatencyMS: 40}},
 		}},
 	}
 	cfg := Config{

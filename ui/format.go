@@ -32,7 +32,7 @@ func fmtPct(r float64) string {
 func fmtDur(d time.Duration) string {
 	switch {
 	case d <= 0:
-		return "0"
+		return "0 ms"
 	case d < time.Millisecond:
 		return strconv.FormatInt(d.Microseconds(), 10) + " µs"
 	case d < 10*time.Millisecond:
@@ -100,4 +100,17 @@ func (s *Server) stamp(t time.Time) string {
 		return ""
 	}
 	return t.In(s.loc).Format("2006-01-02 15:04:05")
+}
+
+// fmtSpanWords names a window's span as a person says it: "10 s",
+// "1 min", "5 min"; fallback when span is zero (a snapshot that did not
+// set it).
+func fmtSpanWords(span, fallback time.Duration) string {
+	if span <= 0 {
+		span = fallback
+	}
+	if span >= time.Minute && span%time.Minute == 0 {
+		return strconv.FormatInt(int64(span/time.Minute), 10) + " min"
+	}
+	return strconv.FormatFloat(span.Seconds(), 'f', -1, 64) + " s"
 }

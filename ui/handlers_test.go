@@ -255,7 +255,7 @@ func TestAPIAuditAndAlerts(t *testing.T) {
 
 func TestDemoKnobsAPI(t *testing.T) {
 	ev := newEnv(t)
-	const path = "/api/v1/demo/downstreams/payments-api"
+	const path = "/api/v1/demo/downstreams/payments"
 	tests := []struct {
 		name string
 		r    req
@@ -277,7 +277,7 @@ func TestDemoKnobsAPI(t *testing.T) {
 		})
 	}
 	rec := ev.do(req{method: "GET", path: "/api/v1/demo/downstreams"})
-	want := `{"downstreams":[{"name":"payments-api","description":"intermittent outages","knobs":{"error_rate":0.25,"latency_ms":100,"jitter_ms":20,"outage":true}}]}`
+	want := `{"downstreams":[{"name":"payments","description":"intermittent outages","knobs":{"error_rate":0.25,"latency_ms":100,"jitter_ms":20,"outage":true}}]}`
 	if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != want {
 		t.Errorf("GET downstreams: %d %s\nwant %s", rec.Code, rec.Body, want)
 	}
@@ -387,7 +387,7 @@ func TestKnobsForm(t *testing.T) {
 	ev := newEnv(t)
 	session := ev.login("ana")
 	form := url.Values{"csrf": {ev.srv.auth.csrf(session)}, "error_rate": {"0.4"}, "latency_ms": {"250"}, "jitter_ms": {"50"}, "outage": {"true"}, "back": {"/pipelines/payments"}}
-	rec := ev.do(req{method: "POST", path: "/demo/downstreams/payments-api", form: form, session: session})
+	rec := ev.do(req{method: "POST", path: "/demo/downstreams/payments", form: form, session: session})
 	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/pipelines/payments" {
 		t.Fatalf("status %d, location %q: %s", rec.Code, rec.Header().Get("Location"), rec.Body)
 	}
@@ -395,11 +395,11 @@ func TestKnobsForm(t *testing.T) {
 		t.Errorf("knobs %+v", k)
 	}
 	form.Set("error_rate", "lots")
-	if rec := ev.do(req{method: "POST", path: "/demo/downstreams/payments-api", form: form, session: session}); rec.Code != 400 {
+	if rec := ev.do(req{method: "POST", path: "/demo/downstreams/payments", form: form, session: session}); rec.Code != 400 {
 		t.Errorf("bad error rate: status %d, want 400", rec.Code)
 	}
 	form.Del("csrf")
-	if rec := ev.do(req{method: "POST", path: "/demo/downstreams/payments-api", form: form, session: session}); rec.Code != 403 {
+	if rec := ev.do(req{method: "POST", path: "/demo/downstreams/payments", form: form, session: session}); rec.Code != 403 {
 		t.Errorf("no CSRF: status %d, want 403", rec.Code)
 	}
 }

@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
-	"strings"
+	"strconv"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
@@ -37,7 +38,7 @@ func (s *Server) overview(c echo.Context) error {
 	p.Events = "/events"
 	body, err := s.tiles.get(s.clock.Now(), s.cfg.CacheTTL, s.gen.get(), func() ([]byte, error) {
 		var buf bytes.Buffer
-		err := templates.Overview(s.tileViews(s.cfg.Stats.Snapshot())).Render(c.Request().Context(), &buf)
+		err := templates.OverviewPage(overviewView(s.tileViews(s.cfg.Stats.Snapshot()))).Render(c.Request().Context(), &buf)
 		return buf.Bytes(), err
 	})
 	if err != nil {
@@ -57,26 +58,46 @@ func (s *Server) detail(c echo.Context) error {
 	p.Events = "/events?pipeline=" + url.QueryEscape(name)
 	d := s.detailView(&ps, s.breakerInfo(name), p.LoggedIn, p.CSRF)
 	if s.cfg.Faults != nil {
-		d.Downstreams = []templates.Downstream{}
+		// The page of a demo pipeline shows the knobs of its downstream.
+		back := c.Request().URL.Path
 		for _, ds := range s.cfg.Faults.Downstreams() {
-			d.Downstreams = append(d.Downstreams, knobsView(ds, p.LoggedIn, p.CSRF))
+			if ds.Name == name {
+				d.Downstreams = append(d.Downstreams, knobsView(ds, p.LoggedIn, p.CSRF, back))
+			}
 		}
 	}
 	return s.render(c, http.StatusOK, layout(p, templates.DetailPage(d)))
 }
 
-func knobsView(d Downstream, loggedIn bool, csrf string) templates.Downstream {
+// knobsView builds the fault form of a downstream. Every field holds the
+// stored value exactly, so that saving the form unchanged changes nothing:
+// the error rate keeps all its digits, and its slider moves in steps of
+// 1 % unless the stored rate falls between them.
+func knobsView(d Downstream, loggedIn bool, csrf, back string) templates.Downstream {
+	step := "0.01"
+	if r := d.Knobs.ErrorRate * 100; r != math.Round(r) || strconv.FormatFloat(math.Round(r)/100, 'f', -1, 64) != strconv.FormatFloat(d.Knobs.ErrorRate, 'f', -1, 64) {
+		step = "any"
+	}
 	return templates.Downstream{
 		Name: d.Name, Description: d.Description,
 		Action:       "/demo/downstreams/" + url.PathEscape(d.Name),
 		CSRF:         csrf,
 		LoggedIn:     loggedIn,
-		ErrorRate:    fmtNum(d.Knobs.ErrorRate),
-		ErrorPercent: strings.TrimSuffix(fmtPct(d.Knobs.ErrorRate), "%") + " %",
+		Back:         back,
+		Login:        "/login?next=" + url.QueryEscape(back),
+		ErrorRate:    strconv.FormatFloat(d.Knobs.ErrorRate, 'f', -1, 64),
+		ErrorStep:    step,
+		ErrorPercent: fmtKnobPercent(d.Knobs.ErrorRate),
 		LatencyMS:    itoa(d.Knobs.LatencyMS),
 		JitterMS:     itoa(d.Knobs.JitterMS),
 		Outage:       d.Knobs.Outage,
 	}
+}
+
+// fmtKnobPercent formats an error rate as the slider's label does
+// (app.js): a percentage with up to two decimals, "1 %", "25 %", "0.5 %".
+func fmtKnobPercent(r float64) string {
+	return strconv.FormatFloat(math.Round(r*10000)/100, 'f', -1, 64) + " %"
 }
 
 // auditPage renders GET /audit.

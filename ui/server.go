@@ -271,7 +271,8 @@ func (s *Server) fail(c echo.Context, err error) error {
 	if c.Response().Committed {
 		return nil
 	}
-	if strings.HasPrefix(c.Request().URL.Path, "/api/") {
+	if path := c.Request().URL.Path; strings.HasPrefix(path, "/api/") || path == "/events" {
+		// An event stream's client reads no page either.
 		c.Response().Header().Set("Cache-Control", "no-store")
 		return c.JSON(status, map[string]string{"error": msg})
 	}

@@ -70,7 +70,7 @@ func (s *Server) sloView(st *telemetry.SLOStatus, states map[burnKey]string) tem
 		SLI:         "availability",
 		Objective:   strconv.FormatFloat(st.Objective, 'f', -1, 64) + "%",
 		Period:      fmtSpan(st.Period),
-		BudgetLeft:  fmtBudget(st.BudgetRemaining, 2),
+		BudgetLeft:  fmtBudgetLeft(st.BudgetRemaining),
 		BudgetClass: budgetClass(st.BudgetRemaining),
 		Chart:       s.budgetChart(st.BudgetHistory),
 	}
@@ -212,7 +212,7 @@ func tileBudget(st telemetry.SLOStatus) *templates.Budget {
 		}
 		b.Left = fmtBudget(st.BudgetRemaining, decimals) + " left"
 	} else {
-		b.Left = "spent (" + fmtBudget(st.BudgetRemaining, 0) + ")"
+		b.Left = fmtOverspent(st.BudgetRemaining)
 	}
 	return b
 }
@@ -250,6 +250,33 @@ func fmtBudget(r float64, decimals int) string {
 		v = 0 // no "-0%"
 	}
 	return strconv.FormatFloat(v, 'f', decimals, 64) + "%"
+}
+
+// fmtBudgetLeft formats the budget left with two decimals ("62.04%"), or
+// by how much it is overspent ("overspent 14.6×").
+func fmtBudgetLeft(r float64) string {
+	if r < 0 {
+		return fmtOverspent(r)
+	}
+	return fmtBudget(r, 2)
+}
+
+// fmtOverspent says how far a budget is spent: "spent" at zero, and past
+// it by the bad calls beyond the budget, as a share of the budget
+// ("overspent 40%") or, from one budget on, as a count of budgets
+// ("overspent 115×").
+func fmtOverspent(r float64) string {
+	if r >= 0 || math.IsNaN(r) {
+		return "spent"
+	}
+	over := -r
+	if over < 0.005 { // would read "overspent 0%"
+		return "spent"
+	}
+	if over < 1 {
+		return "overspent " + fmtBudget(over, 0)
+	}
+	return "overspent " + fmtBurn(over)
 }
 
 // fmtAvailability formats an availability with enough decimals to compare

@@ -196,8 +196,13 @@ func TestTileBudgetLine(t *testing.T) {
 			}
 		})
 	}
-	if got := tileBudget(slos[3]); got.Left != "spent (-40%)" || got.Class != "budget-out" {
+	if got := tileBudget(slos[3]); got.Left != "overspent 40%" || got.Class != "budget-out" {
 		t.Errorf("spent budget %+v", got)
+	}
+	for r, want := range map[float64]string{0: "spent", -0.004: "spent", -0.4: "overspent 40%", -1.5: "overspent 1.5×", -115.22: "overspent 115×"} {
+		if got := fmtOverspent(r); got != want {
+			t.Errorf("fmtOverspent(%v) = %q, want %q", r, got, want)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fusebox-dev/fusebox/resilience"
 	"github.com/fusebox-dev/fusebox/telemetry"
@@ -21,6 +22,21 @@ type breakerInfo struct {
 	hasBreaker bool
 	metrics    resilience.BreakerMetrics
 	pipeline   *resilience.Pipeline
+}
+
+// maxAttempts is the most attempts the pipeline's retry allows: 1 without
+// a retry, 0 when the pipeline is unknown.
+func (bi breakerInfo) maxAttempts() int {
+	if bi.pipeline == nil {
+		return 0
+	}
+	n := 1
+	for _, p := range bi.pipeline.Policies() {
+		if r, ok := p.(*resilience.Retry); ok {
+			n = max(n, r.MaxAttempts())
+		}
+	}
+	return n
 }
 
 func (s *Server) breakerInfo(name string) breakerInfo {
@@ -90,8 +106,11 @@ func (s *Server) tile(ps *telemetry.PipelineSnapshot, bi breakerInfo) templates.
 	w := ps.Windows[telemetry.Window10s]
 	t := templates.Tile{
 		Name:          ps.Name,
+		Label:         pipelineLabel(ps.Name),
 		URL:           "/pipelines/" + url.PathEscape(ps.Name),
+		HasBreaker:    bi.hasBreaker,
 		State:         s.stateView(ps, bi),
+		Window:        "last " + fmtSpanWords(w.Span, 10*time.Second),
 		HasCalls:      w.Counts.CallCount() > 0,
 		CallsPerSec:   fmtRate(w.CallsPerSecond),
 		EffSuccess:    "–",
@@ -105,14 +124,16 @@ func (s *Server) tile(ps *telemetry.PipelineSnapshot, bi breakerInfo) templates.
 	}
 	if t.HasCalls {
 		t.EffSuccess = fmtPct(w.EffectiveSuccessRate)
-		t.Amplif = strconv.FormatFloat(w.Amplification, 'f', 2, 64)
+		t.Amplif = "×" + strconv.FormatFloat(w.Amplification, 'f', 2, 64)
 	}
 	if w.Counts.AttemptCount() > 0 {
 		t.ActSuccess = fmtPct(w.ActualSuccessRate)
 	}
 	lat := w.Latency
-	if lat.Count == 0 {
+	t.LatencyWindow = t.Window
+	if lat.Count == 0 && ps.Windows[telemetry.Window1m].Latency.Count > 0 {
 		lat = ps.Windows[telemetry.Window1m].Latency
+		t.LatencyWindow = "last " + fmtSpanWords(ps.Windows[telemetry.Window1m].Span, time.Minute)
 	}
 	if lat.Count > 0 {
 		t.P50, t.P99 = fmtDur(lat.P50), fmtDur(lat.P99)
@@ -160,6 +181,50 @@ func (s *Server) tileViews(snap telemetry.Snapshot) []templates.Tile {
 	return out
 }
 
+// overviewView puts the user's tiles first and the internal ones apart.
+func overviewView(tiles []templates.Tile) templates.Overview {
+	var o templates.Overview
+	for _, t := range tiles {
+		if internalPipeline(t.Name) {
+			o.Internal = append(o.Internal, t)
+		} else {
+			o.Tiles = append(o.Tiles, t)
+		}
+	}
+	return o
+}
+
+// webhookPrefix starts the names of the pipelines that deliver alert
+// notifications to webhooks (telemetry.WebhookNotifier).
+const webhookPrefix = "webhook:"
+
+// internalPipeline reports whether name is one of Fusebox's own pipelines
+// rather than one of the user's.
+func internalPipeline(name string) bool { return strings.HasPrefix(name, webhookPrefix) }
+
+// pipelineLabel is the name a person reads: the name itself, or for a
+// webhook's delivery pipeline "alert webhook <receiver>", without the
+// hash a receiver made from a URL carries ("127.0.0.1:18099-d4edfd71").
+func pipelineLabel(name string) string {
+	rest, ok := strings.CutPrefix(name, webhookPrefix)
+	if !ok {
+		return name
+	}
+	if i := strings.LastIndexByte(rest, '-'); i > 0 && len(rest)-i-1 == 8 && isHex(rest[i+1:]) {
+		rest = rest[:i]
+	}
+	return "alert webhook " + rest
+}
+
+func isHex(s string) bool {
+	for _, r := range s {
+		if !strings.ContainsRune("0123456789abcdef", r) {
+			return false
+		}
+	}
+	return true
+}
+
 // calls groups the recent events by call, newest call first.
 func (s *Server) calls(ps *telemetry.PipelineSnapshot) templates.Calls {
 	out := templates.Calls{Pipeline: ps.Name}
@@ -187,6 +252,11 @@ func (s *Server) calls(ps *telemetry.PipelineSnapshot) templates.Calls {
 	}
 	for _, g := range groups {
 		slices.Reverse(g.events)
+		// Events of one call may reach the ring out of order (their
+		// observers run on different Ps): its end comes last.
+		slices.SortStableFunc(g.events, func(a, b telemetry.RecentEvent) int {
+			return cmpBool(a.Kind == resilience.KindCallEnd, b.Kind == resilience.KindCallEnd)
+		})
 		out.Items = append(out.Items, s.call(g.id, g.events))
 	}
 	return out
@@ -194,7 +264,7 @@ func (s *Server) calls(ps *telemetry.PipelineSnapshot) templates.Calls {
 
 // call describes one call as a timeline of steps.
 func (s *Server) call(id uint64, events []telemetry.RecentEvent) templates.Call {
-	c := templates.Call{ID: "#" + strconv.FormatUint(id, 10), Outcome: "in flight", Class: "info"}
+	c := templates.Call{ID: callID(id), Outcome: "in flight", Class: "info"}
 	if len(events) > 0 {
 		c.Time = events[0].Time.In(s.loc).Format("15:04:05.000")
 	}
@@ -240,6 +310,14 @@ func (s *Server) call(id uint64, events []telemetry.RecentEvent) templates.Call 
 	return c
 }
 
+// callID formats a call id as the counter it was counted on and its count
+// there ("#0-4812", "#1-671"): the id keeps the counter's number in its top
+// byte (see resilience.Event.Call), which printed whole reads as a huge
+// number beside small ones.
+func callID(id uint64) string {
+	return "#" + strconv.FormatUint(id>>56, 10) + "-" + strconv.FormatUint(id&(1<<56-1), 10)
+}
+
 // errText is a short form of an attempt's error, or its outcome.
 func errText(e telemetry.RecentEvent) string {
 	if e.Err == nil {
@@ -252,26 +330,42 @@ func errText(e telemetry.RecentEvent) string {
 	return msg
 }
 
+// cmpBool orders false before true.
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
+
 // detailView builds the detail page of a pipeline.
 func (s *Server) detailView(ps *telemetry.PipelineSnapshot, bi breakerInfo, loggedIn bool, csrf string) templates.Detail {
 	d := templates.Detail{
-		Tile:     s.tile(ps, bi),
-		Timeline: s.timeline(ps.Breaker, ps.Time),
-		Latency:  s.latencyChart(ps.Hour),
-		Outcomes: s.outcomeChart(ps.Hour),
-		Backoff:  backoffChart(ps.Totals.Backoff),
-		Attempts: attemptsChart(ps.Totals.AttemptsPerCall),
-		Calls:    s.calls(ps),
-		SLOs:     s.pipelineSLOs(ps.Name),
+		Tile:       s.tile(ps, bi),
+		HasBreaker: bi.hasBreaker,
+		Timeline:   s.timeline(ps.Breaker, ps.Bound, ps.Time),
+		Latency:    s.latencyChart(ps.Hour),
+		Outcomes:   s.outcomeChart(ps.Hour),
+		Backoff:    backoffChart(ps.Totals.Backoff),
+		Attempts:   attemptsChart(ps.Totals.AttemptsPerCall, bi.maxAttempts()),
+		Calls:      s.calls(ps),
+		SLOs:       s.pipelineSLOs(ps.Name),
 		Control: templates.Control{
-			Pipeline:   ps.Name,
-			HasBreaker: bi.hasBreaker && s.cfg.Controls != nil,
-			LoggedIn:   loggedIn,
-			CSRF:       csrf,
-			Action:     "/pipelines/" + url.PathEscape(ps.Name) + "/breaker",
-			Login:      "/login?next=" + url.QueryEscape("/pipelines/"+url.PathEscape(ps.Name)),
-			Current:    ps.Breaker.State.String(),
+			Pipeline:    ps.Name,
+			HasBreaker:  bi.hasBreaker && s.cfg.Controls != nil,
+			LoggedIn:    loggedIn,
+			CSRF:        csrf,
+			Action:      "/pipelines/" + url.PathEscape(ps.Name) + "/breaker",
+			Login:       "/login?next=" + url.QueryEscape("/pipelines/"+url.PathEscape(ps.Name)),
+			Current:     ps.Breaker.State.String(),
+			CurrentWord: stateWord(ps.Breaker.State),
 		},
+	}
+	if ov := bi.metrics.Override; ov != nil && ov.State == ps.Breaker.State && !ov.Until.IsZero() {
+		d.Control.Keep = "until " + s.clockTime(ov.Until) + ", as now"
 	}
 	if bi.pipeline != nil {
 		d.Policy = bi.pipeline.String()

@@ -166,7 +166,11 @@ func (o *overrides) restore(ctx context.Context) error {
 			o.log.Warn("stored override not restored", "pipeline", ov.Pipeline, "err", err)
 			continue
 		}
-		o.log.Info("override restored", "pipeline", ov.Pipeline, "state", ov.State, "actor", ov.Actor, "until", ov.Until)
+		until := any("reverted")
+		if !ov.Until.IsZero() {
+			until = ov.Until
+		}
+		o.log.Info("override restored", "pipeline", ov.Pipeline, "state", ov.State, "actor", ov.Actor, "until", until)
 	}
 	return nil
 }

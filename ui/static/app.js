@@ -3,6 +3,18 @@
 // the element with that id is replaced. The page works without this script.
 (function () {
   "use strict";
+  // A range input's <output for=id> follows it, formatted as the server
+  // formats it ("25 %", "0.5 %").
+  Array.prototype.forEach.call(document.querySelectorAll('input[type="range"][id]'), function (input) {
+    var out = document.querySelector('output[for="' + input.id + '"]');
+    if (!out) {
+      return;
+    }
+    input.addEventListener("input", function () {
+      out.textContent = String(Math.round(parseFloat(input.value) * 10000) / 100) + " %";
+    });
+  });
+
   var live = document.getElementById("live");
   if (!live || !window.EventSource) {
     return;

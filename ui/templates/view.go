@@ -51,12 +51,27 @@ type State struct {
 	Detail string
 }
 
+// Overview is the overview page: the user's pipelines, then the internal
+// ones (the alert webhooks' delivery pipelines) apart.
+type Overview struct {
+	Tiles, Internal []Tile
+}
+
 // Tile is the overview tile of a pipeline, in the spirit of the Hystrix
 // circuit widget.
 type Tile struct {
-	Name  string
-	URL   string
-	State State
+	// Name is the pipeline's name (element ids, links); Label the name a
+	// person reads: Name itself, or a readable one for an internal
+	// pipeline ("alert webhook 127.0.0.1:18099").
+	Name, Label string
+	URL         string
+	// HasBreaker is false for a pipeline without a circuit breaker: no
+	// pill, and the tile says so.
+	HasBreaker bool
+	State      State
+	// Window names the window of the figures ("last 10 s");
+	// LatencyWindow that of the percentiles, which may be longer.
+	Window, LatencyWindow string
 	// HasCalls is false when no call ended in the window: the rates read "–".
 	HasCalls bool
 	// The figures of the last 10 seconds (the 1-minute window for latency
@@ -106,13 +121,16 @@ type Detail struct {
 	// each policy's String, outermost first; empty when unknown.
 	Policy   string
 	Policies []string
-	Timeline Timeline
-	Latency  LineChart
-	Outcomes StackChart
-	Backoff  BarChart
-	Attempts BarChart
-	Calls    Calls
-	Control  Control
+	// Timeline is the breaker's state timeline; HasBreaker is false when
+	// there is no breaker, and no timeline is drawn.
+	HasBreaker bool
+	Timeline   Timeline
+	Latency    LineChart
+	Outcomes   StackChart
+	Backoff    BarChart
+	Attempts   BarChart
+	Calls      Calls
+	Control    Control
 	// SLOs are the pipeline's SLOs; nil when it has none.
 	SLOs []SLO
 	// Downstreams are the demo's fault knobs; nil outside the demo.
@@ -129,8 +147,13 @@ type Control struct {
 	CSRF     string
 	// Action is the form's URL; Login the log-in link.
 	Action, Login string
-	// Current is the breaker state's name ("forced_open").
-	Current string
+	// Current is the breaker state's name ("forced_open"); CurrentWord as
+	// the pill shows it ("FORCED OPEN").
+	Current, CurrentWord string
+	// Keep, when not "", is the label of the duration option that keeps the
+	// end of the override in force ("until 12:30:00, as now"), selected by
+	// default so that the form changes nothing it does not show.
+	Keep string
 }
 
 // Downstream is the fault-knob form of a simulated downstream.
@@ -139,11 +162,15 @@ type Downstream struct {
 	Action            string
 	CSRF              string
 	LoggedIn          bool
-	ErrorRate         string // "0.25"
+	ErrorRate         string // "0.25", exactly the stored value
+	ErrorStep         string // the slider's step: "0.01", or "any" for a finer value
 	ErrorPercent      string // "25 %"
-	LatencyMS         string
-	JitterMS          string
-	Outage            bool
+	// Back is the page the form returns to after saving; Login the log-in
+	// link shown while the knobs are disabled.
+	Back, Login string
+	LatencyMS   string
+	JitterMS    string
+	Outage      bool
 }
 
 // Calls are the recent calls of a pipeline, newest first.
