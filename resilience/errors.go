@@ -17,6 +17,9 @@ var (
 	// ErrBudgetExhausted is returned instead of a retry when the retry budget
 	// is spent; the error of the last attempt is wrapped beside it.
 	ErrBudgetExhausted = errors.New("resilience: retry budget exhausted")
+	// ErrRateLimited is returned, without calling the function, when a
+	// rate limiter has no token for the call and it may not wait for one.
+	ErrRateLimited = errors.New("resilience: rate limit exceeded")
 	// ErrTimeout is matched (errors.Is) by every *TimeoutError.
 	ErrTimeout = errors.New("resilience: timeout")
 )

@@ -178,12 +178,13 @@ const (
 	ReasonRetryBudget          // rejected: the retry budget is spent
 	ReasonFallbackFunc         // fallback: the fallback function answered
 	ReasonFallbackStale        // fallback: a stale cached value answered
+	ReasonRateLimited          // rejected: the rate limiter had no token
 	NumReasons                 // the number of reasons, for arrays indexed by Reason
 )
 
 var reasonNames = [NumReasons]string{
 	"", "auto", "manual", "expired", "breaker_open", "bulkhead_full", "retry_budget",
-	"function", "stale_cache",
+	"function", "stale_cache", "rate_limited",
 }
 
 // String returns the reason's name as used in metric labels.

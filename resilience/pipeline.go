@@ -172,7 +172,7 @@ func isNilPolicy(p Policy) bool {
 // dispatches directly.
 func builtin(pol Policy) bool {
 	switch pol.(type) {
-	case *Retry, *Breaker, *Timeout, *Bulkhead, *Fallback:
+	case *Retry, *Breaker, *Timeout, *Bulkhead, *Fallback, *RateLimiter:
 		return true
 	}
 	return false
@@ -387,6 +387,8 @@ func (p *Pipeline) next(ctx context.Context, c *call, i int, fn func(context.Con
 		return pol.execute(ctx, c, i, fn)
 	case *Fallback:
 		return pol.execute(ctx, c, i, fn)
+	case *RateLimiter:
+		return pol.execute(ctx, c, i, fn)
 	case Executor:
 		return p.execute(ctx, c, i, fn, pol)
 	}
@@ -516,7 +518,7 @@ func classifyErr(ctx context.Context, err error) Outcome {
 	switch {
 	case err == nil:
 		return OutcomeSuccess
-	case errors.Is(err, ErrOpen), errors.Is(err, ErrBulkheadFull):
+	case errors.Is(err, ErrOpen), errors.Is(err, ErrBulkheadFull), errors.Is(err, ErrRateLimited):
 		return OutcomeRejected
 	case errors.Is(err, ErrTimeout):
 		return OutcomeTimeout

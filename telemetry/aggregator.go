@@ -347,6 +347,8 @@ func (p *pipeline) Observe(_ context.Context, e resilience.Event) {
 			c.rejections[RejectBulkheadFull]++
 		case resilience.ReasonRetryBudget:
 			c.rejections[RejectRetryBudget]++
+		case resilience.ReasonRateLimited:
+			c.rejections[RejectRateLimited]++
 		}
 	case resilience.KindTimeout:
 		if e.Scope < NumScopes {

@@ -275,6 +275,9 @@ func TestAggregatorCountsRejectionsTimeoutsAndFallbacks(t *testing.T) {
 		{Kind: resilience.KindRejected, Reason: resilience.ReasonBreakerOpen},
 		{Kind: resilience.KindRejected, Reason: resilience.ReasonBulkheadFull},
 		{Kind: resilience.KindBudgetExhausted, Reason: resilience.ReasonRetryBudget},
+		{Kind: resilience.KindRejected, Reason: resilience.ReasonRateLimited},
+		{Kind: resilience.KindRejected, Reason: resilience.ReasonRateLimited},
+		{Kind: resilience.KindRejected, Reason: resilience.ReasonRateLimited},
 		{Kind: resilience.KindTimeout, Scope: resilience.ScopeAttempt},
 		{Kind: resilience.KindTimeout, Scope: resilience.ScopeCall},
 		{Kind: resilience.KindTimeout, Scope: resilience.ScopeCall},
@@ -287,7 +290,7 @@ func TestAggregatorCountsRejectionsTimeoutsAndFallbacks(t *testing.T) {
 	}
 	clock.Advance(time.Second)
 	s := mustSnapshot(t, a, "db")
-	want := Counts{Rejections: [NumRejections]uint64{2, 1, 1}, Timeouts: [NumScopes]uint64{2, 1}, Fallbacks: 1}
+	want := Counts{Rejections: [NumRejections]uint64{2, 1, 1, 3}, Timeouts: [NumScopes]uint64{2, 1}, Fallbacks: 1}
 	if s.Totals.Counts != want {
 		t.Errorf("totals = %+v, want %+v", s.Totals.Counts, want)
 	}

@@ -25,11 +25,12 @@ const (
 	RejectBreakerOpen  Rejection = iota // the breaker was open
 	RejectBulkheadFull                  // the bulkhead had no room
 	RejectRetryBudget                   // a retry was refused: the retry budget is spent
+	RejectRateLimited                   // the rate limiter had no token
 	// NumRejections is the number of rejection reasons.
 	NumRejections
 )
 
-var rejectionNames = [NumRejections]string{"breaker_open", "bulkhead_full", "retry_budget"}
+var rejectionNames = [NumRejections]string{"breaker_open", "bulkhead_full", "retry_budget", "rate_limited"}
 
 // String returns the reason's label value ("breaker_open").
 func (r Rejection) String() string {
@@ -56,7 +57,8 @@ type Counts struct {
 	// Retries counts the retries scheduled (KindRetryScheduled).
 	Retries uint64
 	// Rejections counts the refusals by reason (KindRejected with
-	// breaker_open or bulkhead_full, KindBudgetExhausted as retry_budget).
+	// breaker_open, bulkhead_full or rate_limited, KindBudgetExhausted as
+	// retry_budget).
 	Rejections [NumRejections]uint64
 	// Timeouts counts the timeouts that fired, by resilience.Scope.
 	Timeouts [NumScopes]uint64

@@ -54,6 +54,7 @@ type rejectionsJSON[T any] struct {
 	BreakerOpen  T `json:"breaker_open"`
 	BulkheadFull T `json:"bulkhead_full"`
 	RetryBudget  T `json:"retry_budget"`
+	RateLimited  T `json:"rate_limited"`
 }
 
 type timeoutsJSON[T any] struct {
@@ -126,6 +127,7 @@ func outcomes(v [resilience.NumOutcomes]uint64) outcomesJSON {
 func rejections[T any](v [telemetry.NumRejections]T) rejectionsJSON[T] {
 	return rejectionsJSON[T]{
 		BreakerOpen: v[telemetry.RejectBreakerOpen], BulkheadFull: v[telemetry.RejectBulkheadFull], RetryBudget: v[telemetry.RejectRetryBudget],
+		RateLimited: v[telemetry.RejectRateLimited],
 	}
 }
 

@@ -164,6 +164,8 @@ func rejectionWord(r telemetry.Rejection) string {
 		return "bulkhead"
 	case telemetry.RejectRetryBudget:
 		return "retry budget"
+	case telemetry.RejectRateLimited:
+		return "rate limit"
 	}
 	return r.String()
 }

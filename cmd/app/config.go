@@ -52,7 +52,7 @@ type demoConfig struct {
 }
 
 // pipelineConfig is one pipeline. Its policies run in Order, outermost
-// first; the default order is bulkhead, breaker, retry, timeout, with
+// first; the default order is rate_limiter, bulkhead, breaker, retry, timeout, with
 // timeout.call around them all.
 type pipelineConfig struct {
 	Name     string          `yaml:"name"`
@@ -62,6 +62,8 @@ type pipelineConfig struct {
 	Breaker  *breakerConfig  `yaml:"breaker"`
 	Timeout  *timeoutConfig  `yaml:"timeout"`
 	Bulkhead *bulkheadConfig `yaml:"bulkhead"`
+	// RateLimiter refuses calls beyond a rate (policies.go).
+	RateLimiter *rateLimiterConfig `yaml:"rate_limiter"`
 }
 
 type retryConfig struct {
@@ -454,7 +456,7 @@ func lineOf(path string, lines map[string]int) int {
 func buildPolicies(pc pipelineConfig) ([]resilience.Policy, error) {
 	order := pc.Order
 	if len(order) == 0 {
-		order = []string{"bulkhead", "breaker", "retry", "timeout"}
+		order = defaultOrder()
 	}
 	var (
 		out  []resilience.Policy
@@ -479,6 +481,11 @@ func buildPolicies(pc pipelineConfig) ([]resilience.Policy, error) {
 			err error
 		)
 		switch name {
+		case "rate_limiter":
+			if pc.RateLimiter == nil {
+				continue
+			}
+			p, err = resilience.NewRateLimiter(resilience.RateLimiterConfig(*pc.RateLimiter))
 		case "bulkhead":
 			if pc.Bulkhead == nil {
 				continue
@@ -511,7 +518,7 @@ func buildPolicies(pc pipelineConfig) ([]resilience.Policy, error) {
 				err = fieldError{path: "timeout.attempt", msg: policyMsg(err)}
 			}
 		default:
-			err = fieldError{path: fmt.Sprintf("order[%d]", i), msg: fmt.Sprintf("unknown policy %q (want bulkhead, breaker, retry or timeout)", name)}
+			err = fieldError{path: fmt.Sprintf("order[%d]", i), msg: fmt.Sprintf("unknown policy %q (want %s)", name, policyNames)}
 		}
 		var (
 			ce *resilience.ConfigError
