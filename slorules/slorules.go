@@ -37,7 +37,8 @@ const (
 	Availability SLI = "availability"
 	// Latency counts a call as good when it finished within the SLO's
 	// LatencyThreshold, read from the le bucket of
-	// fusebox_call_duration_seconds.
+	// fusebox_call_duration_seconds, and was not rejected (see
+	// SLO.IgnoreRejected).
 	Latency SLI = "latency"
 )
 
@@ -110,6 +111,12 @@ type SLO struct {
 	// for Latency, where it must be one of the histogram's bucket bounds,
 	// and zero for Availability.
 	LatencyThreshold time.Duration
+	// IgnoreRejected leaves the calls a breaker, bulkhead or retry budget
+	// refused (fusebox_calls_total{outcome="rejected"}) out of the SLI. By
+	// default they are bad for every SLI: for Latency they are taken out of
+	// the good calls of the threshold's bucket, which their fast refusal
+	// would otherwise land in.
+	IgnoreRejected bool
 }
 
 // Options tune Generate. The zero value works.
@@ -315,9 +322,19 @@ func leMatcher(seconds float64) string {
 // errorRatio is the PromQL error ratio of s over window.
 func errorRatio(s SLO, window string) string {
 	p := "pipeline=" + quote(s.Pipeline)
+	rejected := fmt.Sprintf("(sum(rate(fusebox_calls_total{%s, outcome=\"rejected\"}[%s])) or vector(0))", p, window)
 	if s.SLI == Latency {
-		return fmt.Sprintf("1 - (\n  sum(rate(fusebox_call_duration_seconds_bucket{%s, %s}[%s]))\n  /\n  sum(rate(fusebox_call_duration_seconds_count{%s}[%s]))\n)",
-			p, leMatcher(s.LatencyThreshold.Seconds()), window, p, window)
+		// A refusal is fast: its duration lands in the threshold's bucket.
+		if s.IgnoreRejected {
+			return fmt.Sprintf("1 - (\n  (sum(rate(fusebox_call_duration_seconds_bucket{%s, %s}[%s])) - %s)\n  /\n  (sum(rate(fusebox_call_duration_seconds_count{%s}[%s])) - %s)\n)",
+				p, leMatcher(s.LatencyThreshold.Seconds()), window, rejected, p, window, rejected)
+		}
+		return fmt.Sprintf("1 - (\n  (sum(rate(fusebox_call_duration_seconds_bucket{%s, %s}[%s])) - %s)\n  /\n  sum(rate(fusebox_call_duration_seconds_count{%s}[%s]))\n)",
+			p, leMatcher(s.LatencyThreshold.Seconds()), window, rejected, p, window)
+	}
+	if s.IgnoreRejected {
+		return fmt.Sprintf("1 - (\n  sum(rate(fusebox_calls_total{%s, outcome=\"success\"}[%s]))\n  /\n  (sum(rate(fusebox_calls_total{%s}[%s])) - %s)\n)",
+			p, window, p, window, rejected)
 	}
 	return fmt.Sprintf("1 - (\n  sum(rate(fusebox_calls_total{%s, outcome=\"success\"}[%s]))\n  /\n  sum(rate(fusebox_calls_total{%s}[%s]))\n)",
 		p, window, p, window)

@@ -27,8 +27,19 @@ const (
 	SLIAvailability SLI = "availability"
 	// SLILatency counts a call as good when it finished within the latency
 	// threshold (Duration ≤ threshold, the histogram bucket le=threshold),
-	// whatever its outcome.
+	// whatever its outcome, except a rejected call (see RejectedCalls).
 	SLILatency SLI = "latency"
+)
+
+// How an SLO counts the calls a breaker, a bulkhead or a retry budget
+// refused (outcome rejected), the values of SLOConfig.RejectedCalls.
+const (
+	// RejectedBad counts a rejected call as bad for every SLI: the caller
+	// got no answer, however fast the refusal. It is the default.
+	RejectedBad = "bad"
+	// RejectedIgnored leaves rejected calls out of the SLI, neither good
+	// nor bad, for those who measure only the calls the dependency saw.
+	RejectedIgnored = "ignored"
 )
 
 // DefaultSLOPeriod is the period of an SLO that does not set one.
@@ -56,6 +67,9 @@ type SLOConfig struct {
 	// LatencyThreshold is the duration a good call stays within; required
 	// for SLILatency, not allowed otherwise.
 	LatencyThreshold time.Duration `yaml:"latency_threshold" json:"latency_threshold,omitempty"`
+	// RejectedCalls is RejectedBad or RejectedIgnored. Empty means
+	// RejectedBad.
+	RejectedCalls string `yaml:"rejected_calls" json:"rejected_calls,omitempty"`
 }
 
 // FieldError is an invalid configuration value. Field is the path of the
@@ -82,6 +96,9 @@ func (c SLOConfig) withDefaults() SLOConfig {
 	}
 	if c.Period == 0 {
 		c.Period = DefaultSLOPeriod
+	}
+	if c.RejectedCalls == "" {
+		c.RejectedCalls = RejectedBad
 	}
 	return c
 }
@@ -119,6 +136,11 @@ func (c SLOConfig) Validate(knownPipelines []string) error {
 	}
 	if c.Period != 0 && c.Period < time.Hour {
 		errs = append(errs, newFieldError("period", c.Period, "must be at least 1h"))
+	}
+	switch c.RejectedCalls {
+	case "", RejectedBad, RejectedIgnored:
+	default:
+		errs = append(errs, newFieldError("rejected_calls", strconv.Quote(c.RejectedCalls), `must be "bad" or "ignored"`))
 	}
 	return errors.Join(errs...)
 }
@@ -298,10 +320,14 @@ func (e *SLOEngine) restore(s *sloState, now time.Time) error {
 // definition says what the counts of an SLO measure; a snapshot taken
 // with another definition is discarded.
 func (c SLOConfig) definition() string {
+	def := string(c.SLI)
 	if c.SLI == SLILatency {
-		return "latency:" + strconv.FormatInt(int64(c.LatencyThreshold), 10)
+		def = "latency:" + strconv.FormatInt(int64(c.LatencyThreshold), 10)
 	}
-	return string(c.SLI)
+	if c.RejectedCalls == RejectedIgnored {
+		def += ";rejected=ignored"
+	}
+	return def
 }
 
 // SLOs returns the resolved configurations of the tracked SLOs, by name.
@@ -365,9 +391,14 @@ func (e *SLOEngine) record(slos []*sloState, ev resilience.Event) {
 	}
 	for _, s := range slos {
 		var good bool
-		if s.cfg.SLI == SLILatency {
+		switch {
+		case ev.Outcome == resilience.OutcomeRejected:
+			if s.cfg.RejectedCalls == RejectedIgnored {
+				continue
+			}
+		case s.cfg.SLI == SLILatency:
 			good = ev.Duration <= s.cfg.LatencyThreshold
-		} else {
+		default:
 			good = ev.Outcome == resilience.OutcomeSuccess
 		}
 		s.counts.record(t, good)

@@ -33,6 +33,9 @@ func TestSLOConfigValidate(t *testing.T) {
 		{"a threshold on an availability SLO is rejected", func(c *SLOConfig) { c.LatencyThreshold = time.Second }, []string{"latency_threshold"}},
 		{"an unknown SLI is rejected", func(c *SLOConfig) { c.SLI = "throughput" }, []string{"sli"}},
 		{"a name with spaces is rejected", func(c *SLOConfig) { c.Name = "my slo" }, []string{"name"}},
+		{"rejected calls may be ignored", func(c *SLOConfig) { c.RejectedCalls = RejectedIgnored }, nil},
+		{"rejected calls may be said bad", func(c *SLOConfig) { c.RejectedCalls = RejectedBad }, nil},
+		{"an unknown way to count rejected calls is rejected", func(c *SLOConfig) { c.RejectedCalls = "good" }, []string{"rejected_calls"}},
 		{"every problem is reported", func(c *SLOConfig) { c.Name, c.Objective, c.Period = "", 101, time.Minute }, []string{"name", "objective", "period"}},
 	}
 	for _, tt := range tests {
@@ -149,6 +152,52 @@ func TestSLOBudgetOfAPipelineThroughItsEvents(t *testing.T) {
 	}
 	if len(st.BudgetHistory) != budgetHistoryPoints || st.BudgetHistory[len(st.BudgetHistory)-1].Remaining != st.BudgetRemaining {
 		t.Errorf("budget history ends at %v, want %v", st.BudgetHistory[len(st.BudgetHistory)-1], st.BudgetRemaining)
+	}
+}
+
+func TestSLORejectedCallsAreBadForEverySLIUnlessIgnored(t *testing.T) {
+	clock := resiliencetest.NewClock(sloStart)
+	eng, err := NewSLOEngine(SLOEngineConfig{Clock: clock, SLOs: []SLOConfig{
+		{Name: "avail", Pipeline: "api", Objective: 99},
+		{Name: "fast", Pipeline: "api", SLI: SLILatency, Objective: 90, LatencyThreshold: 100 * time.Millisecond},
+		{Name: "avail-seen", Pipeline: "api", Objective: 99, RejectedCalls: RejectedIgnored},
+		{Name: "fast-seen", Pipeline: "api", SLI: SLILatency, Objective: 90, LatencyThreshold: 100 * time.Millisecond, RejectedCalls: RejectedIgnored},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	br, err := resilience.NewBreaker(resilience.BreakerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := resilience.New("api", resilience.Config{Policies: []resilience.Policy{br}, Observers: []resilience.Observer{eng}, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := func(context.Context) error { return nil }
+	for range 10 {
+		_ = resilience.Run(context.Background(), p, ok)
+		clock.Advance(time.Second)
+	}
+	if err := br.Override(context.Background(), resilience.StateForcedOpen, "drill", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	for range 30 { // refused at once: fast, but no answer
+		if err := resilience.Run(context.Background(), p, ok); !errors.Is(err, resilience.ErrOpen) {
+			t.Fatalf("Run = %v, want ErrOpen", err)
+		}
+		clock.Advance(time.Second)
+	}
+	for _, tt := range []struct {
+		slo         string
+		good, total float64
+	}{
+		{"avail", 10, 40}, {"fast", 10, 40}, {"avail-seen", 10, 10}, {"fast-seen", 10, 10},
+	} {
+		st, _ := eng.Status(tt.slo)
+		if st.Good != tt.good || st.Total != tt.total {
+			t.Errorf("%s: good/total = %v/%v, want %v/%v", tt.slo, st.Good, st.Total, tt.good, tt.total)
+		}
 	}
 }
 

@@ -54,6 +54,7 @@ func generateRules(slos []telemetry.SLOConfig) ([]byte, error) {
 		in[i] = slorules.SLO{
 			Name: s.Name, Pipeline: s.Pipeline, SLI: sli, Objective: s.Objective,
 			Period: s.Period, LatencyThreshold: s.LatencyThreshold,
+			IgnoreRejected: s.RejectedCalls == telemetry.RejectedIgnored,
 		}
 	}
 	out, err := slorules.Generate(in, slorules.Options{})
