@@ -199,7 +199,9 @@ func TestAHubRestartLosesNoOverrideOrAuditEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.EqualFunc(overrides, overrides2, func(a, b fleet.Override) bool { return a.Key() == b.Key() && a.Revision == b.Revision && a.Until.Equal(b.Until) && a.Reason == b.Reason }) {
+	if !slices.EqualFunc(overrides, overrides2, func(a, b fleet.Override) bool {
+		return a.Key() == b.Key() && a.Revision == b.Revision && a.Until.Equal(b.Until) && a.Reason == b.Reason
+	}) {
 		t.Errorf("after a restart overrides are\n%+v\nwant\n%+v", overrides2, overrides)
 	}
 	if !slices.EqualFunc(audit, audit2, func(a, b fleet.AuditEntry) bool { return a.Seq == b.Seq && a.Action == b.Action && a.Actor == b.Actor }) {
