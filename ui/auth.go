@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -35,6 +36,7 @@ const (
 // the HMAC of the session value under the same key, so it is valid for that
 // session only.
 type authenticator struct {
+	// token is the SHA-256 digest of the admin token.
 	token  []byte
 	key    []byte
 	ttl    time.Duration
@@ -44,12 +46,16 @@ type authenticator struct {
 func newAuthenticator(token string, ttl time.Duration, secure bool) authenticator {
 	m := hmac.New(sha256.New, []byte(token))
 	m.Write([]byte("fusebox ui session key v1"))
-	return authenticator{token: []byte(token), key: m.Sum(nil), ttl: ttl, secure: secure}
+	sum := sha256.Sum256([]byte(token))
+	return authenticator{token: sum[:], key: m.Sum(nil), ttl: ttl, secure: secure}
 }
 
-// tokenOK compares a presented token with the admin token in constant time.
+// tokenOK compares a presented token with the admin token in constant
+// time: it compares their SHA-256 digests, so that neither the content nor
+// the length of the token shows in the time taken.
 func (a authenticator) tokenOK(presented string) bool {
-	return subtle.ConstantTimeCompare([]byte(presented), a.token) == 1
+	sum := sha256.Sum256([]byte(presented))
+	return subtle.ConstantTimeCompare(sum[:], a.token) == 1
 }
 
 func (a authenticator) mac(parts ...string) string {
@@ -115,8 +121,8 @@ func (s *Server) sessionOf(c echo.Context) (value, actor string, ok bool) {
 }
 
 // requireAdmin lets a request through with the Bearer token, or with a
-// session cookie and its CSRF token (the csrf form field or the
-// X-CSRF-Token header). Without credentials it answers 401; with a session
+// session cookie and its CSRF token (the csrf field of a form body or the
+// X-CSRF-Token header; never the query string). Without credentials it answers 401; with a session
 // but a missing or bad CSRF token, 403. It puts the actor in the request's
 // context (resilience.WithActor).
 func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
@@ -124,8 +130,12 @@ func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 		r := c.Request()
 		var actor string
 		if h := r.Header.Get(echo.HeaderAuthorization); h != "" {
-			tok, found := strings.CutPrefix(h, "Bearer ")
-			if !found || !s.auth.tokenOK(strings.TrimSpace(tok)) {
+			if err := s.tooManyFailures(c); err != nil {
+				return s.fail(c, err)
+			}
+			tok, found := bearerToken(h)
+			if !found || !s.auth.tokenOK(tok) {
+				s.failed(c)
 				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="fusebox"`)
 				return s.fail(c, Errorf(EUNAUTHORIZED, "the bearer token is not valid"))
 			}
@@ -157,8 +167,14 @@ func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) requireBearer(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		tok, found := strings.CutPrefix(r.Header.Get(echo.HeaderAuthorization), "Bearer ")
-		if !found || !s.auth.tokenOK(strings.TrimSpace(tok)) {
+		if err := s.tooManyFailures(c); err != nil {
+			return s.fail(c, err)
+		}
+		tok, found := bearerToken(r.Header.Get(echo.HeaderAuthorization))
+		if !found || !s.auth.tokenOK(tok) {
+			if found {
+				s.failed(c)
+			}
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="fusebox"`)
 			msg := "send the admin token as a bearer token"
 			if found {
@@ -171,9 +187,28 @@ func (s *Server) requireBearer(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// formValue reads a field of a urlencoded or multipart form body.
+// repeatsOneChar reports whether s is one character repeated.
+func repeatsOneChar(s string) bool {
+	_, n := utf8.DecodeRuneInString(s)
+	return strings.Trim(s, s[:n]) == ""
+}
+
+// bearerToken returns the token of an Authorization header of the Bearer
+// scheme, whose name is case-insensitive (RFC 9110), without the spaces
+// around it.
+func bearerToken(h string) (string, bool) {
+	scheme, tok, found := strings.Cut(strings.TrimSpace(h), " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(tok), true
+}
+
+// formValue reads a field of the form body (parsed by limitForm), never
+// of the query string: a secret there would leak through logs and the
+// Referer header.
 func formValue(c echo.Context, name string) string {
-	return c.FormValue(name)
+	return c.Request().PostFormValue(name)
 }
 
 // actorOf returns who acts in ctx (set by requireAdmin).
@@ -194,7 +229,12 @@ func (s *Server) renderLogin(c echo.Context, status int, next, msg string) error
 // login checks the token of the login form and sets the session cookie.
 func (s *Server) login(c echo.Context) error {
 	next := safeNext(c.FormValue("next"))
-	if !s.auth.tokenOK(c.FormValue("token")) {
+	if err := s.tooManyFailures(c); err != nil {
+		_, msg := statusOf(err)
+		return s.renderLogin(c, http.StatusTooManyRequests, next, msg+".")
+	}
+	if !s.auth.tokenOK(strings.TrimSpace(formValue(c, "token"))) {
+		s.failed(c)
 		return s.renderLogin(c, http.StatusUnauthorized, next, "That token is not the admin token.")
 	}
 	actor := cleanActor(c.FormValue("name"))

@@ -18,6 +18,7 @@ const (
 	ENOTFOUND     = "not_found"    // 404: an unknown pipeline or downstream
 	ETOOLARGE     = "too_large"    // 413: a body over the route's limit
 	ECONFLICT     = "conflict"     // 409: the action does not apply (a pipeline without a breaker)
+	ETOOMANY      = "too_many"     // 429: too many failed logins, too many live streams from one client
 	EUNAVAILABLE  = "unavailable"  // 503: not ready, too many live streams
 	EINTERNAL     = "internal"     // 500: anything else; its message is not shown
 )
@@ -45,6 +46,7 @@ var codeStatus = map[string]int{
 	ENOTFOUND:     http.StatusNotFound,
 	ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	ECONFLICT:     http.StatusConflict,
+	ETOOMANY:      http.StatusTooManyRequests,
 	EUNAVAILABLE:  http.StatusServiceUnavailable,
 	EINTERNAL:     http.StatusInternalServerError,
 }

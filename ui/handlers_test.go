@@ -21,11 +21,11 @@ func TestNewRejectsAnIncompleteConfig(t *testing.T) {
 		cfg   Config
 		field string
 	}{
-		{"a config without stats is refused", Config{AdminToken: "x"}, "Config.Stats"},
+		{"a config without stats is refused", Config{AdminToken: testToken}, "Config.Stats"},
 		{"a config without an admin token is refused", Config{Stats: stats}, "Config.AdminToken"},
 		{"a blank admin token is refused", Config{Stats: stats, AdminToken: "  "}, "Config.AdminToken"},
-		{"a negative session TTL is refused", Config{Stats: stats, AdminToken: "x", SessionTTL: -time.Second}, "Config.SessionTTL"},
-		{"a negative update interval is refused", Config{Stats: stats, AdminToken: "x", UpdateInterval: -1}, "Config.UpdateInterval"},
+		{"a negative session TTL is refused", Config{Stats: stats, AdminToken: testToken, SessionTTL: -time.Second}, "Config.SessionTTL"},
+		{"a negative update interval is refused", Config{Stats: stats, AdminToken: testToken, UpdateInterval: -1}, "Config.UpdateInterval"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -103,6 +103,14 @@ type Config struct {
 	// MaxStreams bounds the concurrent GET /events clients; more are
 	// answered 503. Zero means 1,000.
 	MaxStreams int
+	// MaxLoginFailures is how many wrong admin tokens (login form or
+	// Bearer) one client address may send in a minute; further attempts
+	// are answered 429 with Retry-After until the minute ends. Zero means
+	// 10.
+	MaxLoginFailures int
+	// MaxLoginFailuresTotal is the same bound for all clients together.
+	// Zero means 100.
+	MaxLoginFailuresTotal int
 	// Location is the time zone of the times shown on pages. Nil means
 	// time.Local.
 	Location *time.Location
@@ -112,14 +120,16 @@ type Config struct {
 // Close ends the live-update streams (an http.Server's Shutdown does not
 // end them by itself).
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	clock  resilience.Clock
-	loc    *time.Location
-	auth   authenticator
-	assets assets
-	hub    *hub
-	bufs   sync.Pool
+	cfg   Config
+	log   *slog.Logger
+	clock resilience.Clock
+	loc   *time.Location
+	auth  authenticator
+	// failures limits the guessing of the admin token.
+	failures *failureLimiter
+	assets   assets
+	hub      *hub
+	bufs     sync.Pool
 	// gen counts overrides and knob changes; tiles and list cache the
 	// overview's tiles and the API's list of pipelines.
 	gen         generation
@@ -134,12 +144,18 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("ui: Config.Stats must not be nil")
 	case strings.TrimSpace(cfg.AdminToken) == "":
 		return nil, errors.New("ui: Config.AdminToken must not be empty")
+	case strings.TrimSpace(cfg.AdminToken) != cfg.AdminToken:
+		return nil, errors.New("ui: Config.AdminToken must not begin or end with whitespace (presented tokens are trimmed)")
+	case repeatsOneChar(cfg.AdminToken):
+		return nil, errors.New("ui: Config.AdminToken must not repeat one character")
 	case cfg.SessionTTL < 0:
 		return nil, errors.New("ui: Config.SessionTTL = " + cfg.SessionTTL.String() + ": must not be negative")
 	case cfg.UpdateInterval < 0:
 		return nil, errors.New("ui: Config.UpdateInterval = " + cfg.UpdateInterval.String() + ": must not be negative")
 	case cfg.MaxStreams < 0:
 		return nil, errors.New("ui: Config.MaxStreams must not be negative")
+	case cfg.MaxLoginFailures < 0 || cfg.MaxLoginFailuresTotal < 0:
+		return nil, errors.New("ui: Config.MaxLoginFailures and MaxLoginFailuresTotal must not be negative")
 	}
 	if cfg.Title == "" {
 		cfg.Title = "Fusebox"
@@ -165,18 +181,25 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Location == nil {
 		cfg.Location = time.Local
 	}
+	if cfg.MaxLoginFailures == 0 {
+		cfg.MaxLoginFailures = 10
+	}
+	if cfg.MaxLoginFailuresTotal == 0 {
+		cfg.MaxLoginFailuresTotal = 100
+	}
 	a, err := loadAssets()
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		clock:  cfg.Clock,
-		loc:    cfg.Location,
-		auth:   newAuthenticator(cfg.AdminToken, cfg.SessionTTL, cfg.Secure),
-		assets: a,
-		bufs:   sync.Pool{New: func() any { return new(bytes.Buffer) }},
+		cfg:      cfg,
+		log:      cfg.Logger,
+		clock:    cfg.Clock,
+		loc:      cfg.Location,
+		auth:     newAuthenticator(cfg.AdminToken, cfg.SessionTTL, cfg.Secure),
+		failures: newFailureLimiter(cfg.MaxLoginFailures, cfg.MaxLoginFailuresTotal),
+		assets:   a,
+		bufs:     sync.Pool{New: func() any { return new(bytes.Buffer) }},
 	}
 	s.hub = newHub(s)
 	return s, nil
