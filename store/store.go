@@ -30,7 +30,7 @@ const FileName = "fusebox.db"
 
 // SchemaVersion is the layout version this build writes. A data file with a
 // lower version is migrated at Open; one with a higher version is refused.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 var (
 	// ErrLocked is matched (errors.Is) by the error Open returns when another
@@ -63,7 +63,7 @@ const (
 // as keys (bbolt accepts up to 32 KiB; nothing legitimate comes near this).
 const maxKeyLen = 1024
 
-// Bucket names. The layout of SchemaVersion 1:
+// Bucket names. The layout of SchemaVersion 2 (version 1 lacked sessions):
 //
 //	meta      schema_version -> uint64 (big endian)
 //	overrides pipeline       -> Override (JSON)
@@ -72,6 +72,7 @@ const maxKeyLen = 1024
 //	outbox    receiver       -> bucket{ id (uint64) -> Notification (JSON) };
 //	          outbox sequence = last ID, receiver bucket sequence = pending count
 //	slo       name           -> opaque bytes
+//	sessions  session id     -> expiry (RFC 3339) of a session ended early
 var (
 	bucketMeta      = []byte("meta")
 	bucketOverrides = []byte("overrides")
@@ -79,13 +80,15 @@ var (
 	bucketAlerts    = []byte("alerts")
 	bucketOutbox    = []byte("outbox")
 	bucketSLO       = []byte("slo")
+	bucketSessions  = []byte("sessions")
 
 	keySchemaVersion = []byte("schema_version")
 )
 
-// dataBuckets are the buckets every version-1 file holds besides meta.
+// dataBuckets are the buckets every file of SchemaVersion holds besides
+// meta.
 func dataBuckets() [][]byte {
-	return [][]byte{bucketOverrides, bucketAudit, bucketAlerts, bucketOutbox, bucketSLO}
+	return [][]byte{bucketOverrides, bucketAudit, bucketAlerts, bucketOutbox, bucketSLO, bucketSessions}
 }
 
 // Store is an open data file. All methods are safe for concurrent use: reads
@@ -183,8 +186,16 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("store: create data dir: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("store: data file %s is not a regular file", path)
+	if fi, err := os.Stat(path); err == nil {
+		switch {
+		case !fi.Mode().IsRegular():
+			return nil, fmt.Errorf("store: data file %s is not a regular file", path)
+		case fi.Size() == 0:
+			// bbolt would quietly make an empty store of it: a file that
+			// lost its contents (a full disk, a truncating copy) must not
+			// pass for a fresh start.
+			return nil, failf(ErrCorrupt, "store: data file %s is empty (0 bytes); move it aside or restore a backup", path)
+		}
 	}
 
 	db, err := openBolt(path, cfg.lockTimeout)
@@ -394,12 +405,15 @@ func (s *Store) migrate(tx *bolt.Tx, version uint64) error {
 func migrateFrom(tx *bolt.Tx, v uint64) error {
 	switch v {
 	case 0: // fresh file
-		for _, name := range dataBuckets() {
+		for _, name := range [][]byte{bucketOverrides, bucketAudit, bucketAlerts, bucketOutbox, bucketSLO} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
 		}
 		return nil
+	case 1: // sessions ended early
+		_, err := tx.CreateBucketIfNotExists(bucketSessions)
+		return err
 	default:
 		return fmt.Errorf("no migration from schema %d", v)
 	}

@@ -3,9 +3,11 @@ package ui
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"strconv"
@@ -30,11 +32,12 @@ const (
 
 // authenticator checks the admin token and issues signed sessions.
 //
-// A session is "<expiry unix>|<actor>" in base64url, a dot, and its
-// HMAC-SHA256 under a key derived from the admin token: no server-side
-// state, and changing the token logs everyone out. A session's CSRF token is
-// the HMAC of the session value under the same key, so it is valid for that
-// session only.
+// A session is "<expiry unix>|<id>|<actor>" in base64url, a dot, and its
+// HMAC-SHA256 under a key derived from the admin token, so that changing
+// the token ends every session. The id is random: logging out records it
+// as revoked (Config.Sessions), so that a copy of the cookie stops working
+// at once. A session's CSRF token is the HMAC of the session value under
+// the same key, so it is valid for that session only.
 type authenticator struct {
 	// token is the SHA-256 digest of the admin token.
 	token  []byte
@@ -45,7 +48,7 @@ type authenticator struct {
 
 func newAuthenticator(token string, ttl time.Duration, secure bool) authenticator {
 	m := hmac.New(sha256.New, []byte(token))
-	m.Write([]byte("fusebox ui session key v1"))
+	m.Write([]byte("fusebox ui session key v2"))
 	sum := sha256.Sum256([]byte(token))
 	return authenticator{token: sum[:], key: m.Sum(nil), ttl: ttl, secure: secure}
 }
@@ -67,30 +70,41 @@ func (a authenticator) mac(parts ...string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
+// session is a verified session.
+type session struct {
+	value, id, actor string
+	expires          time.Time
+}
+
 // issue returns a session value for actor valid until now + ttl.
 func (a authenticator) issue(actor string, now time.Time) string {
-	payload := base64.RawURLEncoding.EncodeToString(
-		[]byte(strconv.FormatInt(now.Add(a.ttl).Unix(), 10) + "|" + actor))
+	var id [16]byte
+	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails
+	payload := base64.RawURLEncoding.EncodeToString([]byte(
+		strconv.FormatInt(now.Add(a.ttl).Unix(), 10) + "|" + hex.EncodeToString(id[:]) + "|" + actor))
 	return payload + "." + a.mac("session", payload)
 }
 
-// verify returns the actor of a session value that is authentic and not
-// expired.
-func (a authenticator) verify(value string, now time.Time) (actor string, ok bool) {
+// verify returns the session of a value that is authentic and not
+// expired (revocation is checked by the caller).
+func (a authenticator) verify(value string, now time.Time) (session, bool) {
 	payload, sig, found := strings.Cut(value, ".")
 	if !found || subtle.ConstantTimeCompare([]byte(sig), []byte(a.mac("session", payload))) != 1 {
-		return "", false
+		return session{}, false
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(payload)
 	if err != nil {
-		return "", false
+		return session{}, false
 	}
-	exp, actor, found := strings.Cut(string(raw), "|")
-	unix, err := strconv.ParseInt(exp, 10, 64)
-	if !found || err != nil || now.Unix() >= unix {
-		return "", false
+	parts := strings.SplitN(string(raw), "|", 3)
+	if len(parts) != 3 || parts[1] == "" {
+		return session{}, false
 	}
-	return actor, true
+	unix, err := strconv.ParseInt(parts[0], 10, 64)
+	if err != nil || now.Unix() >= unix {
+		return session{}, false
+	}
+	return session{value: value, id: parts[1], actor: parts[2], expires: time.Unix(unix, 0)}, true
 }
 
 // csrf returns the CSRF token of a session value.
@@ -107,17 +121,33 @@ func (a authenticator) cookie(value string, maxAge int) *http.Cookie {
 	}
 }
 
-// sessionOf returns the request's valid session value and its actor.
+// sessionOf returns the request's valid session value and its actor: an
+// authentic, unexpired session that has not been logged out. When the
+// revocation list cannot be read, the session is refused (and the error
+// logged).
 func (s *Server) sessionOf(c echo.Context) (value, actor string, ok bool) {
+	ses, ok := s.currentSession(c)
+	return ses.value, ses.actor, ok
+}
+
+func (s *Server) currentSession(c echo.Context) (session, bool) {
 	ck, err := c.Cookie(sessionCookie)
 	if err != nil {
-		return "", "", false
+		return session{}, false
 	}
-	actor, ok = s.auth.verify(ck.Value, s.clock.Now())
+	ses, ok := s.auth.verify(ck.Value, s.clock.Now())
 	if !ok {
-		return "", "", false
+		return session{}, false
 	}
-	return ck.Value, actor, true
+	revoked, err := s.sessions.SessionRevoked(ses.id)
+	if err != nil {
+		s.log.Error("ui: reading the revoked sessions", "err", err)
+		return session{}, false
+	}
+	if revoked {
+		return session{}, false
+	}
+	return ses, true
 }
 
 // requireAdmin lets a request through with the Bearer token, or with a
@@ -242,8 +272,15 @@ func (s *Server) login(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, next)
 }
 
-// logout clears the session cookie.
+// logout ends the session: its id is recorded as revoked, so that a copy
+// of the cookie is refused too, and the cookie is cleared. A Bearer
+// request has no session to end.
 func (s *Server) logout(c echo.Context) error {
+	if ses, ok := s.currentSession(c); ok {
+		if err := s.sessions.RevokeSession(ses.id, ses.expires, s.clock.Now()); err != nil {
+			return s.fail(c, err)
+		}
+	}
 	c.SetCookie(s.auth.cookie("", -1))
 	return c.Redirect(http.StatusSeeOther, "/")
 }

@@ -168,3 +168,34 @@ func TestNewRefusesAnAdminTokenWithSpacesOrOfOneRepeatedCharacter(t *testing.T) 
 		}
 	}
 }
+
+func TestACookieCopiedBeforeLogoutIsRefusedAfterIt(t *testing.T) {
+	ev := newEnv(t)
+	session := ev.login("ana")
+	csrf := ev.srv.auth.csrf(session)
+	good := `{"state":"forced_open","reason":"vendor incident"}`
+	put := req{method: http.MethodPut, path: "/api/v1/pipelines/payments/breaker", body: good, session: session, csrf: csrf}
+	if rec := ev.do(put); rec.Code != 200 {
+		t.Fatalf("before logout: %d", rec.Code)
+	}
+	if rec := ev.do(req{method: http.MethodPost, path: "/logout", session: session, form: url.Values{"csrf": {csrf}}}); rec.Code != http.StatusSeeOther {
+		t.Fatalf("logout: %d %s", rec.Code, rec.Body)
+	}
+	if rec := ev.do(put); rec.Code != http.StatusUnauthorized {
+		t.Errorf("the copied cookie after logout: %d, want 401", rec.Code)
+	}
+	if other := ev.login("bo"); ev.do(req{method: http.MethodPut, path: put.path, body: good, session: other, csrf: ev.srv.auth.csrf(other)}).Code != 200 {
+		t.Error("a new session after the logout does not work")
+	}
+}
+
+func TestChangingTheAdminTokenEndsEverySession(t *testing.T) {
+	ev := newEnv(t)
+	session := ev.login("ana")
+	rotated := newEnv(t, func(c *Config) { c.AdminToken = "another-admin-token-0123" })
+	rec := rotated.do(req{method: http.MethodPut, path: "/api/v1/pipelines/payments/breaker", body: `{"state":"auto","reason":"x"}`,
+		session: session, csrf: rotated.srv.auth.csrf(session)})
+	if rec.Code != http.StatusUnauthorized {
+		t.Errorf("a session of the old token: %d, want 401", rec.Code)
+	}
+}

@@ -75,6 +75,10 @@ type Config struct {
 	// (*telemetry.WebhookNotifier). Nil: the alerts page shows no
 	// deliveries.
 	Webhooks WebhookReader
+	// Sessions keeps the sessions ended by a logout. Nil: they are kept in
+	// memory, and a restart forgets them (changing AdminToken still ends
+	// every session).
+	Sessions Sessions
 	// Ready reports readiness for GET /readyz. Nil: always ready.
 	Ready func(ctx context.Context) error
 	// AdminToken is the admin secret: the Bearer token of the API and the
@@ -127,6 +131,7 @@ type Server struct {
 	auth  authenticator
 	// failures limits the guessing of the admin token.
 	failures *failureLimiter
+	sessions Sessions
 	assets   assets
 	hub      *hub
 	bufs     sync.Pool
@@ -181,6 +186,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Location == nil {
 		cfg.Location = time.Local
 	}
+	if cfg.Sessions == nil {
+		cfg.Sessions = &memorySessions{}
+	}
 	if cfg.MaxLoginFailures == 0 {
 		cfg.MaxLoginFailures = 10
 	}
@@ -198,6 +206,7 @@ func New(cfg Config) (*Server, error) {
 		loc:      cfg.Location,
 		auth:     newAuthenticator(cfg.AdminToken, cfg.SessionTTL, cfg.Secure),
 		failures: newFailureLimiter(cfg.MaxLoginFailures, cfg.MaxLoginFailuresTotal),
+		sessions: cfg.Sessions,
 		assets:   a,
 		bufs:     sync.Pool{New: func() any { return new(bytes.Buffer) }},
 	}

@@ -21,6 +21,7 @@ func (a *app) mountUI(e *echo.Echo) error {
 		Registry:   a.registry,
 		Controls:   uiControls{a.overrides},
 		Audit:      uiAudit{a.store},
+		Sessions:   a.store,
 		AdminToken: a.opts.AdminToken,
 		Title:      a.cfg.Title,
 		Secure:     a.cfg.SecureCookies,
