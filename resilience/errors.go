@@ -20,6 +20,9 @@ var (
 	// ErrRateLimited is returned, without calling the function, when a
 	// rate limiter has no token for the call and it may not wait for one.
 	ErrRateLimited = errors.New("resilience: rate limit exceeded")
+	// ErrHedgeLost is the cause with which a Hedge cancels the attempts of
+	// a call once another attempt succeeded.
+	ErrHedgeLost = errors.New("resilience: another hedged attempt won")
 	// ErrTimeout is matched (errors.Is) by every *TimeoutError.
 	ErrTimeout = errors.New("resilience: timeout")
 )

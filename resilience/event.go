@@ -127,12 +127,13 @@ const (
 	KindRejected                      // the call or attempt was refused for Reason
 	KindFallback                      // a fallback replaced the error of the call
 	KindCallEnd                       // the call returned: Outcome, Duration, Attempt
+	KindHedge                         // a hedged attempt (Attempt) started, won or was cancelled: Reason
 	numKinds
 )
 
 var kindNames = [numKinds]string{
 	"attempt_start", "attempt_end", "retry_scheduled", "budget_exhausted", "timeout",
-	"breaker_transition", "rejected", "fallback", "call_end",
+	"breaker_transition", "rejected", "fallback", "call_end", "hedge",
 }
 
 // String returns the snake_case name of the kind.
@@ -179,12 +180,16 @@ const (
 	ReasonFallbackFunc         // fallback: the fallback function answered
 	ReasonFallbackStale        // fallback: a stale cached value answered
 	ReasonRateLimited          // rejected: the rate limiter had no token
+	ReasonHedgeStarted         // hedge: another attempt started
+	ReasonHedgeWon             // hedge: a hedged attempt answered first
+	ReasonHedgeCanceled        // hedge: an attempt was cancelled, another won
 	NumReasons                 // the number of reasons, for arrays indexed by Reason
 )
 
 var reasonNames = [NumReasons]string{
 	"", "auto", "manual", "expired", "breaker_open", "bulkhead_full", "retry_budget",
 	"function", "stale_cache", "rate_limited",
+	"hedge_started", "hedge_won", "hedge_canceled",
 }
 
 // String returns the reason's name as used in metric labels.

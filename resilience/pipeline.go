@@ -150,6 +150,11 @@ func New(name string, cfg Config) (*Pipeline, error) {
 			return nil, err
 		}
 	}
+	for _, pol := range p.policies {
+		if h, ok := pol.(*Hedge); ok {
+			h.link(p)
+		}
+	}
 	p.startClock()
 	return p, nil
 }
@@ -172,7 +177,7 @@ func isNilPolicy(p Policy) bool {
 // dispatches directly.
 func builtin(pol Policy) bool {
 	switch pol.(type) {
-	case *Retry, *Breaker, *Timeout, *Bulkhead, *Fallback, *RateLimiter:
+	case *Retry, *Breaker, *Timeout, *Bulkhead, *Fallback, *RateLimiter, *Hedge:
 		return true
 	}
 	return false
@@ -253,6 +258,9 @@ type call struct {
 	// as the call's result.
 	answered bool
 	answer   any
+	// hedged is the function a Hedge may run on other goroutines, set by
+	// RunHedged and DoHedged (see Hedge).
+	hedged func(context.Context) error
 }
 
 // heldAttempt is the end of an attempt not yet delivered to the folders.
@@ -388,6 +396,8 @@ func (p *Pipeline) next(ctx context.Context, c *call, i int, fn func(context.Con
 	case *Fallback:
 		return pol.execute(ctx, c, i, fn)
 	case *RateLimiter:
+		return pol.execute(ctx, c, i, fn)
+	case *Hedge:
 		return pol.execute(ctx, c, i, fn)
 	case Executor:
 		return p.execute(ctx, c, i, fn, pol)
