@@ -95,7 +95,9 @@ func TestHedgeNeverExceedsMaxHedges(t *testing.T) {
 		f := newHedgedFn(func(int) bool { return true })
 		ctx, cancel := context.WithCancel(context.Background())
 		out := make(chan error, 1)
-		go func() { out <- resilience.RunHedged(ctx, p, func(ctx context.Context) error { _, err := f.call(ctx); return err }) }()
+		go func() {
+			out <- resilience.RunHedged(ctx, p, func(ctx context.Context) error { _, err := f.call(ctx); return err })
+		}()
 		<-f.started
 		for range maxHedges {
 			clk.BlockUntil(1)
@@ -132,7 +134,9 @@ func TestHedgeIsBoundedByTheBudget(t *testing.T) {
 		f := newHedgedFn(func(n int) bool { return n == 1 })
 		ctx, cancel := context.WithCancel(context.Background())
 		out := make(chan error, 1)
-		go func() { out <- resilience.RunHedged(ctx, p, func(ctx context.Context) error { _, err := f.call(ctx); return err }) }()
+		go func() {
+			out <- resilience.RunHedged(ctx, p, func(ctx context.Context) error { _, err := f.call(ctx); return err })
+		}()
 		<-f.started
 		clk.BlockUntil(1)
 		clk.Advance(10 * time.Millisecond)
