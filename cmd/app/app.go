@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/fusebox-dev/fusebox/demo"
+	"github.com/fusebox-dev/fusebox/fleet"
 	"github.com/fusebox-dev/fusebox/resilience"
 	"github.com/fusebox-dev/fusebox/store"
 	"github.com/fusebox-dev/fusebox/telemetry"
@@ -42,6 +43,8 @@ type options struct {
 	// DemoRate is the demo's load in calls per second; zero means the
 	// config's, or 40.
 	DemoRate float64
+	// fleetOptions join a fleet (--join); the zero value runs alone.
+	fleetOptions
 }
 
 // app is a running Fusebox: tests start one on 127.0.0.1:0 with newApp and
@@ -59,6 +62,7 @@ type app struct {
 	expiries  *expiries
 	alerting  *alerting
 	ui        *ui.Server
+	agent     *fleet.Agent
 	server    *http.Server
 	listener  net.Listener
 	closeOnce sync.Once
@@ -118,6 +122,9 @@ func newApp(ctx context.Context, opts options) (_ *app, err error) {
 		return nil, err
 	}
 	if err := a.overrides.restore(ctx); err != nil {
+		return nil, err
+	}
+	if err := a.joinFleet(ctx); err != nil {
 		return nil, err
 	}
 	e, err := a.routes()
@@ -280,6 +287,9 @@ func (a *app) Run(ctx context.Context) error {
 func (a *app) Close() error {
 	a.closeOnce.Do(func() {
 		var errs []error
+		if a.agent != nil {
+			errs = append(errs, a.agent.Close())
+		}
 		if a.listener != nil {
 			_ = a.listener.Close() // closed already once served; nothing to report
 		}

@@ -45,6 +45,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&opts.DataDir, "data-dir", "", "directory of the durable store (default ./data)")
 	fs.Var((*stringList)(&opts.Webhooks), "alert-webhook", "URL that receives alert notifications (repeatable)")
 	fs.BoolVar(&checkOnly, "check-config", false, "validate the configuration and exit")
+	addFleetFlags(fs, &opts.fleetOptions)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage:\n  app [flags]                   run Fusebox (the demo without --config)\n"+
 			"  app rules --config FILE       print the Prometheus SLO rules of a configuration\n\nFlags:\n")

@@ -28,8 +28,10 @@ func (a *app) mountUI(e *echo.Echo) error {
 		Clock:      a.opts.Clock,
 		Logger:     a.log,
 		Ready: func(context.Context) error {
-			_, err := a.store.Overrides()
-			return err
+			if _, err := a.store.Overrides(); err != nil {
+				return err
+			}
+			return a.fleetReady()
 		},
 	}
 	if cfg.Title == "" && a.demoMode() {
