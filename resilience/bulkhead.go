@@ -52,6 +52,9 @@ func NewBulkhead(cfg BulkheadConfig) (*Bulkhead, error) {
 // InFlight returns how many calls hold a slot now.
 func (b *Bulkhead) InFlight() int { return len(b.slots) }
 
+// Saturated reports whether every slot is taken.
+func (b *Bulkhead) Saturated() bool { return len(b.slots) == cap(b.slots) }
+
 // Waiting returns how many calls wait for a slot now.
 func (b *Bulkhead) Waiting() int { return int(b.waiting.Load()) }
 

@@ -151,8 +151,13 @@ func New(name string, cfg Config) (*Pipeline, error) {
 		}
 	}
 	for _, pol := range p.policies {
-		if h, ok := pol.(*Hedge); ok {
-			h.link(p)
+		switch pol := pol.(type) {
+		case *Hedge:
+			pol.link(p)
+		case *Timeout:
+			if pol.adaptive != nil {
+				pol.adaptive.link(p)
+			}
 		}
 	}
 	p.startClock()

@@ -8,8 +8,13 @@ import (
 
 // TimeoutConfig configures a Timeout.
 type TimeoutConfig struct {
-	// Duration bounds what runs inside the policy. It must be positive.
+	// Duration bounds what runs inside the policy. It must be positive,
+	// unless Adaptive is set: then it is the timeout until enough calls
+	// were seen, and zero means Adaptive.Max.
 	Duration time.Duration
+	// Adaptive, when set, derives the timeout from recent latency (see
+	// AdaptiveTimeoutConfig).
+	Adaptive *AdaptiveTimeoutConfig
 }
 
 // Timeout cancels what runs inside it once Duration has passed, with a
@@ -21,10 +26,16 @@ type Timeout struct {
 	scope Scope
 	p     *Pipeline
 	cause error
+	// adaptive is set for an adaptive timeout (timeout_adaptive.go).
+	adaptive *adaptiveTimeout
 }
 
-// NewTimeout returns a timeout policy, or a *ConfigError when Duration is not positive.
+// NewTimeout returns a timeout policy, or a *ConfigError naming the
+// invalid field.
 func NewTimeout(cfg TimeoutConfig) (*Timeout, error) {
+	if cfg.Adaptive != nil {
+		return newAdaptiveTimeout(cfg)
+	}
 	if cfg.Duration <= 0 {
 		return nil, configErr("Timeout.Duration", cfg.Duration, "must be positive")
 	}
@@ -35,11 +46,17 @@ func NewTimeout(cfg TimeoutConfig) (*Timeout, error) {
 // it is known once the timeout belongs to a pipeline.
 func (t *Timeout) Scope() Scope { return t.scope }
 
-// Duration returns the configured timeout.
+// Duration returns the configured timeout; for an adaptive one, the
+// timeout until enough calls were seen (see Effective).
 func (t *Timeout) Duration() time.Duration { return t.d }
 
 // String describes the timeout.
-func (t *Timeout) String() string { return fmt.Sprintf("timeout %v per %s", t.d, t.scope) }
+func (t *Timeout) String() string {
+	if t.adaptive != nil {
+		return t.adaptive.String(t.scope)
+	}
+	return fmt.Sprintf("timeout %v per %s", t.d, t.scope)
+}
 
 func (t *Timeout) bind(p *Pipeline, index int) error {
 	if t.p != nil {
@@ -53,27 +70,44 @@ func (t *Timeout) bind(p *Pipeline, index int) error {
 		}
 	}
 	t.cause = &TimeoutError{Scope: t.scope, Timeout: t.d, Err: context.DeadlineExceeded}
+	if t.adaptive != nil {
+		p.timing = true
+	}
 	return nil
 }
 
 func (t *Timeout) execute(ctx context.Context, c *call, i int, fn func(context.Context) error) error {
-	tctx, cancel := withTimeoutCause(ctx, c.p.clock, t.d, t.cause)
+	d, cause := t.d, t.cause
+	var begin stamp
+	if t.adaptive != nil {
+		d, cause = t.adaptive.current(t.scope)
+		begin = c.now
+	}
+	tctx, cancel := withTimeoutCause(ctx, c.p.clock, d, cause)
 	defer cancel() // also when fn panics
 	err := c.p.next(tctx, c, i+1, fn)
-	if err == nil || ctx.Err() != nil || context.Cause(tctx) != t.cause {
+	if err == nil || ctx.Err() != nil || context.Cause(tctx) != cause {
+		if err == nil && t.adaptive != nil {
+			t.adaptive.lat.add(time.Duration(c.now - begin))
+		}
 		return err
+	}
+	if t.adaptive != nil {
+		// A run cut short took at least d: counted so, the timeout grows
+		// when the dependency slows down beyond it.
+		t.adaptive.lat.add(d)
 	}
 	if c.p.observed() {
 		e := c.event(KindTimeout)
 		e.Scope = t.scope
-		e.Duration = t.d
+		e.Duration = d
 		e.Err = err
 		c.emit(ctx, e)
 	}
 	if _, ok := err.(*TimeoutError); ok {
 		return err
 	}
-	return &TimeoutError{Scope: t.scope, Timeout: t.d, Err: err}
+	return &TimeoutError{Scope: t.scope, Timeout: d, Err: err}
 }
 
 func (t *Timeout) owner() *Pipeline { return t.p }

@@ -104,6 +104,8 @@ type timeoutConfig struct {
 	// Attempt bounds each attempt (inside the retry); Call the whole call.
 	Attempt time.Duration `yaml:"attempt"`
 	Call    time.Duration `yaml:"call"`
+	// Adaptive makes the attempt timeout follow latency (policies.go).
+	Adaptive *adaptiveTimeoutConfig `yaml:"adaptive"`
 }
 
 type bulkheadConfig struct {
@@ -510,11 +512,11 @@ func buildPolicies(pc pipelineConfig) ([]resilience.Policy, error) {
 				MaxRetryAfter: r.MaxRetryAfter,
 			})
 		case "timeout":
-			if pc.Timeout == nil || pc.Timeout.Attempt == 0 {
+			if pc.Timeout == nil || pc.Timeout.Attempt == 0 && pc.Timeout.Adaptive == nil {
 				continue
 			}
-			p, err = resilience.NewTimeout(resilience.TimeoutConfig{Duration: pc.Timeout.Attempt})
-			if err != nil {
+			p, err = resilience.NewTimeout(resilience.TimeoutConfig{Duration: pc.Timeout.Attempt, Adaptive: pc.Timeout.Adaptive.resilience()})
+			if err != nil && pc.Timeout.Adaptive == nil {
 				err = fieldError{path: "timeout.attempt", msg: policyMsg(err)}
 			}
 		default:

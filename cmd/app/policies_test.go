@@ -3,6 +3,9 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/fusebox-dev/fusebox/resilience"
 )
 
 func TestConfigBuildsARateLimiterOutermost(t *testing.T) {
@@ -34,10 +37,31 @@ func TestConfigNamesABadPolicySetting(t *testing.T) {
 		{"pipelines:\n  - name: a\n    rate_limiter:\n      rate: 5\n      burst: -1\n", "pipelines[0].rate_limiter.burst: -1 must not be negative (line 5)"},
 		{"pipelines:\n  - name: a\n    rate_limiter: {rate: 5, max_wait: -1s}\n", "pipelines[0].rate_limiter.max_wait"},
 		{"pipelines:\n  - name: a\n    order: [limiter]\n", "want rate_limiter, bulkhead, breaker, retry or timeout"},
+		{"pipelines:\n  - name: a\n    timeout:\n      adaptive: {min: 2s, max: 1s}\n", "pipelines[0].timeout.adaptive.max: 1s must not be shorter than Min (2s) (line 4)"},
 	} {
 		_, err := parseConfig([]byte(tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("parseConfig(%q) = %v, want it to say %q", tc.yaml, err, tc.want)
 		}
+	}
+}
+
+func TestConfigBuildsAnAdaptiveTimeout(t *testing.T) {
+	cfg, err := parseConfig([]byte(`
+pipelines:
+  - name: search
+    retry: {max_attempts: 2}
+    timeout: {adaptive: {percentile: 0.99, factor: 1.5, min: 50ms, max: 2s}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	policies, err := buildPolicies(cfg.Pipelines[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	to, ok := policies[len(policies)-1].(*resilience.Timeout)
+	if !ok || to.Adaptive() == nil || to.Adaptive().Min != 50*time.Millisecond || to.Effective() != 2*time.Second {
+		t.Errorf("last policy = %v, want an adaptive timeout in [50ms, 2s] at 2s before any call", policies[len(policies)-1])
 	}
 }
