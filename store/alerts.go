@@ -75,6 +75,9 @@ func (s *Store) Alerts() ([]AlertRecord, error) {
 	var out []AlertRecord
 	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketAlerts).ForEach(func(k, v []byte) error {
+			if v == nil {
+				return nil // a nested bucket: the notified groups
+			}
 			var r AlertRecord
 			if err := decode(fmt.Sprintf("alert %q", k), v, &r); err != nil {
 				return err
@@ -110,4 +113,88 @@ func (s *Store) Alert(fingerprint string) (AlertRecord, bool, error) {
 		return AlertRecord{}, false, err
 	}
 	return r, found, nil
+}
+
+// NotifiedGroup is what a webhook receiver was last told of an alert
+// group: the fingerprints it was told are firing, and when. The alerts
+// bucket keeps these records in a nested bucket of their own (the
+// notification log), keyed by receiver and group.
+type NotifiedGroup struct {
+	// Receiver and Group (the payload's groupKey) identify the record;
+	// both required.
+	Receiver string `json:"receiver"`
+	Group    string `json:"group"`
+	// Firing lists the fingerprints of the alerts last notified as firing.
+	Firing []string `json:"firing,omitempty"`
+	// At is when the receiver was last notified of the group.
+	At time.Time `json:"at"`
+}
+
+// bucketNotified is the nested bucket of the alerts bucket that holds the
+// notified groups; its name cannot be a fingerprint.
+var bucketNotified = []byte("\x00notified")
+
+func notifiedKey(receiver, group string) ([]byte, error) {
+	if err := checkKey("notified receiver", receiver); err != nil {
+		return nil, err
+	}
+	if err := checkKey("notified group", group); err != nil {
+		return nil, err
+	}
+	return []byte(receiver + "\x00" + group), nil
+}
+
+// PutNotifiedGroup stores g, replacing the record of the same receiver and
+// group.
+func (s *Store) PutNotifiedGroup(g NotifiedGroup) error {
+	key, err := notifiedKey(g.Receiver, g.Group)
+	if err != nil {
+		return err
+	}
+	return s.update(func(tx *bolt.Tx) error {
+		b, err := tx.Bucket(bucketAlerts).CreateBucketIfNotExists(bucketNotified)
+		if err != nil {
+			return err
+		}
+		return put(b, key, g)
+	})
+}
+
+// DeleteNotifiedGroup removes the record of receiver and group; removing
+// one that does not exist is not an error.
+func (s *Store) DeleteNotifiedGroup(receiver, group string) error {
+	key, err := notifiedKey(receiver, group)
+	if err != nil {
+		return err
+	}
+	return s.update(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketAlerts).Bucket(bucketNotified); b != nil {
+			return b.Delete(key)
+		}
+		return nil
+	})
+}
+
+// NotifiedGroups returns every notified group, ordered by receiver and
+// group.
+func (s *Store) NotifiedGroups() ([]NotifiedGroup, error) {
+	var out []NotifiedGroup
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketAlerts).Bucket(bucketNotified)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var g NotifiedGroup
+			if err := decode(fmt.Sprintf("notified group %q", k), v, &g); err != nil {
+				return err
+			}
+			out = append(out, g)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -97,3 +97,50 @@ func TestAlertRejectsBadInput(t *testing.T) {
 		})
 	}
 }
+
+func TestNotifiedGroupsRoundTripBesideTheAlerts(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	if err := s.PutAlert(store.AlertRecord{Fingerprint: "a1", State: "firing"}); err != nil {
+		t.Fatal(err)
+	}
+	g1 := store.NotifiedGroup{Receiver: "ops", Group: `{}:{alertname="A"}`, Firing: []string{"a1"}, At: t0}
+	g2 := store.NotifiedGroup{Receiver: "pager", Group: `{}:{alertname="A"}`, At: t0.Add(time.Hour)}
+	for _, g := range []store.NotifiedGroup{g2, g1} {
+		if err := s.PutNotifiedGroup(g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g1.Firing = []string{"a1", "b2"}
+	if err := s.PutNotifiedGroup(g1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteNotifiedGroup("nobody", "x"); err != nil {
+		t.Fatalf("deleting a missing record: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir)
+	got, err := s.NotifiedGroups()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []store.NotifiedGroup{g1, g2}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("NotifiedGroups() = %+v, want %+v", got, want)
+	}
+	if as, err := s.Alerts(); err != nil || len(as) != 1 || as[0].Fingerprint != "a1" {
+		t.Fatalf("Alerts() = %+v, %v; want only the alert", as, err)
+	}
+	if err := s.DeleteNotifiedGroup("pager", `{}:{alertname="A"}`); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.NotifiedGroups(); len(got) != 1 || got[0].Receiver != "ops" {
+		t.Fatalf("after a delete: %+v", got)
+	}
+	for _, bad := range []store.NotifiedGroup{{Group: "g"}, {Receiver: "r"}} {
+		if err := s.PutNotifiedGroup(bad); err == nil {
+			t.Errorf("PutNotifiedGroup(%+v) = nil, want an error naming the empty key", bad)
+		}
+	}
+}

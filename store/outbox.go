@@ -19,6 +19,10 @@ type Notification struct {
 	ID uint64 `json:"id"`
 	// Receiver names the configured receiver; required.
 	Receiver string `json:"receiver"`
+	// Group is the alert group (the payload's groupKey): a receiver's
+	// notifications of one group are delivered in order, those of other
+	// groups independently. Empty is a group of its own.
+	Group string `json:"group,omitempty"`
 	// Payload is the exact request body; required.
 	Payload []byte `json:"payload"`
 	// CreatedAt is when it was enqueued; required.

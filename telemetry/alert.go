@@ -175,7 +175,8 @@ type AlertManagerConfig struct {
 	// Store persists alert state; at construction the stored alerts are
 	// loaded. Nil keeps them in memory only.
 	Store AlertStore
-	// Notifier sends firing and resolved alerts to webhooks. Nil sends none.
+	// Notifier sends firing and resolved alerts to webhooks, grouped (see
+	// WebhookNotifier.Sync), after each evaluation. Nil sends none.
 	Notifier *WebhookNotifier
 	// Clock drives Run and stamps alerts. Nil means resilience.SystemClock().
 	Clock resilience.Clock
@@ -403,9 +404,10 @@ func cloneRecord(r *AlertRecord) AlertRecord {
 // firing at once when its rule does not wait), a pending alert fires once
 // it has held for the rule's wait, a firing alert whose condition stops
 // holding resolves, and a resolved alert may fire again only after
-// ResolveHold. Alerts that start firing or resolve are handed to the
-// notifier (written to its outbox) before their state is saved, so a crash
-// in between re-sends rather than loses. Run calls it every
+// ResolveHold. Once the new state is saved, the notifier is brought up to
+// date with it (WebhookNotifier.Sync): it compares the alerts with what
+// each receiver was told, so a crash in between sends at the next
+// evaluation rather than never. Run calls it every
 // EvaluationInterval; tests call it directly. Store and outbox errors are
 // returned joined; the in-memory state moves on regardless.
 func (m *AlertManager) Evaluate(now time.Time) error {
@@ -413,7 +415,7 @@ func (m *AlertManager) Evaluate(now time.Time) error {
 	defer m.evalMu.Unlock()
 	active := m.conditions()
 
-	var put, notify []AlertRecord
+	var put []AlertRecord
 	var del []string
 	m.mu.Lock()
 	for _, fp := range slices.Sorted(maps.Keys(active)) {
@@ -435,7 +437,6 @@ func (m *AlertManager) Evaluate(now time.Time) error {
 			if c.wait <= 0 {
 				r.StartsAt, r.EndsAt = now, time.Time{}
 				moveAlert(r, AlertFiring, now, c.detail)
-				notify = append(notify, cloneRecord(r))
 			}
 			put = append(put, cloneRecord(r))
 		case r.State == AlertPending:
@@ -443,7 +444,6 @@ func (m *AlertManager) Evaluate(now time.Time) error {
 			if now.Sub(r.ActiveAt) >= c.wait {
 				r.StartsAt, r.EndsAt = now, time.Time{}
 				moveAlert(r, AlertFiring, now, c.detail)
-				notify = append(notify, cloneRecord(r))
 				put = append(put, cloneRecord(r))
 			}
 		default: // firing: the annotations follow the figures
@@ -472,22 +472,28 @@ func (m *AlertManager) Evaluate(now time.Time) error {
 		case r.State == AlertFiring:
 			r.EndsAt = now
 			moveAlert(r, AlertResolved, now, "condition cleared")
-			notify = append(notify, cloneRecord(r))
 			put = append(put, cloneRecord(r))
 		}
 	}
-	m.mu.Unlock()
-	return m.persist(notify, put, del)
-}
-
-// persist writes notifications first, then the alert state.
-func (m *AlertManager) persist(notify, put []AlertRecord, del []string) error {
-	var errs []error
-	if m.cfg.Notifier != nil && len(notify) > 0 {
-		if err := m.cfg.Notifier.Notify(notify); err != nil {
-			errs = append(errs, err)
+	var ours []AlertRecord
+	if m.cfg.Notifier != nil {
+		for _, r := range m.alerts {
+			if r.Source == SourceFusebox {
+				ours = append(ours, cloneRecord(r))
+			}
 		}
 	}
+	m.mu.Unlock()
+	err := m.persist(put, del)
+	if m.cfg.Notifier != nil {
+		err = errors.Join(err, m.cfg.Notifier.Sync(ours, now))
+	}
+	return err
+}
+
+// persist writes the alert state.
+func (m *AlertManager) persist(put []AlertRecord, del []string) error {
+	var errs []error
 	if s := m.cfg.Store; s != nil {
 		for _, r := range put {
 			if err := s.PutAlert(r); err != nil {

@@ -66,7 +66,25 @@ func (a storeAdapter) UpdateNotification(n Notification) error {
 
 func (a storeAdapter) AckNotification(id uint64) error { return a.s.AckNotification(id) }
 
+func (a storeAdapter) PutNotifiedGroup(g NotifiedGroup) error {
+	return a.s.PutNotifiedGroup(store.NotifiedGroup(g))
+}
+
+func (a storeAdapter) DeleteNotifiedGroup(receiver, group string) error {
+	return a.s.DeleteNotifiedGroup(receiver, group)
+}
+
+func (a storeAdapter) NotifiedGroups() ([]NotifiedGroup, error) {
+	gs, err := a.s.NotifiedGroups()
+	out := make([]NotifiedGroup, len(gs))
+	for i, g := range gs {
+		out[i] = NotifiedGroup(g)
+	}
+	return out, err
+}
+
 var (
+	_ NotificationLog = storeAdapter{}
 	_ AlertStore      = storeAdapter{}
 	_ Outbox          = storeAdapter{}
 	_ SLOHistoryStore = (*store.Store)(nil)

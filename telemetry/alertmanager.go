@@ -226,5 +226,5 @@ func (m *AlertManager) ReceiveAlertmanager(ctx context.Context, body []byte) err
 		put = append(put, cloneRecord(r))
 	}
 	m.mu.Unlock()
-	return m.persist(nil, put, del)
+	return m.persist(put, del)
 }

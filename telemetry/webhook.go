@@ -129,6 +129,9 @@ type Notification struct {
 	// ID is assigned by the outbox, increasing in enqueue order.
 	ID       uint64
 	Receiver string
+	// Group is the payload's groupKey: the notifications of one group are
+	// delivered to a receiver in order, other groups independently.
+	Group string
 	// Payload is the exact request body.
 	Payload   []byte
 	CreatedAt time.Time
@@ -211,13 +214,27 @@ type WebhookNotifierConfig struct {
 	// doubling up to 5 s, with full jitter.
 	Backoff resilience.BackoffConfig
 	// Breaker guards each receiver. The zero value opens at 50 % failures
-	// of the last 10 rounds (at least 5) for 30 s.
+	// of the last 10 rounds (at least 5) for 3 s, then lets one round
+	// through as a probe: a notification the open breaker refuses waits
+	// for that probe (its round does not count), so a receiver that
+	// answers again hears within seconds.
 	Breaker resilience.BreakerConfig
 	// Redelivery is the wait after the first failed round; it doubles with
 	// each failed round up to MaxRedelivery. Zero means 10 s and 5 min.
 	Redelivery, MaxRedelivery time.Duration
 	// ExternalURL is the dashboard's base URL, the externalURL of payloads.
 	ExternalURL string
+	// Log remembers what each receiver was last told of each alert group,
+	// for Sync. Nil keeps it in memory, so after a restart every receiver
+	// is told again what fires (and never hears of what resolved).
+	Log NotificationLog
+	// RepeatInterval is how long Sync waits before it notifies a receiver
+	// again of a group whose firing alerts have not changed. Zero means
+	// DefaultRepeatInterval.
+	RepeatInterval time.Duration
+	// GroupsInFlight bounds the groups delivered at once to one receiver.
+	// Zero means 4.
+	GroupsInFlight int
 	// RecentDeliveries is how many delivery results are kept for listing.
 	// Zero means 500.
 	RecentDeliveries int
@@ -225,14 +242,45 @@ type WebhookNotifierConfig struct {
 	Logger *slog.Logger
 }
 
+// DefaultRepeatInterval is how often a receiver is reminded of a group
+// that keeps firing unchanged, as Alertmanager's repeat_interval.
+const DefaultRepeatInterval = 4 * time.Hour
+
+// NotifiedGroup is what a receiver was last told of an alert group. Its
+// fields are those of store.NotifiedGroup.
+type NotifiedGroup struct {
+	Receiver string
+	// Group is the groupKey.
+	Group string
+	// Firing lists the fingerprints last notified as firing, sorted.
+	Firing []string
+	// At is when the receiver was last notified of the group.
+	At time.Time
+}
+
+// NotificationLog persists what each receiver was last told of each alert
+// group (Alertmanager's notification log). Its methods are those of
+// *store.Store with telemetry's NotifiedGroup.
+type NotificationLog interface {
+	PutNotifiedGroup(g NotifiedGroup) error
+	DeleteNotifiedGroup(receiver, group string) error
+	NotifiedGroups() ([]NotifiedGroup, error)
+}
+
 // WebhookNotifier sends alert notifications to webhook receivers in the
-// Alertmanager webhook format, at least once: each notification is written
-// to the outbox before the first attempt and removed only after a 2xx
-// answer, so a receiver that is down, or a restart, loses nothing;
-// receivers deduplicate on the alert's fingerprint and status. Each
-// receiver has its own pipeline "webhook:<name>" (breaker ► retry with
-// backoff ► per-attempt timeout), and its notifications are delivered in
-// order: a notification waits until the ones before it are delivered.
+// Alertmanager webhook format, grouped as Alertmanager groups them (by
+// alertname and the slo label, or else the pipeline label): a payload
+// carries every alert of its group that fires, and those that resolved
+// since the receiver was last told, with one status for the group.
+// Delivery is at least once: each notification is written to the outbox
+// before the first attempt and removed only after a 2xx answer, so a
+// receiver that is down, or a restart, loses nothing; receivers
+// deduplicate on the alert's fingerprint and status. Each receiver has its
+// own pipeline "webhook:<name>" (breaker ► retry with backoff ► per-attempt
+// timeout). A receiver's notifications of one group are delivered in
+// order, a notification waiting until the ones before it are delivered;
+// other groups proceed independently, and when a receiver answers again
+// after failures, its waiting notifications are retried at once.
 // It is safe for concurrent use.
 type WebhookNotifier struct {
 	cfg       WebhookNotifierConfig
@@ -244,16 +292,28 @@ type WebhookNotifier struct {
 	receivers []*receiver // by name
 	byName    map[string]*receiver
 	wake      chan struct{}
+	nlog      NotificationLog
 
 	mu     sync.Mutex
 	recent []Delivery // ring, oldest first once full
 	next   int
+
+	// syncMu serialises Sync; notified is the notification log in memory,
+	// by receiver and group.
+	syncMu   sync.Mutex
+	notified map[string]map[string]NotifiedGroup
 }
 
 type receiver struct {
 	cfg      WebhookConfig
 	pipeline *resilience.Pipeline
 	counts   [5]atomic.Uint64 // by deliveryResults index
+
+	// mu guards the delivery state: the groups being delivered, and
+	// whether the receiver failed its last round (down).
+	mu       sync.Mutex
+	inFlight map[string]bool
+	down     bool
 }
 
 // NewWebhookNotifier returns a notifier for cfg.Receivers, or an error
@@ -261,7 +321,8 @@ type receiver struct {
 // could not be built (an observer already bound to "webhook:<name>").
 func NewWebhookNotifier(cfg WebhookNotifierConfig) (*WebhookNotifier, error) {
 	n := &WebhookNotifier{cfg: cfg, clock: cfg.Clock, client: cfg.Client, outbox: cfg.Outbox, log: cfg.Logger,
-		byName: map[string]*receiver{}, wake: make(chan struct{}, 1)}
+		byName: map[string]*receiver{}, wake: make(chan struct{}, 1), nlog: cfg.Log,
+		notified: map[string]map[string]NotifiedGroup{}}
 	if n.clock == nil {
 		n.clock = resilience.SystemClock()
 	}
@@ -283,7 +344,14 @@ func NewWebhookNotifier(cfg WebhookNotifierConfig) (*WebhookNotifier, error) {
 		n.cfg.Backoff = resilience.BackoffConfig{Base: 500 * time.Millisecond, Max: 5 * time.Second}
 	}
 	if isZeroBreakerConfig(n.cfg.Breaker) {
-		n.cfg.Breaker = resilience.BreakerConfig{WindowSize: 10, MinimumCalls: 5, FailureRateThreshold: 0.5, OpenDuration: 30 * time.Second}
+		n.cfg.Breaker = resilience.BreakerConfig{WindowSize: 10, MinimumCalls: 5, FailureRateThreshold: 0.5,
+			OpenDuration: 3 * time.Second, HalfOpenProbes: 1}
+	}
+	if n.cfg.RepeatInterval == 0 {
+		n.cfg.RepeatInterval = DefaultRepeatInterval
+	}
+	if n.cfg.GroupsInFlight == 0 {
+		n.cfg.GroupsInFlight = 4
 	}
 	if n.cfg.Redelivery == 0 {
 		n.cfg.Redelivery = 10 * time.Second
@@ -301,6 +369,19 @@ func NewWebhookNotifier(cfg WebhookNotifierConfig) (*WebhookNotifier, error) {
 		return nil, fmt.Errorf("telemetry: invalid WebhookNotifierConfig.MaxRedelivery = %v: must not be below Redelivery (%v)", cfg.MaxRedelivery, n.cfg.Redelivery)
 	case n.cfg.RecentDeliveries < 0:
 		return nil, fmt.Errorf("telemetry: invalid WebhookNotifierConfig.RecentDeliveries = %d: must be positive", cfg.RecentDeliveries)
+	case n.cfg.RepeatInterval < 0:
+		return nil, fmt.Errorf("telemetry: invalid WebhookNotifierConfig.RepeatInterval = %v: must be positive", cfg.RepeatInterval)
+	case n.cfg.GroupsInFlight < 0:
+		return nil, fmt.Errorf("telemetry: invalid WebhookNotifierConfig.GroupsInFlight = %d: must be positive", cfg.GroupsInFlight)
+	}
+	if n.nlog != nil {
+		gs, err := n.nlog.NotifiedGroups()
+		if err != nil {
+			return nil, fmt.Errorf("telemetry: loading the notification log: %w", err)
+		}
+		for _, g := range gs {
+			n.remembered(g.Receiver)[g.Group] = g
+		}
 	}
 	for i, rc := range cfg.Receivers {
 		if err := rc.Validate(); err != nil {
@@ -316,7 +397,7 @@ func NewWebhookNotifier(cfg WebhookNotifierConfig) (*WebhookNotifier, error) {
 		if err != nil {
 			return nil, fmt.Errorf("telemetry: receiver %q: %w", rc.Name, err)
 		}
-		r := &receiver{cfg: rc, pipeline: p}
+		r := &receiver{cfg: rc, pipeline: p, inFlight: map[string]bool{}}
 		n.receivers = append(n.receivers, r)
 		n.byName[rc.Name] = r
 	}
@@ -366,11 +447,9 @@ func (n *WebhookNotifier) Receivers() []string {
 	return out
 }
 
-// Payload returns the Alertmanager webhook body (version "4") that
-// notifies receiver of alert r: one alert per notification, grouped by its
-// alertname and its slo or pipeline label.
-func (n *WebhookNotifier) Payload(receiver string, r AlertRecord) ([]byte, error) {
-	labels := nonNil(r.Labels)
+// GroupLabels returns the labels an alert is grouped by: alertname, and
+// its slo label or, without one, its pipeline label.
+func GroupLabels(labels map[string]string) map[string]string {
 	group := map[string]string{"alertname": labels["alertname"]}
 	for _, k := range []string{"slo", "pipeline"} {
 		if v, ok := labels[k]; ok {
@@ -378,14 +457,46 @@ func (n *WebhookNotifier) Payload(receiver string, r AlertRecord) ([]byte, error
 			break
 		}
 	}
+	return group
+}
+
+// GroupKey returns the groupKey of the group of an alert with labels.
+func GroupKey(labels map[string]string) string { return groupKey(GroupLabels(labels)) }
+
+// Payload returns the Alertmanager webhook body (version "4") that
+// notifies receiver of alerts, which belong to one group (that of the
+// first): its status is "firing" when one of them fires, else
+// "resolved"; each alert carries its own status; commonLabels and
+// commonAnnotations are those all the alerts share.
+func (n *WebhookNotifier) Payload(receiver string, alerts []AlertRecord) ([]byte, error) {
+	if len(alerts) == 0 {
+		return nil, errors.New("telemetry: a payload needs at least one alert")
+	}
+	group := GroupLabels(nonNil(alerts[0].Labels))
 	p := AlertmanagerPayload{
-		Version: "4", GroupKey: groupKey(group), Status: r.State, Receiver: receiver,
-		GroupLabels: group, CommonLabels: labels, CommonAnnotations: nonNil(r.Annotations),
-		ExternalURL: strings.TrimRight(n.cfg.ExternalURL, "/"),
-		Alerts: []AlertmanagerAlert{{
-			Status: r.State, Labels: labels, Annotations: nonNil(r.Annotations),
-			StartsAt: r.StartsAt.UTC(), EndsAt: r.EndsAt.UTC(), GeneratorURL: r.GeneratorURL, Fingerprint: r.Fingerprint,
-		}},
+		Version: "4", GroupKey: groupKey(group), Status: AlertResolved, Receiver: receiver,
+		GroupLabels: group, ExternalURL: strings.TrimRight(n.cfg.ExternalURL, "/"),
+	}
+	sorted := slices.Clone(alerts)
+	slices.SortFunc(sorted, func(a, b AlertRecord) int { return strings.Compare(a.Fingerprint, b.Fingerprint) })
+	for i, r := range sorted {
+		status := AlertResolved
+		endsAt := r.EndsAt.UTC()
+		if r.State == AlertFiring {
+			status, endsAt = AlertFiring, time.Time{}
+			p.Status = AlertFiring
+		}
+		labels, ann := nonNil(r.Labels), nonNil(r.Annotations)
+		p.Alerts = append(p.Alerts, AlertmanagerAlert{
+			Status: status, Labels: labels, Annotations: ann,
+			StartsAt: r.StartsAt.UTC(), EndsAt: endsAt, GeneratorURL: r.GeneratorURL, Fingerprint: r.Fingerprint,
+		})
+		if i == 0 {
+			p.CommonLabels, p.CommonAnnotations = maps.Clone(labels), maps.Clone(ann)
+			continue
+		}
+		maps.DeleteFunc(p.CommonLabels, func(k, v string) bool { w, ok := labels[k]; return !ok || w != v })
+		maps.DeleteFunc(p.CommonAnnotations, func(k, v string) bool { w, ok := ann[k]; return !ok || w != v })
 	}
 	return json.Marshal(p)
 }
@@ -407,61 +518,316 @@ func groupKey(labels map[string]string) string {
 	return "{}:{" + strings.Join(parts, ", ") + "}"
 }
 
-// Notify writes a notification of each alert for every receiver to the
-// outbox, durably, and wakes Run to deliver them. A notification the
-// outbox refuses is counted as dropped and reported in the joined error.
+// Notify writes, for every receiver, one notification per group of
+// alerts (in the order the groups first appear) to the outbox, durably,
+// and wakes Run to deliver them. It sends what it is given, whatever the
+// receivers were told before; Sync decides what to send. A notification
+// the outbox refuses is counted as dropped and reported in the joined
+// error.
 func (n *WebhookNotifier) Notify(alerts []AlertRecord) error {
-	now := n.clock.Now()
-	var errs []error
+	var order []string
+	groups := map[string][]AlertRecord{}
 	for _, a := range alerts {
+		k := GroupKey(nonNil(a.Labels))
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], a)
+	}
+	var errs []error
+	for _, k := range order {
 		for _, r := range n.receivers {
-			body, err := n.Payload(r.cfg.Name, a)
-			if err == nil {
-				_, err = n.outbox.EnqueueNotification(Notification{Receiver: r.cfg.Name, Payload: body, CreatedAt: now})
-			}
-			if err != nil {
-				r.count(DeliveryDropped)
-				errs = append(errs, fmt.Errorf("telemetry: queueing alert %s for receiver %q: %w", a.Fingerprint, r.cfg.Name, err))
-			}
+			errs = append(errs, n.enqueue(r, k, groups[k]))
 		}
 	}
+	n.poke()
+	return errors.Join(errs...)
+}
+
+// enqueue writes the notification of alerts, of group key, for r.
+func (n *WebhookNotifier) enqueue(r *receiver, key string, alerts []AlertRecord) error {
+	body, err := n.Payload(r.cfg.Name, alerts)
+	if err == nil {
+		_, err = n.outbox.EnqueueNotification(Notification{Receiver: r.cfg.Name, Group: key, Payload: body, CreatedAt: n.clock.Now()})
+	}
+	if err != nil {
+		r.count(DeliveryDropped)
+		return fmt.Errorf("telemetry: queueing alert group %s for receiver %q: %w", key, r.cfg.Name, err)
+	}
+	return nil
+}
+
+// poke wakes Run.
+func (n *WebhookNotifier) poke() {
 	select {
 	case n.wake <- struct{}{}:
 	default:
 	}
+}
+
+func (n *WebhookNotifier) remembered(receiver string) map[string]NotifiedGroup {
+	m := n.notified[receiver]
+	if m == nil {
+		m = map[string]NotifiedGroup{}
+		n.notified[receiver] = m
+	}
+	return m
+}
+
+// Sync brings every receiver up to date with alerts, the alerts of
+// Fusebox as they stand at now (firing, pending or resolved), as
+// Alertmanager's dedup stage does with its notification log. For each
+// receiver and alert group it notifies when an alert of the group fires
+// that the receiver was not told of (a receiver added since, at a
+// restart, is told of every firing alert), when an alert it was told is
+// firing no longer fires (the payload lists it as resolved beside the
+// group's firing alerts), and every RepeatInterval while the group fires
+// unchanged. A receiver is never told that an alert resolved unless it
+// was told that it fired. What each receiver was told is kept in the
+// notification log, after the notification is in the outbox (a crash in
+// between sends it again rather than never). Outbox and log errors are
+// returned joined; the notification is then tried again at the next Sync.
+func (n *WebhookNotifier) Sync(alerts []AlertRecord, now time.Time) error {
+	n.syncMu.Lock()
+	defer n.syncMu.Unlock()
+	byFP := map[string]AlertRecord{}
+	firing := map[string][]AlertRecord{} // by group key
+	for _, a := range alerts {
+		if a.Source != "" && a.Source != SourceFusebox {
+			continue
+		}
+		byFP[a.Fingerprint] = a
+		if a.State == AlertFiring {
+			k := GroupKey(nonNil(a.Labels))
+			firing[k] = append(firing[k], a)
+		}
+	}
+	var errs []error
+	sent := false
+	for _, r := range n.receivers {
+		told := n.remembered(r.cfg.Name)
+		keys := slices.Sorted(maps.Keys(firing))
+		for k := range told {
+			if _, ok := firing[k]; !ok {
+				keys = append(keys, k)
+			}
+		}
+		for _, k := range keys {
+			fire := firing[k]
+			fps := make([]string, len(fire))
+			for i, a := range fire {
+				fps[i] = a.Fingerprint
+			}
+			slices.Sort(fps)
+			prev, known := told[k]
+			var resolved []AlertRecord
+			for _, fp := range prev.Firing {
+				if slices.Contains(fps, fp) {
+					continue
+				}
+				if a, ok := byFP[fp]; ok {
+					if a.EndsAt.IsZero() {
+						a.EndsAt = now
+					}
+					a.State = AlertResolved
+					resolved = append(resolved, a)
+				}
+			}
+			send := false
+			switch {
+			case len(fps) > 0 && (!known || !isSubset(fps, prev.Firing)):
+				send = true // something fires that the receiver was not told of
+			case len(resolved) > 0:
+				send = true
+			case len(fps) > 0 && now.Sub(prev.At) >= n.cfg.RepeatInterval:
+				send = true
+			}
+			if !send {
+				if known && len(fps) == 0 {
+					// Told of alerts that are gone without a record: forget.
+					errs = append(errs, n.forget(r.cfg.Name, k))
+				}
+				continue
+			}
+			if err := n.enqueue(r, k, append(slices.Clone(fire), resolved...)); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			sent = true
+			if len(fps) == 0 {
+				errs = append(errs, n.forget(r.cfg.Name, k))
+				continue
+			}
+			g := NotifiedGroup{Receiver: r.cfg.Name, Group: k, Firing: fps, At: now}
+			told[k] = g
+			if n.nlog != nil {
+				if err := n.nlog.PutNotifiedGroup(g); err != nil {
+					errs = append(errs, fmt.Errorf("telemetry: recording the notification of %s to %q: %w", k, r.cfg.Name, err))
+				}
+			}
+		}
+	}
+	if sent {
+		n.poke()
+	}
 	return errors.Join(errs...)
+}
+
+// forget drops the log record of receiver and group.
+func (n *WebhookNotifier) forget(receiver, group string) error {
+	delete(n.remembered(receiver), group)
+	if n.nlog == nil {
+		return nil
+	}
+	if err := n.nlog.DeleteNotifiedGroup(receiver, group); err != nil {
+		return fmt.Errorf("telemetry: forgetting the notification of %s to %q: %w", group, receiver, err)
+	}
+	return nil
+}
+
+// isSubset reports whether every element of a (sorted) is in b (sorted).
+func isSubset(a, b []string) bool {
+	for _, x := range a {
+		if _, ok := slices.BinarySearch(b, x); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *receiver) count(result string) {
 	r.counts[slices.Index(deliveryResults, result)].Add(1)
 }
 
-// DeliverPending makes one pass over the outbox: for each receiver, in
-// parallel, it delivers the due notifications in order, stopping at the
-// first that fails or is not yet due. A failed round is recorded in the
-// outbox (Attempts, NextAttempt, LastError); a delivered notification is
-// removed. Run calls it; tests may call it directly. It returns the outbox
-// errors.
+// DeliverPending makes one pass over the outbox and waits for it: for
+// each receiver and each alert group whose oldest notification is due, it
+// delivers the group's due notifications in order, stopping at the first
+// that fails; groups and receivers proceed in parallel (at most
+// GroupsInFlight groups at once per receiver). A failed round is recorded
+// in the outbox (Attempts, NextAttempt, LastError); a delivered
+// notification is removed. Run makes such passes without waiting; tests
+// may call it directly. It returns the outbox errors.
 func (n *WebhookNotifier) DeliverPending(ctx context.Context) error {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	_, err := n.dispatch(ctx, &wg, func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+	})
+	wg.Wait()
+	return errors.Join(append(errs, err)...)
+}
+
+// queue is the pending notifications of one group of a receiver.
+type queue struct {
+	r     *receiver
+	group string
+	items []Notification
+}
+
+// queues reads the outbox into the queues of the configured receivers, in
+// the order of their oldest notification.
+func (n *WebhookNotifier) queues() ([]*queue, error) {
 	pending, err := n.outbox.PendingNotifications("")
 	if err != nil {
-		return fmt.Errorf("telemetry: reading the outbox: %w", err)
+		return nil, fmt.Errorf("telemetry: reading the outbox: %w", err)
 	}
-	queues := map[*receiver][]Notification{}
+	var out []*queue
+	byKey := map[[2]string]*queue{}
 	for _, p := range pending {
-		if r := n.byName[p.Receiver]; r != nil {
-			queues[r] = append(queues[r], p)
+		r := n.byName[p.Receiver]
+		if r == nil {
+			continue
 		}
-	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(n.receivers))
-	for i, r := range n.receivers {
-		if q := queues[r]; len(q) > 0 {
-			wg.Go(func() { errs[i] = n.deliverQueue(ctx, r, q) })
+		g := notificationGroup(p)
+		q := byKey[[2]string{p.Receiver, g}]
+		if q == nil {
+			q = &queue{r: r, group: g}
+			byKey[[2]string{p.Receiver, g}] = q
+			out = append(out, q)
 		}
+		q.items = append(q.items, p)
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return out, nil
+}
+
+// notificationGroup returns the group of a notification, reading it from
+// the payload for one queued before notifications had a group.
+func notificationGroup(p Notification) string {
+	if p.Group != "" {
+		return p.Group
+	}
+	var body struct {
+		GroupKey string `json:"groupKey"`
+	}
+	if json.Unmarshal(p.Payload, &body) == nil && body.GroupKey != "" {
+		return body.GroupKey
+	}
+	return "#" + strconv.FormatUint(p.ID, 10) // a group of its own
+}
+
+// dispatch starts, on wg, the delivery of every group whose oldest
+// notification is due and that is not being delivered already; report
+// receives the errors of those deliveries. It returns when the earliest
+// group that it left waiting is due (zero when none is).
+func (n *WebhookNotifier) dispatch(ctx context.Context, wg *sync.WaitGroup, report func(error)) (time.Time, error) {
+	qs, err := n.queues()
+	if err != nil {
+		return time.Time{}, err
+	}
+	now := n.clock.Now()
+	var next time.Time
+	for _, q := range qs {
+		head := q.items[0]
+		if head.NextAttempt.After(now) {
+			if next.IsZero() || head.NextAttempt.Before(next) {
+				next = head.NextAttempt
+			}
+			continue
+		}
+		if !q.r.claim(q.group, n.cfg.GroupsInFlight) {
+			continue // under way, or too many under way: its end wakes Run
+		}
+		wg.Go(func() {
+			defer n.poke()
+			defer q.r.release(q.group)
+			if err := n.deliverQueue(ctx, q.r, q.items); err != nil {
+				report(err)
+			}
+		})
+	}
+	return next, nil
+}
+
+// claim marks group as being delivered, unless it is already or limit
+// groups are.
+func (r *receiver) claim(group string, limit int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.inFlight[group] || len(r.inFlight) >= limit {
+		return false
+	}
+	r.inFlight[group] = true
+	return true
+}
+
+func (r *receiver) release(group string) {
+	r.mu.Lock()
+	delete(r.inFlight, group)
+	r.mu.Unlock()
+}
+
+// setDown records whether the receiver failed its last round and reports
+// whether it was down before.
+func (r *receiver) setDown(down bool) (was bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	was, r.down = r.down, down
+	return was
 }
 
 func (n *WebhookNotifier) deliverQueue(ctx context.Context, r *receiver, q []Notification) error {
@@ -503,6 +869,9 @@ func (n *WebhookNotifier) deliver(ctx context.Context, r *receiver, item Notific
 		if err := n.outbox.AckNotification(item.ID); err != nil {
 			return false, fmt.Errorf("telemetry: removing delivered notification %d: %w", item.ID, err)
 		}
+		if r.setDown(false) {
+			return true, n.retryNow(r, item.ID)
+		}
 		return true, nil
 	}
 	switch {
@@ -514,17 +883,63 @@ func (n *WebhookNotifier) deliver(ctx context.Context, r *receiver, item Notific
 		d.Result = DeliveryFailure
 	}
 	r.count(d.Result)
-	item.Attempts++
-	item.NextAttempt = d.At.Add(n.redelivery(item.Attempts))
+	if d.Result == DeliveryRejected {
+		// Refused here, not by the receiver: the round does not count, and
+		// the notification waits for the breaker's next probe.
+		item.NextAttempt = d.At.Add(time.Second)
+		if m := r.pipeline.Breaker().Metrics(); m.OpenUntil.After(d.At) {
+			item.NextAttempt = m.OpenUntil
+		}
+	} else {
+		item.Attempts++
+		item.NextAttempt = d.At.Add(n.redelivery(item.Attempts))
+		var hint interface{ RetryAfter() time.Duration }
+		if errors.As(err, &hint) && d.At.Add(hint.RetryAfter()).After(item.NextAttempt) {
+			item.NextAttempt = d.At.Add(hint.RetryAfter()) // as the receiver asked
+		}
+	}
+	if !payloadRefused(err) {
+		r.setDown(true)
+	}
 	item.LastError = clipText(err.Error(), 512)
 	d.Error, d.NextAttempt = item.LastError, item.NextAttempt
 	n.remember(d)
 	n.log.Warn("webhook delivery failed", "receiver", r.cfg.Name, "notification", item.ID,
-		"round", item.Attempts, "result", d.Result, "err", err, "next_attempt", item.NextAttempt)
+		"round", d.Round, "result", d.Result, "err", err, "next_attempt", item.NextAttempt)
 	if err := n.outbox.UpdateNotification(item); err != nil {
 		return false, fmt.Errorf("telemetry: recording the failed delivery of notification %d: %w", item.ID, err)
 	}
 	return false, nil
+}
+
+// payloadRefused reports whether err is the receiver refusing this
+// notification (a 4xx other than 408 and 429) rather than failing to
+// answer: the receiver is up.
+func payloadRefused(err error) bool {
+	var se *WebhookStatusError
+	return errors.As(err, &se) && se.StatusCode >= 400 && se.StatusCode < 500 &&
+		se.StatusCode != http.StatusRequestTimeout && se.StatusCode != http.StatusTooManyRequests
+}
+
+// retryNow makes every waiting notification of r due at once: r answered
+// again after failures.
+func (n *WebhookNotifier) retryNow(r *receiver, except uint64) error {
+	pending, err := n.outbox.PendingNotifications(r.cfg.Name)
+	if err != nil {
+		return fmt.Errorf("telemetry: reading the outbox: %w", err)
+	}
+	var errs []error
+	for _, p := range pending {
+		if p.ID == except || p.NextAttempt.IsZero() {
+			continue
+		}
+		p.NextAttempt = time.Time{}
+		if err := n.outbox.UpdateNotification(p); err != nil {
+			errs = append(errs, fmt.Errorf("telemetry: rescheduling notification %d: %w", p.ID, err))
+		}
+	}
+	n.log.Info("webhook receiver answers again; retrying its waiting notifications", "receiver", r.cfg.Name, "waiting", len(pending)-1)
+	return errors.Join(errs...)
 }
 
 // redelivery returns the wait after failed round k (k ≥ 1).
@@ -624,31 +1039,25 @@ func (n *WebhookNotifier) deliveriesByFingerprint() map[string][]Delivery {
 	return out
 }
 
-// Run delivers the outbox until ctx ends, then returns nil: at once (so
-// notifications left by a previous run go out), whenever Notify adds some,
-// and when the earliest failed one is due again (at least every
-// MaxRedelivery). Outbox errors are logged.
+// Run delivers the outbox until ctx ends, then waits for the deliveries
+// under way and returns nil: at once (so notifications left by a previous
+// run go out), whenever Notify or Sync adds some or a delivery ends, and
+// when the earliest waiting group is due again (at least every
+// MaxRedelivery). A slow or failing group never holds up another. Outbox
+// errors are logged.
 func (n *WebhookNotifier) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	logErr := func(err error) { n.log.Error("delivering webhooks", "err", err) }
 	for {
-		if err := n.DeliverPending(ctx); err != nil {
-			n.log.Error("delivering webhooks", "err", err)
-		}
+		next, err := n.dispatch(ctx, &wg, logErr)
 		wait := n.cfg.MaxRedelivery
-		if pending, err := n.outbox.PendingNotifications(""); err == nil {
-			now := n.clock.Now()
-			heads := map[string]bool{}
-			for _, p := range pending {
-				if heads[p.Receiver] || n.byName[p.Receiver] == nil {
-					continue
-				}
-				heads[p.Receiver] = true
-				wait = min(wait, max(p.NextAttempt.Sub(now), 0))
-			}
-		}
-		if wait <= 0 {
-			// Something due was not delivered (the outbox failed): wait
-			// rather than spin.
-			wait = n.cfg.Redelivery
+		switch {
+		case err != nil:
+			logErr(err)
+			wait = n.cfg.Redelivery // wait rather than spin
+		case !next.IsZero():
+			wait = min(wait, max(next.Sub(n.clock.Now()), time.Millisecond))
 		}
 		t := n.clock.NewTimer(wait)
 		select {

@@ -75,10 +75,10 @@ func TestWebhookFromURLIsStableAndValid(t *testing.T) {
 // Alertmanager's webhook_config documentation, version 4.
 func TestWebhookPayloadFieldNames(t *testing.T) {
 	n, _ := newQueueOnlyNotifier(t, nil)
-	body, err := n.Payload("ops", AlertRecord{
+	body, err := n.Payload("ops", []AlertRecord{{
 		Fingerprint: "0123456789abcdef", State: AlertFiring, StartsAt: sloStart, GeneratorURL: "http://x/pipelines/p",
 		Labels: map[string]string{"alertname": "ErrorBudgetBurn", "slo": "s", "severity": "page"},
-	})
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,10 +194,12 @@ func newReceiverServer(t *testing.T, secret string, failN int) *receiverServer {
 
 func fastNotifier(t *testing.T, outbox Outbox, rcs ...WebhookConfig) *WebhookNotifier {
 	t.Helper()
+	nlog, _ := outbox.(NotificationLog) // the store keeps both
 	n, err := NewWebhookNotifier(WebhookNotifierConfig{
-		Receivers: rcs, Outbox: outbox, Attempts: 3,
+		Receivers: rcs, Outbox: outbox, Log: nlog, Attempts: 3,
 		Backoff:    resilience.BackoffConfig{Base: time.Nanosecond, Max: time.Nanosecond},
 		Redelivery: time.Nanosecond, MaxRedelivery: time.Nanosecond,
+		GroupsInFlight: 1, // one group at a time, so the order of requests is known
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -235,7 +237,10 @@ func TestWebhookDeliversExactlyOnceAfterFailures(t *testing.T) {
 	rs := newReceiverServer(t, "s3cret", 4)
 	n := fastNotifier(t, &memoryOutbox{}, WebhookConfig{Name: "ops", URL: rs.URL, Secret: "s3cret"})
 	alerts := []AlertRecord{testAlert("A", AlertFiring), testAlert("B", AlertFiring), testAlert("A", AlertResolved)}
-	if err := n.Notify(alerts); err != nil {
+	if err := n.Notify(alerts[:2]); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Notify(alerts[2:]); err != nil {
 		t.Fatal(err)
 	}
 	deliverAll(t, n, 10)

@@ -55,7 +55,7 @@ func (al *alerting) wire(a *app) error {
 	adapter := storeAlerts{a.store}
 	external := "http://" + a.opts.Addr
 	al.notifier, err = telemetry.NewWebhookNotifier(telemetry.WebhookNotifierConfig{
-		Receivers: receivers, Outbox: adapter, Observers: []resilience.Observer{a.agg},
+		Receivers: receivers, Outbox: adapter, Log: adapter, Observers: []resilience.Observer{a.agg},
 		Clock: a.opts.Clock, ExternalURL: external, Logger: a.log,
 	})
 	if err != nil {
@@ -152,3 +152,20 @@ func (a storeAlerts) UpdateNotification(n telemetry.Notification) error {
 }
 
 func (a storeAlerts) AckNotification(id uint64) error { return a.s.AckNotification(id) }
+
+func (a storeAlerts) PutNotifiedGroup(g telemetry.NotifiedGroup) error {
+	return a.s.PutNotifiedGroup(store.NotifiedGroup(g))
+}
+
+func (a storeAlerts) DeleteNotifiedGroup(receiver, group string) error {
+	return a.s.DeleteNotifiedGroup(receiver, group)
+}
+
+func (a storeAlerts) NotifiedGroups() ([]telemetry.NotifiedGroup, error) {
+	gs, err := a.s.NotifiedGroups()
+	out := make([]telemetry.NotifiedGroup, len(gs))
+	for i, g := range gs {
+		out[i] = telemetry.NotifiedGroup(g)
+	}
+	return out, err
+}
