@@ -713,7 +713,7 @@ func (n *WebhookNotifier) DeliverPending(ctx context.Context) error {
 		mu   sync.Mutex
 		errs []error
 	)
-	_, err := n.dispatch(ctx, &wg, func(err error) {
+	_, _, err := n.dispatch(ctx, &wg, func(err error) {
 		mu.Lock()
 		errs = append(errs, err)
 		mu.Unlock()
@@ -772,15 +772,15 @@ func notificationGroup(p Notification) string {
 
 // dispatch starts, on wg, the delivery of every group whose oldest
 // notification is due and that is not being delivered already; report
-// receives the errors of those deliveries. It returns when the earliest
-// group that it left waiting is due (zero when none is).
-func (n *WebhookNotifier) dispatch(ctx context.Context, wg *sync.WaitGroup, report func(error)) (time.Time, error) {
+// receives the errors of those deliveries. It returns how many deliveries
+// it started and when the earliest group that it left waiting is due (zero
+// when none is).
+func (n *WebhookNotifier) dispatch(ctx context.Context, wg *sync.WaitGroup, report func(error)) (started int, next time.Time, err error) {
 	qs, err := n.queues()
 	if err != nil {
-		return time.Time{}, err
+		return 0, time.Time{}, err
 	}
 	now := n.clock.Now()
-	var next time.Time
 	for _, q := range qs {
 		head := q.items[0]
 		if head.NextAttempt.After(now) {
@@ -792,6 +792,7 @@ func (n *WebhookNotifier) dispatch(ctx context.Context, wg *sync.WaitGroup, repo
 		if !q.r.claim(q.group, n.cfg.GroupsInFlight) {
 			continue // under way, or too many under way: its end wakes Run
 		}
+		started++
 		wg.Go(func() {
 			defer n.poke()
 			defer q.r.release(q.group)
@@ -800,7 +801,7 @@ func (n *WebhookNotifier) dispatch(ctx context.Context, wg *sync.WaitGroup, repo
 			}
 		})
 	}
-	return next, nil
+	return started, next, nil
 }
 
 // claim marks group as being delivered, unless it is already or limit
@@ -1050,7 +1051,7 @@ func (n *WebhookNotifier) Run(ctx context.Context) error {
 	defer wg.Wait()
 	logErr := func(err error) { n.log.Error("delivering webhooks", "err", err) }
 	for {
-		next, err := n.dispatch(ctx, &wg, logErr)
+		_, next, err := n.dispatch(ctx, &wg, logErr)
 		wait := n.cfg.MaxRedelivery
 		switch {
 		case err != nil:

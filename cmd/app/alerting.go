@@ -5,11 +5,40 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/fusebox-dev/fusebox/resilience"
 	"github.com/fusebox-dev/fusebox/store"
 	"github.com/fusebox-dev/fusebox/telemetry"
 )
+
+// alertsConfig is the alerts section of the configuration file.
+type alertsConfig struct {
+	// RepeatInterval is how often a receiver is reminded of an alert group
+	// that keeps firing unchanged. Zero means 4h.
+	RepeatInterval time.Duration `yaml:"repeat_interval"`
+}
+
+// validate reports the invalid fields of c, which may be nil, to add.
+func (c *alertsConfig) validate(add func(path, msg string)) {
+	if c == nil {
+		return
+	}
+	if c.RepeatInterval < 0 {
+		add("alerts.repeat_interval", fmt.Sprintf("%v must not be negative (zero means %v)", c.RepeatInterval, telemetry.DefaultRepeatInterval))
+	} else if c.RepeatInterval > 0 && c.RepeatInterval < time.Minute {
+		add("alerts.repeat_interval", fmt.Sprintf("%v is under a minute: receivers would be reminded at every evaluation", c.RepeatInterval))
+	}
+}
+
+// repeatInterval returns the configured repeat interval, or zero for the
+// default.
+func (c *alertsConfig) repeatInterval() time.Duration {
+	if c == nil {
+		return 0
+	}
+	return c.RepeatInterval
+}
 
 // alerting is the SLO engine, the alert manager and the webhook notifier,
 // kept in the store.
@@ -56,7 +85,8 @@ func (al *alerting) wire(a *app) error {
 	external := "http://" + a.opts.Addr
 	al.notifier, err = telemetry.NewWebhookNotifier(telemetry.WebhookNotifierConfig{
 		Receivers: receivers, Outbox: adapter, Log: adapter, Observers: []resilience.Observer{a.agg},
-		Clock: a.opts.Clock, ExternalURL: external, Logger: a.log,
+		RepeatInterval: a.cfg.Alerts.repeatInterval(),
+		Clock:          a.opts.Clock, ExternalURL: external, Logger: a.log,
 	})
 	if err != nil {
 		return err

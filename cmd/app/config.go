@@ -44,6 +44,8 @@ type fileConfig struct {
 	SLOs []telemetry.SLOConfig `yaml:"slos"`
 	// Webhooks receive alert notifications, beside --alert-webhook URLs.
 	Webhooks []telemetry.WebhookConfig `yaml:"webhooks"`
+	// Alerts tunes the notifications (alerting.go).
+	Alerts *alertsConfig `yaml:"alerts"`
 }
 
 type demoConfig struct {
@@ -379,6 +381,7 @@ func (c *fileConfig) validate(lines map[string]int) configErrors {
 			hookNames[w.Name] = i
 		}
 	}
+	c.Alerts.validate(add)
 	return errs
 }
 

@@ -100,6 +100,26 @@ func TestParseConfigReportsEveryErrorWithItsPathAndLine(t *testing.T) {
 			want: []string{"pipelines[0].timeout.attempt"},
 		},
 		{
+			name: "a negative repeat interval names the alerts field",
+			yaml: "alerts:\n  repeat_interval: -1h\n",
+			want: []string{"alerts.repeat_interval: -1h0m0s must not be negative", "(line 2)"},
+		},
+		{
+			name: "a repeat interval under a minute is refused",
+			yaml: "alerts:\n  repeat_interval: 5s\n",
+			want: []string{"alerts.repeat_interval: 5s is under a minute", "(line 2)"},
+		},
+		{
+			name: "an unknown alerts field is named",
+			yaml: "alerts:\n  group_by: [alertname]\n",
+			want: []string{"alerts.group_by", "(line 2)"},
+		},
+		{
+			name: "an unknown way to count rejected calls names the SLO field",
+			yaml: "pipelines:\n  - name: a\nslos:\n  - {name: s, pipeline: a, objective: 99, rejected_calls: good}\n",
+			want: []string{"slos[0].rejected_calls"},
+		},
+		{
 			name: "a negative Retry-After bound names the retry field",
 			yaml: "pipelines:\n  - name: a\n    retry:\n      max_retry_after: -1s\n",
 			want: []string{"pipelines[0].retry.max_retry_after", "(line 4)"},
