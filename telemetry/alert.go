@@ -134,6 +134,12 @@ type BreakerStatus struct {
 	State    resilience.State
 	// Override is set while the breaker is forced.
 	Override *resilience.BreakerOverride
+	// Judged reports whether the breaker has judged calls since the
+	// process started: it changed state, or its window holds at least its
+	// minimum number of calls. Until then its state says nothing of the
+	// dependency, and a BreakerOpen alert carried over a restart stays
+	// firing.
+	Judged bool
 }
 
 // BreakerReader lists the breakers the AlertManager watches. It must be
@@ -156,7 +162,8 @@ func RegistryBreakers(r *resilience.Registry) BreakerReader {
 		for _, p := range r.List() {
 			if b := p.Breaker(); b != nil {
 				m := b.Metrics()
-				out = append(out, BreakerStatus{Pipeline: p.Name(), State: m.State, Override: m.Override})
+				judged := m.Generation > 0 || m.Calls >= int64(b.Config().MinimumCalls)
+				out = append(out, BreakerStatus{Pipeline: p.Name(), State: m.State, Override: m.Override, Judged: judged})
 			}
 		}
 		return out
@@ -221,6 +228,10 @@ type AlertManager struct {
 	evalMu sync.Mutex
 	mu     sync.RWMutex
 	alerts map[string]*AlertRecord
+	// carried holds the alerts that were firing when the manager was made
+	// and whose condition has not been seen since: they resolve only on
+	// fresh evidence (see evidence).
+	carried map[string]bool
 }
 
 // NewAlertManager returns an alert manager holding the alerts of cfg.Store.
@@ -258,7 +269,7 @@ func NewAlertManager(cfg AlertManagerConfig) (*AlertManager, error) {
 	case cfg.MaxExternalAlerts < 0:
 		return nil, fmt.Errorf("telemetry: invalid AlertManagerConfig.MaxExternalAlerts = %d: must be positive", cfg.MaxExternalAlerts)
 	}
-	m := &AlertManager{cfg: cfg, clock: cfg.Clock, log: cfg.Logger, alerts: map[string]*AlertRecord{}}
+	m := &AlertManager{cfg: cfg, clock: cfg.Clock, log: cfg.Logger, alerts: map[string]*AlertRecord{}, carried: map[string]bool{}}
 	if m.clock == nil {
 		m.clock = resilience.SystemClock()
 	}
@@ -276,6 +287,9 @@ func NewAlertManager(cfg AlertManagerConfig) (*AlertManager, error) {
 				continue
 			}
 			m.alerts[r.Fingerprint] = &r
+			if r.State == AlertFiring && r.Source == SourceFusebox {
+				m.carried[r.Fingerprint] = true
+			}
 		}
 	}
 	return m, nil
@@ -417,10 +431,15 @@ func (m *AlertManager) Evaluate(now time.Time) error {
 
 	var put []AlertRecord
 	var del []string
+	var breakers []BreakerStatus
+	if len(m.carried) > 0 && m.cfg.Breakers != nil {
+		breakers = m.cfg.Breakers.BreakerStates()
+	}
 	m.mu.Lock()
 	for _, fp := range slices.Sorted(maps.Keys(active)) {
 		c := active[fp]
 		r := m.alerts[fp]
+		delete(m.carried, fp) // its condition is seen again
 		switch {
 		case r == nil || r.State == AlertResolved:
 			if r != nil && now.Before(r.EndsAt.Add(m.cfg.ResolveHold)) {
@@ -469,7 +488,11 @@ func (m *AlertManager) Evaluate(now time.Time) error {
 			// The condition went away before the alert ever fired: forget it.
 			delete(m.alerts, fp)
 			del = append(del, fp)
+		case r.State == AlertFiring && m.carried[fp] && !m.evidence(r, breakers):
+			// Firing before a restart, and nothing fresh says otherwise
+			// yet: an empty window after a restart is no evidence.
 		case r.State == AlertFiring:
+			delete(m.carried, fp)
 			r.EndsAt = now
 			moveAlert(r, AlertResolved, now, "condition cleared")
 			put = append(put, cloneRecord(r))
@@ -489,6 +512,29 @@ func (m *AlertManager) Evaluate(now time.Time) error {
 		err = errors.Join(err, m.cfg.Notifier.Sync(ours, now))
 	}
 	return err
+}
+
+// evidence reports whether there is fresh evidence, since the manager was
+// made, to judge alert r: for a burn-rate alert, a call counted by its SLO;
+// for a BreakerOpen alert, a breaker that has judged calls (see
+// BreakerStatus.Judged). An alert whose SLO or breaker is no longer
+// watched has lost its rule and may resolve.
+func (m *AlertManager) evidence(r *AlertRecord, breakers []BreakerStatus) bool {
+	switch r.Name {
+	case AlertErrorBudgetBurn:
+		if m.cfg.SLOs == nil {
+			return true
+		}
+		fresh, ok := m.cfg.SLOs.Fresh(r.Labels["slo"])
+		return fresh || !ok
+	case AlertBreakerOpen:
+		for _, b := range breakers {
+			if b.Pipeline == r.Labels["pipeline"] {
+				return b.Judged
+			}
+		}
+	}
+	return true
 }
 
 // persist writes the alert state.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fusebox-dev/fusebox/resilience"
@@ -45,8 +46,9 @@ const (
 // DefaultSLOPeriod is the period of an SLO that does not set one.
 const DefaultSLOPeriod = 30 * 24 * time.Hour
 
-// DefaultSLOSnapshotInterval is how often SLOEngine.Run saves the history.
-const DefaultSLOSnapshotInterval = time.Minute
+// DefaultSLOSnapshotInterval is how often SLOEngine.Run saves the history:
+// a crash (kill -9) loses at most that much of it.
+const DefaultSLOSnapshotInterval = 10 * time.Second
 
 // SLOConfig defines a service-level objective on a pipeline, as read from
 // the config file.
@@ -249,6 +251,8 @@ type SLOEngine struct {
 type sloState struct {
 	cfg    SLOConfig // resolved
 	counts *sloCounts
+	// fresh is set by the first call counted since the engine started.
+	fresh atomic.Bool
 }
 
 // NewSLOEngine returns an engine tracking cfg.SLOs, restored from
@@ -330,6 +334,18 @@ func (c SLOConfig) definition() string {
 	return def
 }
 
+// Fresh reports whether the engine has counted a call of the SLO named
+// name since it started, beyond the history it restored (so its figures
+// rest on fresh evidence), and whether it tracks that SLO.
+func (e *SLOEngine) Fresh(name string) (fresh, ok bool) {
+	for _, s := range e.slos {
+		if s.cfg.Name == name {
+			return s.fresh.Load(), true
+		}
+	}
+	return false, false
+}
+
 // SLOs returns the resolved configurations of the tracked SLOs, by name.
 func (e *SLOEngine) SLOs() []SLOConfig {
 	out := make([]SLOConfig, len(e.slos))
@@ -402,6 +418,9 @@ func (e *SLOEngine) record(slos []*sloState, ev resilience.Event) {
 			good = ev.Outcome == resilience.OutcomeSuccess
 		}
 		s.counts.record(t, good)
+		if !s.fresh.Load() {
+			s.fresh.Store(true)
+		}
 	}
 }
 
