@@ -63,7 +63,7 @@ func (s *snapshotter) next() ([]byte, error) {
 		prev := s.prev[p.Name]
 		s.prev[p.Name] = cur
 		d := PipelineDelta{
-			Name: p.Name, State: p.Breaker.State, Override: s.a.override(p.Name),
+			Name: p.Name, State: p.Breaker.State, Override: s.a.override(p.Name), NoBreaker: !s.a.hasBreaker(p.Name),
 			Counts:      subCounts(cur.counts, prev.counts),
 			Transitions: sub(cur.transitions, prev.transitions),
 			LatencySum:  max(cur.latencySum-prev.latencySum, 0),

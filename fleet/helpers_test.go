@@ -54,7 +54,7 @@ func startHub(t testing.TB, url string, cfg fleet.HubConfig) *fleet.Hub {
 }
 
 // instance is a service instance: a registry with pipelines "payments"
-// (with a breaker) and "inventory" (with a breaker), an aggregator, and
+// and "inventory" (with breakers) and "search" (without), an aggregator, and
 // its breaker transitions on a channel.
 type instance struct {
 	reg         *resilience.Registry
@@ -90,6 +90,14 @@ func newInstance(t testing.TB, clock resilience.Clock) *instance {
 		if err := in.reg.Add(p); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// search has no breaker: it reports no breaker state.
+	p, err := resilience.New("search", resilience.Config{Observers: []resilience.Observer{in.agg}, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.reg.Add(p); err != nil {
+		t.Fatal(err)
 	}
 	return in
 }

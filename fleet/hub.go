@@ -248,7 +248,7 @@ func (h *Hub) take(s *Snapshot, now time.Time) {
 			ip = &instancePipeline{}
 			in.pipelines[d.Name] = ip
 		}
-		ip.state, ip.override = d.State, d.Override
+		ip.state, ip.override, ip.noBreaker = d.State, d.Override, d.NoBreaker
 		ip.slots[sec%rateWindow].at(sec, false).add(d, false)
 		pa := svc.pipelines[d.Name]
 		if pa == nil {
@@ -385,10 +385,11 @@ func (h *Hub) serviceView(name string, svc *serviceState, now time.Time) Service
 			}
 			c, _ := sumSlots(ip.slots[:], sec, rateWindow)
 			b := InstanceBreaker{
-				Instance: in.ID, InstanceState: in.State, State: ip.state, Override: ip.override,
+				Instance: in.ID, InstanceState: in.State, State: ip.state, Override: ip.override, NoBreaker: ip.noBreaker,
 				CallsPerSecond: float64(c.CallCount()) / rateWindow, SuccessRate: c.EffectiveSuccessRate(),
 			}
 			pv.Instances++
+			pv.HasBreaker = pv.HasBreaker || !b.NoBreaker
 			if b.Open() {
 				pv.Open++
 			}

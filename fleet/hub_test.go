@@ -261,6 +261,12 @@ func TestAgentsReportTheirCallsAndAnswerForRecentEvents(t *testing.T) {
 	if p.Counts.Calls[resilience.OutcomeFailure] != 5 || p.Latency.Count != 20 || p.Instances != 2 {
 		t.Errorf("payments: %+v; want 5 failures of 20 calls on 2 instances", p)
 	}
+	if !p.HasBreaker || p.Open != 0 {
+		t.Errorf("payments: has breaker %v, %d open; want a breaker, none open", p.HasBreaker, p.Open)
+	}
+	if search, err := hub.Pipeline("shop", "search"); err != nil || search.HasBreaker || !search.Breakers[0].NoBreaker {
+		t.Errorf("search: %+v, %v; want it reported without a breaker", search, err)
+	}
 	events, err := hub.RecentEvents(context.Background(), "shop", "b", "payments", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -294,7 +300,7 @@ func TestSnapshotsRoundTrip(t *testing.T) {
 	d.Counts.Rejections = [telemetry.NumRejections]uint64{13, 14, 15}
 	d.Counts.Timeouts = [telemetry.NumScopes]uint64{16, 17}
 	d.Latency = []fleet.BucketCount{{Index: 3, Count: 1}, {Index: 500, Count: 1 << 40}, {Index: telemetry.LatencyBuckets - 1, Count: 2}}
-	s.Pipelines = []fleet.PipelineDelta{d, {Name: "empty"}}
+	s.Pipelines = []fleet.PipelineDelta{d, {Name: "empty"}, {Name: "bare", NoBreaker: true}}
 	got, err := fleet.DecodeSnapshot(encode(t, s), 0)
 	if err != nil {
 		t.Fatal(err)

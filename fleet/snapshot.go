@@ -58,6 +58,8 @@ type PipelineDelta struct {
 	Name string
 	// State is the breaker state now (StateClosed without a breaker).
 	State resilience.State
+	// NoBreaker is set for a pipeline without a circuit breaker.
+	NoBreaker bool
 	// Override is the revision of the overrides-bucket entry the instance
 	// applies to this pipeline; zero when none.
 	Override uint64
@@ -84,9 +86,10 @@ type BucketCount struct {
 // Layout (uvarint unless said): "FS", version byte, seq, time in Unix
 // milliseconds (varint), interval in milliseconds, service and instance
 // (length and bytes), pipeline count; per pipeline: name, state byte,
-// override revision, an activity byte (0: nothing happened, and nothing
-// follows for this pipeline; 1: the rest follows), calls by outcome (5), attempts by outcome (5), retries,
-// rejections by reason (3), timeouts by scope (2), fallbacks, transitions,
+// override revision, a flags byte (1: something happened, and the rest
+// follows; without it nothing follows for this pipeline; 2: the pipeline
+// has no breaker), calls by outcome (5), attempts by outcome (5), retries,
+// rejections by reason (telemetry.NumRejections), timeouts by scope (2), fallbacks, transitions,
 // latency sum in nanoseconds, bucket count, then per bucket the index
 // (the first absolute, then the gap from the previous) and the count.
 func (s *Snapshot) AppendBinary(b []byte) ([]byte, error) {
@@ -102,11 +105,15 @@ func (s *Snapshot) AppendBinary(b []byte) ([]byte, error) {
 		b = appendString(b, p.Name)
 		b = append(b, byte(p.State))
 		b = binary.AppendUvarint(b, p.Override)
+		flags := byte(0)
+		if p.NoBreaker {
+			flags |= flagNoBreaker
+		}
 		if p.idle() {
-			b = append(b, 0)
+			b = append(b, flags)
 			continue
 		}
-		b = append(b, 1)
+		b = append(b, flags|flagActive)
 		c := &p.Counts
 		b = appendUvarints(b, c.Calls[:])
 		b = appendUvarints(b, c.Attempts[:])
@@ -129,6 +136,12 @@ func (s *Snapshot) AppendBinary(b []byte) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// The bits of a pipeline's flags byte.
+const (
+	flagActive    = 1 << 0
+	flagNoBreaker = 1 << 1
+)
 
 // idle reports whether nothing happened: only the name, state and
 // override are written.
@@ -188,8 +201,12 @@ func DecodeSnapshot(data []byte, limit int) (*Snapshot, error) {
 			d.fail("state %d", p.State)
 		}
 		p.Override = d.uvarint("override")
-		switch d.byte("activity") {
-		case 0:
+		flags := d.byte("flags")
+		if flags&^(flagActive|flagNoBreaker) != 0 {
+			d.fail("flags %#x", flags)
+		}
+		p.NoBreaker = flags&flagNoBreaker != 0
+		if flags&flagActive == 0 {
 			if d.err == nil {
 				if err := validPipeline(p.Name); err != nil {
 					return nil, err
@@ -197,9 +214,6 @@ func DecodeSnapshot(data []byte, limit int) (*Snapshot, error) {
 			}
 			s.Pipelines = append(s.Pipelines, p)
 			continue
-		case 1:
-		default:
-			d.fail("activity flag")
 		}
 		c := &p.Counts
 		d.uvarints("calls", c.Calls[:])

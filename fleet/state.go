@@ -62,9 +62,10 @@ type instanceState struct {
 
 // instancePipeline is one pipeline of one instance.
 type instancePipeline struct {
-	state    resilience.State
-	override uint64
-	slots    [rateWindow]slot // counts only
+	state     resilience.State
+	noBreaker bool
+	override  uint64
+	slots     [rateWindow]slot // counts only
 }
 
 // pipelineAgg merges one pipeline over every instance of a service.
@@ -214,6 +215,9 @@ type PipelineView struct {
 	Transitions         uint64                `json:"transitions"`
 	LatencyWindow       time.Duration         `json:"latency_window_ns"`
 	Latency             telemetry.Percentiles `json:"latency"`
+	// HasBreaker is set when an instance reports a breaker for it: an
+	// override applies only then.
+	HasBreaker bool `json:"has_breaker"`
 	// Breakers are the instances' breakers, by instance id.
 	Breakers []InstanceBreaker `json:"breakers"`
 }
@@ -223,6 +227,8 @@ type InstanceBreaker struct {
 	Instance      string           `json:"instance"`
 	InstanceState InstanceState    `json:"instance_state"`
 	State         resilience.State `json:"state"`
+	// NoBreaker is set when the pipeline has no breaker on the instance.
+	NoBreaker bool `json:"no_breaker,omitempty"`
 	// Override is the revision of the fleet override the instance applies
 	// (zero: none).
 	Override       uint64  `json:"override,omitempty"`
@@ -232,5 +238,5 @@ type InstanceBreaker struct {
 
 // Open reports whether the breaker turns calls away.
 func (b InstanceBreaker) Open() bool {
-	return b.State == resilience.StateOpen || b.State == resilience.StateForcedOpen
+	return !b.NoBreaker && b.State == resilience.StateOpen || b.State == resilience.StateForcedOpen
 }

@@ -210,6 +210,9 @@ func (h *hub) broadcast() {
 // "calls" and one "slo" event per SLO for a pipeline's page. Each event's data is the HTML of an element with a
 // stable id that the script swaps in.
 func (s *Server) fragments(ctx context.Context, topic string) ([]byte, error) {
+	if service, ok := strings.CutPrefix(topic, fleetTopic); ok {
+		return s.fleetFragments(ctx, service)
+	}
 	var buf bytes.Buffer
 	if topic == "" {
 		for _, t := range s.tileViews(s.cfg.Stats.Snapshot()) {
@@ -264,7 +267,9 @@ func writeEvent(ctx context.Context, buf *bytes.Buffer, name string, comp templ.
 // each change, at most once per UpdateInterval.
 func (s *Server) events(c echo.Context) error {
 	topic := c.QueryParam("pipeline")
-	if topic != "" {
+	if f := c.QueryParam("fleet"); s.cfg.Fleet != nil && strings.HasPrefix(f, fleetTopic) {
+		topic = f // the fleet page ("fleet:") or a service's ("fleet:NAME")
+	} else if topic != "" {
 		if _, err := s.cfg.Stats.Pipeline(topic); err != nil {
 			return s.fail(c, err)
 		}

@@ -29,6 +29,7 @@ func (s *Server) page(c echo.Context, heading, nav string) templates.Page {
 		p.LoggedIn, p.Actor, p.CSRF = true, actor, s.auth.csrf(session)
 	}
 	p.AlertsFiring = s.firing()
+	p.Fleet = s.cfg.Fleet != nil
 	return p
 }
 

@@ -79,6 +79,9 @@ type Config struct {
 	// memory, and a restart forgets them (changing AdminToken still ends
 	// every session).
 	Sessions Sessions
+	// Fleet is the hub of a fleet (*fleet.Hub): its pages under /fleet and
+	// its API under /api/v1/fleet. Nil: no fleet routes.
+	Fleet FleetHub
 	// Ready reports readiness for GET /readyz. Nil: always ready.
 	Ready func(ctx context.Context) error
 	// AdminToken is the admin secret: the Bearer token of the API and the
@@ -244,6 +247,7 @@ func (s *Server) Register(e *echo.Echo) {
 	e.POST("/api/v1/alertmanager", s.apiAlertmanager, h, s.requireBearer)
 	e.GET("/api/v1/demo/downstreams", s.apiDownstreams, h)
 	e.PUT("/api/v1/demo/downstreams/:name", s.apiSetKnobs, h, admin)
+	s.registerFleet(e)
 }
 
 // Close ends every live-update stream and refuses new ones. Call it when

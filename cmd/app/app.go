@@ -45,6 +45,8 @@ type options struct {
 	DemoRate float64
 	// fleetOptions join a fleet (--join); the zero value runs alone.
 	fleetOptions
+	// hub makes the app a fleet hub (app hub); nil: it is not one.
+	hub *hubOptions
 }
 
 // app is a running Fusebox: tests start one on 127.0.0.1:0 with newApp and
@@ -63,6 +65,7 @@ type app struct {
 	alerting  *alerting
 	ui        *ui.Server
 	agent     *fleet.Agent
+	hubState  *hubState
 	server    *http.Server
 	listener  net.Listener
 	closeOnce sync.Once
@@ -89,6 +92,7 @@ func newApp(ctx context.Context, opts options) (_ *app, err error) {
 			return nil, err
 		}
 	}
+	a.cfg.noDemo = opts.hub != nil
 	a.resolveDefaults()
 	if err := checkToken(a.opts.AdminToken); err != nil {
 		return nil, err
@@ -125,6 +129,9 @@ func newApp(ctx context.Context, opts options) (_ *app, err error) {
 		return nil, err
 	}
 	if err := a.joinFleet(ctx); err != nil {
+		return nil, err
+	}
+	if err := a.startHub(ctx); err != nil {
 		return nil, err
 	}
 	e, err := a.routes()
@@ -229,6 +236,7 @@ func (a *app) routes() (*echo.Echo, error) {
 	if err := a.mountUI(e); err != nil {
 		return nil, err
 	}
+	a.hubRoutes(e)
 	e.HTTPErrorHandler = a.ui.HTTPErrorHandler
 	e.Use(a.ui.SecurityHeaders) // for /metrics and error pages too
 	return e, nil
@@ -290,6 +298,7 @@ func (a *app) Close() error {
 		if a.agent != nil {
 			errs = append(errs, a.agent.Close())
 		}
+		errs = append(errs, a.closeHub())
 		if a.listener != nil {
 			_ = a.listener.Close() // closed already once served; nothing to report
 		}

@@ -26,6 +26,9 @@ import (
 // fileConfig is the YAML configuration file. Every field is optional; an
 // unknown field is an error.
 type fileConfig struct {
+	// noDemo keeps the demo from running (and its SLOs from applying): a
+	// fleet hub runs no pipelines of its own.
+	noDemo bool
 	// Addr is the listen address; the --addr flag wins when given.
 	Addr string `yaml:"addr"`
 	// DataDir holds the store; the --data-dir flag wins when given.
@@ -406,7 +409,7 @@ func addAll(errs *configErrors, lines map[string]int, path string, err error) {
 
 // demoMode reports whether the embedded demo runs: with no pipelines
 // configured, or when asked for.
-func (c *fileConfig) demoMode() bool { return len(c.Pipelines) == 0 || c.Demo != nil }
+func (c *fileConfig) demoMode() bool { return !c.noDemo && (len(c.Pipelines) == 0 || c.Demo != nil) }
 
 // pipelineNames lists the configured pipelines and the demo's.
 func (c *fileConfig) pipelineNames() []string {

@@ -33,8 +33,15 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 // run parses the arguments, runs the app until SIGINT or SIGTERM, and
 // returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "rules" {
-		return rulesCommand(args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "rules":
+			return rulesCommand(args[1:], stdout, stderr)
+		case "hub":
+			return hubCommand(ctx, args[1:], stdout, stderr)
+		case "fleet-demo":
+			return fleetDemoCommand(ctx, args[1:], stdout, stderr)
+		}
 	}
 	fs := flag.NewFlagSet("fusebox", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -48,7 +55,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	addFleetFlags(fs, &opts.fleetOptions)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage:\n  app [flags]                   run Fusebox (the demo without --config)\n"+
-			"  app rules --config FILE       print the Prometheus SLO rules of a configuration\n\nFlags:\n")
+			"  app rules --config FILE       print the Prometheus SLO rules of a configuration\n"+
+			"  app hub [flags]               run the fleet hub (app hub --help)\n"+
+			"  app fleet-demo                run a hub and 3 services × 3 instances joined to it\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

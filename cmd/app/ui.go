@@ -46,6 +46,7 @@ func (a *app) mountUI(e *echo.Echo) error {
 	if a.demo != nil {
 		cfg.Faults = uiFaults{demo: a.demo, store: a.store, clock: a.opts.Clock}
 	}
+	a.fleetUI(&cfg)
 	srv, err := ui.New(cfg)
 	if err != nil {
 		return err

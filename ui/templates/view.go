@@ -26,6 +26,8 @@ type Page struct {
 	// Events is the URL of the page's SSE stream; "" for a page without
 	// live updates.
 	Events string
+	// Fleet is set on a fleet hub: the header links to the fleet pages.
+	Fleet bool
 	// AppJS and AppCSS are the URLs of the embedded assets.
 	AppJS, AppCSS string
 	// Next is where the login link comes back to.
