@@ -164,9 +164,14 @@ func (s *Server) fleetView(service string) templates.FleetPage {
 }
 
 // fleetFragments renders the live update of a fleet topic: a "tile" event
-// per service section.
+// with every service for the fleet page, with the service's section for a
+// service's page.
 func (s *Server) fleetFragments(ctx context.Context, service string) ([]byte, error) {
 	var buf bytes.Buffer
+	if service == "" {
+		err := writeEvent(ctx, &buf, "tile", templates.FleetServices(s.fleetView("")))
+		return buf.Bytes(), err
+	}
 	for _, sv := range s.fleetView(service).Services {
 		if err := writeEvent(ctx, &buf, "tile", templates.FleetServiceView(sv)); err != nil {
 			return nil, err
