@@ -74,8 +74,8 @@ type BreakerConfig struct {
 	// not count is a success. Nil counts every error. Whatever it says, some
 	// outcomes are judged before it is asked: a call the caller cancelled
 	// (its context was cancelled, not by a resilience timeout) and a call
-	// an inner breaker, bulkhead or rate limiter rejected (ErrOpen,
-	// ErrBulkheadFull, ErrRateLimited) are
+	// an inner breaker, bulkhead, rate limiter or adaptive limit rejected
+	// (ErrOpen, ErrBulkheadFull, ErrRateLimited, ErrLimitExceeded) are
 	// not counted at all (a half-open probe's slot goes to the next call);
 	// a call cut by the caller's own deadline counts as a failure, since the
 	// dependency did not answer in time.
@@ -738,7 +738,7 @@ func (b *Breaker) judge(ctx context.Context, err error) (counted, failed bool) {
 	switch {
 	case err == nil:
 		return true, false
-	case errors.Is(err, ErrOpen), errors.Is(err, ErrBulkheadFull), errors.Is(err, ErrRateLimited):
+	case errors.Is(err, ErrOpen), errors.Is(err, ErrBulkheadFull), errors.Is(err, ErrRateLimited), errors.Is(err, ErrLimitExceeded):
 		return false, false
 	case ctx.Err() != nil && !errors.Is(context.Cause(ctx), ErrTimeout):
 		// The caller's context ended: a deadline means the dependency was

@@ -183,13 +183,14 @@ const (
 	ReasonHedgeStarted         // hedge: another attempt started
 	ReasonHedgeWon             // hedge: a hedged attempt answered first
 	ReasonHedgeCanceled        // hedge: an attempt was cancelled, another won
+	ReasonLimitExceeded        // rejected: the adaptive concurrency limit was reached
 	NumReasons                 // the number of reasons, for arrays indexed by Reason
 )
 
 var reasonNames = [NumReasons]string{
 	"", "auto", "manual", "expired", "breaker_open", "bulkhead_full", "retry_budget",
 	"function", "stale_cache", "rate_limited",
-	"hedge_started", "hedge_won", "hedge_canceled",
+	"hedge_started", "hedge_won", "hedge_canceled", "concurrency_limit",
 }
 
 // String returns the reason's name as used in metric labels.

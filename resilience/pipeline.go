@@ -182,7 +182,7 @@ func isNilPolicy(p Policy) bool {
 // dispatches directly.
 func builtin(pol Policy) bool {
 	switch pol.(type) {
-	case *Retry, *Breaker, *Timeout, *Bulkhead, *Fallback, *RateLimiter, *Hedge:
+	case *Retry, *Breaker, *Timeout, *Bulkhead, *Fallback, *RateLimiter, *Hedge, *AdaptiveLimit:
 		return true
 	}
 	return false
@@ -404,6 +404,8 @@ func (p *Pipeline) next(ctx context.Context, c *call, i int, fn func(context.Con
 		return pol.execute(ctx, c, i, fn)
 	case *Hedge:
 		return pol.execute(ctx, c, i, fn)
+	case *AdaptiveLimit:
+		return pol.execute(ctx, c, i, fn)
 	case Executor:
 		return p.execute(ctx, c, i, fn, pol)
 	}
@@ -533,7 +535,7 @@ func classifyErr(ctx context.Context, err error) Outcome {
 	switch {
 	case err == nil:
 		return OutcomeSuccess
-	case errors.Is(err, ErrOpen), errors.Is(err, ErrBulkheadFull), errors.Is(err, ErrRateLimited):
+	case errors.Is(err, ErrOpen), errors.Is(err, ErrBulkheadFull), errors.Is(err, ErrRateLimited), errors.Is(err, ErrLimitExceeded):
 		return OutcomeRejected
 	case errors.Is(err, ErrTimeout):
 		return OutcomeTimeout

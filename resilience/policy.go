@@ -9,7 +9,7 @@ import (
 )
 
 // Policy is one layer of a Pipeline. The package's policies are *Retry,
-// *Breaker, *Timeout, *Bulkhead, *Fallback, *RateLimiter and *Hedge; a policy of your own is a
+// *Breaker, *Timeout, *Bulkhead, *Fallback, *RateLimiter, *Hedge and *AdaptiveLimit; a policy of your own is a
 // type that embeds Binding and implements Executor, in one file (see
 // Executor). A policy belongs to exactly one pipeline.
 type Policy interface {

@@ -38,11 +38,11 @@ type RetryConfig struct {
 	Budget BudgetConfig
 }
 
-// DefaultRetryable retries every error except a breaker, bulkhead or rate
-// limiter rejection and the caller's own cancellation (which the policy checks on
+// DefaultRetryable retries every error except a breaker, bulkhead, rate
+// limiter or concurrency limit rejection and the caller's own cancellation (which the policy checks on
 // the context before it asks).
 func DefaultRetryable(err error) bool {
-	return !errors.Is(err, ErrOpen) && !errors.Is(err, ErrBulkheadFull) && !errors.Is(err, ErrRateLimited)
+	return !errors.Is(err, ErrOpen) && !errors.Is(err, ErrBulkheadFull) && !errors.Is(err, ErrRateLimited) && !errors.Is(err, ErrLimitExceeded)
 }
 
 // Retry makes further attempts after a retryable failure, waiting an

@@ -69,6 +69,9 @@ type pipelineConfig struct {
 	Bulkhead *bulkheadConfig `yaml:"bulkhead"`
 	// RateLimiter refuses calls beyond a rate (policies.go).
 	RateLimiter *rateLimiterConfig `yaml:"rate_limiter"`
+	// AdaptiveLimit bounds the calls in flight by a limit that follows
+	// latency (policies.go).
+	AdaptiveLimit *adaptiveLimitConfig `yaml:"adaptive_limit"`
 }
 
 type retryConfig struct {
@@ -489,6 +492,11 @@ func buildPolicies(pc pipelineConfig) ([]resilience.Policy, error) {
 			err error
 		)
 		switch name {
+		case "adaptive_limit":
+			if pc.AdaptiveLimit == nil {
+				continue
+			}
+			p, err = pc.AdaptiveLimit.build()
 		case "rate_limiter":
 			if pc.RateLimiter == nil {
 				continue

@@ -9,11 +9,11 @@ import (
 // defaultOrder returns the order of a pipeline's policies, outermost
 // first, when its configuration gives none.
 func defaultOrder() []string {
-	return []string{"rate_limiter", "bulkhead", "breaker", "retry", "timeout"}
+	return []string{"rate_limiter", "adaptive_limit", "bulkhead", "breaker", "retry", "timeout"}
 }
 
 // policyNames lists the names an order may use, for error messages.
-const policyNames = "rate_limiter, bulkhead, breaker, retry or timeout"
+const policyNames = "rate_limiter, adaptive_limit, bulkhead, breaker, retry or timeout"
 
 // rateLimiterConfig is a pipeline's rate_limiter: a token bucket of burst
 // tokens refilled at rate a second; a call may wait up to max_wait for one.
@@ -39,4 +39,20 @@ func (a *adaptiveTimeoutConfig) resilience() *resilience.AdaptiveTimeoutConfig {
 		return nil
 	}
 	return &resilience.AdaptiveTimeoutConfig{Percentile: a.Percentile, Factor: a.Factor, Min: a.Min, Max: a.Max, StrainFactor: a.StrainFactor}
+}
+
+// adaptiveLimitConfig is a pipeline's adaptive_limit: a concurrency limit
+// moved by algorithm (aimd or vegas) within [min_limit, max_limit].
+type adaptiveLimitConfig struct {
+	Algorithm    resilience.LimitAlgorithm `yaml:"algorithm"`
+	InitialLimit int                       `yaml:"initial_limit"`
+	MinLimit     int                       `yaml:"min_limit"`
+	MaxLimit     int                       `yaml:"max_limit"`
+	BackoffRatio float64                   `yaml:"backoff_ratio"`
+	DropLatency  time.Duration             `yaml:"drop_latency"`
+	Smoothing    float64                   `yaml:"smoothing"`
+}
+
+func (a *adaptiveLimitConfig) build() (resilience.Policy, error) {
+	return resilience.NewAdaptiveLimit(resilience.AdaptiveLimitConfig(*a))
 }

@@ -1,0 +1,78 @@
+package resilience_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/fusebox-dev/fusebox/resilience"
+	"github.com/fusebox-dev/fusebox/resilience/resiliencetest"
+)
+
+func TestAdaptiveLimitRefusesCallsBeyondItsLimit(t *testing.T) {
+	clk := resiliencetest.NewClock(epoch)
+	var log eventLog
+	l := must[*resilience.AdaptiveLimit](t)(resilience.NewAdaptiveLimit(resilience.AdaptiveLimitConfig{InitialLimit: 2, MaxLimit: 2}))
+	p := mustPipeline(t, "limited", resilience.Config{Policies: []resilience.Policy{l}, Clock: clk, Observers: []resilience.Observer{&log}})
+	release, entered := make(chan struct{}), make(chan struct{}, 2)
+	done := make(chan error, 2)
+	for range 2 {
+		go func() {
+			done <- resilience.Run(context.Background(), p, func(context.Context) error {
+				entered <- struct{}{}
+				<-release
+				return nil
+			})
+		}()
+	}
+	<-entered
+	<-entered
+	if l.InFlight() != 2 || !l.Saturated() {
+		t.Errorf("in flight %d (saturated %v), want 2 of a limit of 2", l.InFlight(), l.Saturated())
+	}
+	err := resilience.Run(context.Background(), p, func(context.Context) error { return nil })
+	if !errors.Is(err, resilience.ErrLimitExceeded) {
+		t.Fatalf("a third call = %v, want ErrLimitExceeded", err)
+	}
+	rej := log.of(resilience.KindRejected)
+	if len(rej) != 1 || rej[0].Reason != resilience.ReasonLimitExceeded || rej[0].Reason.String() != "concurrency_limit" {
+		t.Errorf("rejections %+v, want one with ReasonLimitExceeded", rej)
+	}
+	close(release)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+	if l.InFlight() != 0 {
+		t.Errorf("in flight %d after the calls returned", l.InFlight())
+	}
+	if resilience.DefaultRetryable(err) {
+		t.Error("DefaultRetryable retries a refusal of the limit")
+	}
+}
+
+func TestAdaptiveLimitConfigErrorsNameTheField(t *testing.T) {
+	for _, tc := range []struct {
+		cfg   resilience.AdaptiveLimitConfig
+		field string
+	}{
+		{resilience.AdaptiveLimitConfig{MinLimit: -1}, "AdaptiveLimit.MinLimit"},
+		{resilience.AdaptiveLimitConfig{MinLimit: 10, MaxLimit: 5}, "AdaptiveLimit.MaxLimit"},
+		{resilience.AdaptiveLimitConfig{InitialLimit: 5000}, "AdaptiveLimit.InitialLimit"},
+		{resilience.AdaptiveLimitConfig{BackoffRatio: 1}, "AdaptiveLimit.BackoffRatio"},
+		{resilience.AdaptiveLimitConfig{Algorithm: 9}, "AdaptiveLimit.Algorithm"},
+	} {
+		var ce *resilience.ConfigError
+		if _, err := resilience.NewAdaptiveLimit(tc.cfg); !errors.As(err, &ce) || ce.Field != tc.field {
+			t.Errorf("NewAdaptiveLimit(%+v) = %v, want a *ConfigError naming %s", tc.cfg, err, tc.field)
+		}
+	}
+	var a resilience.LimitAlgorithm
+	if err := a.UnmarshalText([]byte("vegas")); err != nil || a != resilience.LimitVegas {
+		t.Errorf("UnmarshalText(vegas) = %v, %v", a, err)
+	}
+	if err := a.UnmarshalText([]byte("gradient")); err == nil {
+		t.Error("UnmarshalText(gradient) succeeded")
+	}
+}
