@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -335,4 +336,43 @@ func (s *Server) limitForm(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// guard is the middleware of every route Register mounts: the security
+// headers, and with Config.RequireLogin, a login for the dashboard's pages,
+// its live stream and the GET API. Requests of other methods pass to their
+// own check (requireAdmin, requireBearer); /login, /static/, /healthz and
+// /readyz stay open. A page without a login redirects to the login form;
+// the stream and the API answer 401.
+func (s *Server) guard(next echo.HandlerFunc) echo.HandlerFunc {
+	return s.securityHeaders(func(c echo.Context) error {
+		r := c.Request()
+		if !s.cfg.RequireLogin || (r.Method != http.MethodGet && r.Method != http.MethodHead) || openPath(r.URL.Path) {
+			return next(c)
+		}
+		if h := r.Header.Get(echo.HeaderAuthorization); h != "" {
+			if err := s.tooManyFailures(c); err != nil {
+				return s.fail(c, err)
+			}
+			if tok, found := bearerToken(h); found && s.auth.tokenOK(tok) {
+				return next(c)
+			}
+			s.failed(c)
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="fusebox"`)
+			return s.fail(c, Errorf(EUNAUTHORIZED, "the bearer token is not valid"))
+		}
+		if _, ok := s.currentSession(c); ok {
+			return next(c)
+		}
+		if p := r.URL.Path; strings.HasPrefix(p, "/api/") || p == "/events" {
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="fusebox"`)
+			return s.fail(c, Errorf(EUNAUTHORIZED, "log in or send the admin token as a bearer token"))
+		}
+		return c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(r.URL.RequestURI()))
+	})
+}
+
+// openPath reports whether path stays open with Config.RequireLogin.
+func openPath(path string) bool {
+	return path == "/login" || path == "/healthz" || path == "/readyz" || strings.HasPrefix(path, "/static/")
 }

@@ -27,7 +27,9 @@ const writeTimeout = 10 * time.Second
 type client struct {
 	// topic is the pipeline of a detail page, "" for the overview.
 	topic string
-	ch    chan []byte
+	// addr is the client's address (clientAddr).
+	addr string
+	ch   chan []byte
 	// gone is closed when the hub drops the client (too slow, or Close).
 	gone    chan struct{}
 	dropped bool // guarded by hub.mu
@@ -42,27 +44,51 @@ type hub struct {
 	pokes   chan struct{}
 	mu      sync.Mutex
 	clients map[*client]struct{}
-	stop    chan struct{} // closes to end the running loop; nil when none runs
-	closed  bool
-	loops   sync.WaitGroup
+	// byAddr counts the clients of each address.
+	byAddr map[string]int
+	// lastRefusal is when a refusal of each kind was last logged.
+	lastRefusal map[string]time.Time
+	stop        chan struct{} // closes to end the running loop; nil when none runs
+	closed      bool
+	loops       sync.WaitGroup
 }
 
 func newHub(s *Server) *hub {
-	return &hub{s: s, pokes: make(chan struct{}, 1), clients: map[*client]struct{}{}}
+	return &hub{s: s, pokes: make(chan struct{}, 1), clients: map[*client]struct{}{},
+		byAddr: map[string]int{}, lastRefusal: map[string]time.Time{}}
 }
 
-// add registers a client for topic and starts the loop if none runs.
-func (h *hub) add(topic string) (*client, error) {
+// refused logs a refused stream, at most once a minute for each msg. h.mu
+// is held.
+func (h *hub) refused(msg string, args ...any) {
+	now := h.s.clock.Now()
+	if last, ok := h.lastRefusal[msg]; ok && now.Sub(last) < time.Minute {
+		return
+	}
+	h.lastRefusal[msg] = now
+	h.s.log.Warn("ui: refusing a live stream: "+msg+" (logged once a minute)", args...)
+}
+
+// add registers a client at addr for topic and starts the loop if none
+// runs. A client address with MaxStreamsPerClient streams already is
+// refused (429), as is anyone once MaxStreams are open (503); each kind of
+// refusal is logged at most once a minute.
+func (h *hub) add(topic, addr string) (*client, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
 	case h.closed:
 		return nil, Errorf(EUNAVAILABLE, "the server is shutting down")
+	case h.byAddr[addr] >= h.s.cfg.MaxStreamsPerClient:
+		h.refused("too many live streams from one client", "client", addr, "limit", h.s.cfg.MaxStreamsPerClient)
+		return nil, Errorf(ETOOMANY, "too many live streams from this address (%d): close a dashboard tab", h.byAddr[addr])
 	case len(h.clients) >= h.s.cfg.MaxStreams:
+		h.refused("too many live streams", "limit", h.s.cfg.MaxStreams)
 		return nil, Errorf(EUNAVAILABLE, "too many live streams (%d)", len(h.clients))
 	}
-	c := &client{topic: topic, ch: make(chan []byte, clientBuffer), gone: make(chan struct{})}
+	c := &client{topic: topic, addr: addr, ch: make(chan []byte, clientBuffer), gone: make(chan struct{})}
 	h.clients[c] = struct{}{}
+	h.byAddr[addr]++
 	if h.stop == nil {
 		changes, cancel := h.s.cfg.Stats.Subscribe()
 		h.stop = make(chan struct{})
@@ -84,6 +110,9 @@ func (h *hub) dropLocked(c *client) {
 		return
 	}
 	delete(h.clients, c)
+	if h.byAddr[c.addr]--; h.byAddr[c.addr] <= 0 {
+		delete(h.byAddr, c.addr)
+	}
 	if !c.dropped {
 		c.dropped = true
 		close(c.gone)
@@ -278,7 +307,7 @@ func (s *Server) events(c echo.Context) error {
 	if err != nil {
 		return s.fail(c, err)
 	}
-	cl, err := s.hub.add(topic)
+	cl, err := s.hub.add(topic, clientAddr(c.Request()))
 	if err != nil {
 		return s.fail(c, err)
 	}
@@ -291,6 +320,9 @@ func (s *Server) events(c echo.Context) error {
 	hd.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
+	// A stream outlives the server's WriteTimeout: each write sets a
+	// deadline of its own (net/http lifts the read deadline itself once
+	// the request is read).
 	send := func(b []byte) error {
 		if err := rc.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			return err

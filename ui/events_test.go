@@ -170,11 +170,11 @@ func receive(t *testing.T, c *client) []byte {
 func TestHubDropsAStalledClientWithoutDelayingOthers(t *testing.T) {
 	ev := newEnv(t)
 	h := ev.srv.hub
-	stalled, err := h.add("")
+	stalled, err := h.add("", "192.0.2.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	reader, err := h.add("payments")
+	reader, err := h.add("payments", "192.0.2.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestHubDropsAStalledClientWithoutDelayingOthers(t *testing.T) {
 func TestHubSendsAtMostOneUpdatePerInterval(t *testing.T) {
 	ev := newEnv(t)
 	h := ev.srv.hub
-	c, err := h.add("")
+	c, err := h.add("", "192.0.2.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestHubSendsAtMostOneUpdatePerInterval(t *testing.T) {
 func TestHubRefreshesAnIdleViewAfterFiveIntervals(t *testing.T) {
 	ev := newEnv(t)
 	h := ev.srv.hub
-	c, err := h.add("")
+	c, err := h.add("", "192.0.2.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,8 +246,8 @@ func TestHubRefreshesAnIdleViewAfterFiveIntervals(t *testing.T) {
 func TestHubUnsubscribesAfterTheLastClient(t *testing.T) {
 	ev := newEnv(t)
 	h := ev.srv.hub
-	a, _ := h.add("")
-	b, _ := h.add("")
+	a, _ := h.add("", "192.0.2.1")
+	b, _ := h.add("", "192.0.2.1")
 	if n := ev.stats.subscribers(); n != 1 {
 		t.Fatalf("%d subscriptions for two clients, want 1", n)
 	}
@@ -257,7 +257,7 @@ func TestHubUnsubscribesAfterTheLastClient(t *testing.T) {
 	if n := ev.stats.subscribers(); n != 0 {
 		t.Fatalf("%d subscriptions after the last client left", n)
 	}
-	c, _ := h.add("")
+	c, _ := h.add("", "192.0.2.1")
 	defer h.remove(c)
 	if n := ev.stats.subscribers(); n != 1 {
 		t.Fatalf("%d subscriptions after a new client, want 1", n)

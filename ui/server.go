@@ -110,6 +110,15 @@ type Config struct {
 	// MaxStreams bounds the concurrent GET /events clients; more are
 	// answered 503. Zero means 1,000.
 	MaxStreams int
+	// MaxStreamsPerClient bounds the concurrent GET /events clients of one
+	// client address; more are answered 429. Zero means 10.
+	MaxStreamsPerClient int
+	// RequireLogin makes the dashboard, its live stream and the GET API
+	// need a session or the Bearer token, like the controls. False: they
+	// are open to anyone who can reach the address (cmd/app turns it on
+	// for a listen address other than loopback unless told otherwise).
+	// /login, /static, /healthz and /readyz stay open.
+	RequireLogin bool
 	// MaxLoginFailures is how many wrong admin tokens (login form or
 	// Bearer) one client address may send in a minute; further attempts
 	// are answered 429 with Retry-After until the minute ends. Zero means
@@ -160,8 +169,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("ui: Config.SessionTTL = " + cfg.SessionTTL.String() + ": must not be negative")
 	case cfg.UpdateInterval < 0:
 		return nil, errors.New("ui: Config.UpdateInterval = " + cfg.UpdateInterval.String() + ": must not be negative")
-	case cfg.MaxStreams < 0:
-		return nil, errors.New("ui: Config.MaxStreams must not be negative")
+	case cfg.MaxStreams < 0 || cfg.MaxStreamsPerClient < 0:
+		return nil, errors.New("ui: Config.MaxStreams and MaxStreamsPerClient must not be negative")
 	case cfg.MaxLoginFailures < 0 || cfg.MaxLoginFailuresTotal < 0:
 		return nil, errors.New("ui: Config.MaxLoginFailures and MaxLoginFailuresTotal must not be negative")
 	}
@@ -188,6 +197,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Location == nil {
 		cfg.Location = time.Local
+	}
+	if cfg.MaxStreamsPerClient == 0 {
+		cfg.MaxStreamsPerClient = 10
 	}
 	if cfg.Sessions == nil {
 		cfg.Sessions = &memorySessions{}
@@ -220,7 +232,7 @@ func New(cfg Config) (*Server, error) {
 // Register mounts every route of the dashboard and the API on e, each with
 // the security headers. GET /metrics is not among them.
 func (s *Server) Register(e *echo.Echo) {
-	h := s.securityHeaders
+	h := s.guard
 	admin := s.requireAdmin
 
 	e.GET("/", s.overview, h)
@@ -301,7 +313,7 @@ func (s *Server) render(c echo.Context, status int, comp templ.Component) error 
 // are logged.
 func (s *Server) fail(c echo.Context, err error) error {
 	status, msg := statusOf(err)
-	if status >= 500 {
+	if status >= 500 && status != http.StatusServiceUnavailable { // 503s are refusals, logged where they are made
 		s.log.Error("ui: request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
 	}
 	if c.Response().Committed {

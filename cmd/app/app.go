@@ -143,7 +143,7 @@ func newApp(ctx context.Context, opts options) (_ *app, err error) {
 		return nil, fmt.Errorf("listening on %s: %w", a.opts.Addr, err)
 	}
 	a.listener = boundedSendBuffers{ln}
-	a.server = &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
+	a.server = a.cfg.HTTP.newServer(e)
 	// Live-update streams never go idle: end them when shutting down.
 	a.server.RegisterOnShutdown(func() { _ = a.ui.Close() })
 	return a, nil
@@ -271,7 +271,7 @@ func (a *app) Run(ctx context.Context) error {
 	case err = <-failed:
 	}
 	a.log.Info("shutting down")
-	shutdownCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	shutdownCtx, stop := context.WithTimeout(context.Background(), a.cfg.HTTP.shutdownTimeout())
 	defer stop()
 	if serr := a.server.Shutdown(shutdownCtx); serr != nil {
 		// A client still holding a request open past the grace period is

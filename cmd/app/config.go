@@ -49,6 +49,11 @@ type fileConfig struct {
 	Webhooks []telemetry.WebhookConfig `yaml:"webhooks"`
 	// Alerts tunes the notifications (alerting.go).
 	Alerts *alertsConfig `yaml:"alerts"`
+	// HTTP holds the server's timeouts (config_security.go).
+	HTTP httpConfig `yaml:"http"`
+	// UI holds who may see the dashboard and how much one client may ask
+	// of it (config_security.go).
+	UI uiSettings `yaml:"ui"`
 }
 
 type demoConfig struct {
@@ -340,6 +345,7 @@ func (c *fileConfig) validate(lines map[string]int) configErrors {
 	if c.Demo != nil && (c.Demo.Rate < 0 || c.Demo.Rate > 10_000) {
 		add("demo.rate", fmt.Sprintf("%v is outside [0, 10000]", c.Demo.Rate))
 	}
+	c.validateSecurity(add)
 	seen := map[string]bool{}
 	for i, pc := range c.Pipelines {
 		path := fmt.Sprintf("pipelines[%d]", i)

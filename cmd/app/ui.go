@@ -34,6 +34,7 @@ func (a *app) mountUI(e *echo.Echo) error {
 			return a.fleetReady()
 		},
 	}
+	a.cfg.UI.apply(&cfg, a.opts.Addr)
 	if cfg.Title == "" && a.demoMode() {
 		cfg.Title = "Fusebox · demo"
 	}
