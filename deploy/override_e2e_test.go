@@ -3,6 +3,8 @@ package deploy_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -115,4 +117,71 @@ func TestOverridesSurviveRestartsOfTheBuiltApp(t *testing.T) {
 	launch(3)
 	check("after a graceful restart", "closed", "",
 		"override.lift auto failover done", "override.set forced_open failover")
+}
+
+// TestASecondSignalEndsTheGracePeriod holds a request open (a body that
+// never completes) so that a graceful shutdown would wait for the whole
+// grace period of an hour, and sends SIGTERM twice: the app must exit.
+func TestASecondSignalEndsTheGracePeriod(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test skipped in -short mode")
+	}
+	goTool := program(t, "go")
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	bin := filepath.Join(dir, "fusebox")
+	build := exec.CommandContext(ctx, goTool, "build", "-o", bin, "./cmd/app")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/app: %v\n%s", err, out)
+	}
+	cfg := filepath.Join(dir, "fusebox.yaml")
+	if err := os.WriteFile(cfg, []byte("http: {read_timeout: 1h, shutdown_timeout: 1h}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "--addr", addr, "--data-dir", filepath.Join(dir, "data"), "--config", cfg)
+	cmd.Env = append(os.Environ(), "FUSEBOX_ADMIN_TOKEN="+e2eToken)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	waited := make(chan struct{})
+	go func() { exited <- cmd.Wait(); close(waited) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-waited })
+	waitHTTP(ctx, t, "http://"+addr+"/readyz")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("PUT /api/v1/demo/downstreams/payments HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	// The listener closes as the graceful shutdown begins.
+	poll(ctx, t, "waiting for the shutdown to begin", func() error {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return errors.New("still accepting connections")
+		}
+		return nil
+	})
+	select {
+	case err := <-exited:
+		t.Fatalf("the app exited at the first signal (%v) although a request was in flight", err)
+	default:
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+			t.Errorf("exit after the second signal: %v, want status 130", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the app still waits for the in-flight request after a second signal")
+	}
 }

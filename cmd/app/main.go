@@ -85,8 +85,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	defer close(done)
+	go onSignals(sigs, done, cancel, func() { os.Exit(130) }, opts.Logger)
 	app, err := newApp(ctx, opts)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
