@@ -221,6 +221,7 @@ func (a *app) routes() (*echo.Echo, error) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	reg.MustRegister(a.fleetCollectors()...)
 	alerting := telemetry.NewAlertingCollector(a.alerting.slos, a.alerting.alerts, a.alerting.notifier)
 	g, err := telemetry.RegisterGatherer(reg, a.agg, telemetry.CollectorConfig{}, alerting)
 	if err != nil {

@@ -35,6 +35,9 @@ type hubOptions struct {
 	// NATSToken is the token of the embedded server and of the hub's
 	// client (FUSEBOX_NATS_TOKEN); empty means none.
 	NATSToken string
+	// NATSUser and NATSPassword are the hub's user on NATS (NATS_USER,
+	// NATS_PASSWORD); empty means none.
+	NATSUser, NATSPassword string
 }
 
 // hubState is what a hub app runs besides the app itself.
@@ -73,6 +76,7 @@ func hubCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return 2
 	}
 	h.NATSToken = os.Getenv("FUSEBOX_NATS_TOKEN")
+	h.NATSUser, h.NATSPassword = os.Getenv("NATS_USER"), os.Getenv("NATS_PASSWORD")
 	opts.AdminToken = os.Getenv("FUSEBOX_ADMIN_TOKEN")
 	opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	opts.hub = h
@@ -114,6 +118,9 @@ func (a *app) startHub(ctx context.Context) error {
 	copts := append([]nats.Option{nats.Name("fusebox hub"), nats.MaxReconnects(-1)}, a.opts.natsOptions()...)
 	if h.NATSToken != "" {
 		copts = append(copts, nats.Token(h.NATSToken))
+	}
+	if h.NATSUser != "" {
+		copts = append(copts, nats.UserInfo(h.NATSUser, h.NATSPassword))
 	}
 	nc, err := nats.Connect(url, copts...)
 	if err != nil {

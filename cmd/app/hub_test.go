@@ -198,6 +198,19 @@ func TestTheHubShowsItsFleetAndForcesABreakerForAServiceOrAnInstance(t *testing.
 	if code, _ := get(t, hub.url+"/fleet/shop/instances/shop-9"); code != 404 {
 		t.Errorf("GET an unknown instance's page: %d, want 404", code)
 	}
+	code, metrics := get(t, hub.url+"/metrics")
+	for _, want := range []string{
+		`fusebox_fleet_instances{service="shop",state="up"} 2`,
+		`fusebox_fleet_instances{service="shop",state="gone"} 0`,
+		`fusebox_fleet_breakers{pipeline="payments",service="shop",state="forced_open"} 1`,
+		`fusebox_fleet_overrides_applied{pipeline="payments",service="shop"} 1`,
+		`fusebox_fleet_snapshot_lag_seconds `,
+		`fusebox_fleet_snapshots_dropped_total{reason="malformed"} 0`,
+	} {
+		if code != 200 || !strings.Contains(metrics, want) {
+			t.Errorf("/metrics (%d) has no %s", code, want)
+		}
+	}
 	if code, _ := get(t, hub.url+"/fleet/nope"); code != 404 {
 		t.Errorf("GET an unknown service's page: %d, want 404", code)
 	}
