@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -43,6 +44,10 @@ type Pipeline struct {
 	folds       []bool
 	attemptEnds bool
 	clock       Clock
+	// kills holds the kinds of policy switched off (killswitch.go), nil
+	// when none is; killMu serializes its changes.
+	kills  atomic.Pointer[killState]
+	killMu sync.Mutex
 	// epoch is the clock's reading when the pipeline was built; calls keep
 	// their times as stamps, nanoseconds since epoch, and make a time.Time
 	// only for an event. sys is set when clock is the system clock, which
@@ -388,6 +393,9 @@ func (h *heldAttempt) fold(e *Event) {
 func (p *Pipeline) next(ctx context.Context, c *call, i int, fn func(context.Context) error) error {
 	if i == len(p.policies) {
 		return c.invoke(ctx, fn)
+	}
+	if p.kills.Load() != nil && p.off(c, i) {
+		return p.next(ctx, c, i+1, fn)
 	}
 	switch pol := p.policies[i].(type) {
 	case *Retry:

@@ -30,7 +30,7 @@ const FileName = "fusebox.db"
 
 // SchemaVersion is the layout version this build writes. A data file with a
 // lower version is migrated at Open; one with a higher version is refused.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 var (
 	// ErrLocked is matched (errors.Is) by the error Open returns when another
@@ -63,7 +63,8 @@ const (
 // as keys (bbolt accepts up to 32 KiB; nothing legitimate comes near this).
 const maxKeyLen = 1024
 
-// Bucket names. The layout of SchemaVersion 2 (version 1 lacked sessions):
+// Bucket names. The layout of SchemaVersion 3 (version 1 lacked sessions,
+// version 2 kill switches):
 //
 //	meta      schema_version -> uint64 (big endian)
 //	overrides pipeline       -> Override (JSON)
@@ -73,6 +74,7 @@ const maxKeyLen = 1024
 //	          outbox sequence = last ID, receiver bucket sequence = pending count
 //	slo       name           -> opaque bytes
 //	sessions  session id     -> expiry (RFC 3339) of a session ended early
+//	killswitches pipeline "/" policy -> KillSwitch (JSON)
 var (
 	bucketMeta      = []byte("meta")
 	bucketOverrides = []byte("overrides")
@@ -81,6 +83,7 @@ var (
 	bucketOutbox    = []byte("outbox")
 	bucketSLO       = []byte("slo")
 	bucketSessions  = []byte("sessions")
+	bucketKills     = []byte("killswitches")
 
 	keySchemaVersion = []byte("schema_version")
 )
@@ -88,7 +91,7 @@ var (
 // dataBuckets are the buckets every file of SchemaVersion holds besides
 // meta.
 func dataBuckets() [][]byte {
-	return [][]byte{bucketOverrides, bucketAudit, bucketAlerts, bucketOutbox, bucketSLO, bucketSessions}
+	return [][]byte{bucketOverrides, bucketAudit, bucketAlerts, bucketOutbox, bucketSLO, bucketSessions, bucketKills}
 }
 
 // Store is an open data file. All methods are safe for concurrent use: reads
@@ -413,6 +416,9 @@ func migrateFrom(tx *bolt.Tx, v uint64) error {
 		return nil
 	case 1: // sessions ended early
 		_, err := tx.CreateBucketIfNotExists(bucketSessions)
+		return err
+	case 2: // kill switches
+		_, err := tx.CreateBucketIfNotExists(bucketKills)
 		return err
 	default:
 		return fmt.Errorf("no migration from schema %d", v)

@@ -65,7 +65,7 @@ func statusOf(err error) (status int, msg string) {
 		return http.StatusInternalServerError, "internal error"
 	case errors.Is(err, resilience.ErrUnknownPipeline), errors.Is(err, telemetry.ErrUnknownPipeline):
 		return http.StatusNotFound, err.Error()
-	case errors.Is(err, resilience.ErrNoBreaker):
+	case errors.Is(err, resilience.ErrNoBreaker), errors.Is(err, resilience.ErrNoPolicy):
 		return http.StatusConflict, err.Error()
 	case errors.Is(err, telemetry.ErrInvalidPayload):
 		return http.StatusBadRequest, err.Error()

@@ -55,6 +55,9 @@ type Config struct {
 	// Controls applies breaker overrides. Nil: the override forms are
 	// hidden and the override routes answer 501.
 	Controls Controls
+	// KillSwitches switches policies off and on (killswitch.go). Nil: the
+	// kill switch routes answer 409.
+	KillSwitches KillSwitches
 	// Audit lists the audit log. Nil: the audit page is empty.
 	Audit AuditLog
 	// Faults are the demo's fault knobs. Nil outside the demo: no sliders,
@@ -260,6 +263,7 @@ func (s *Server) Register(e *echo.Echo) {
 	e.GET("/api/v1/demo/downstreams", s.apiDownstreams, h)
 	e.PUT("/api/v1/demo/downstreams/:name", s.apiSetKnobs, h, admin)
 	s.registerFleet(e)
+	s.registerKillSwitches(e)
 }
 
 // Close ends every live-update stream and refuses new ones. Call it when

@@ -61,6 +61,7 @@ type app struct {
 	otel      *telemetry.OTel
 	demo      *demo.Demo
 	overrides *overrides
+	kills     *killSwitches
 	expiries  *expiries
 	alerting  *alerting
 	ui        *ui.Server
@@ -126,6 +127,10 @@ func newApp(ctx context.Context, opts options) (_ *app, err error) {
 		return nil, err
 	}
 	if err := a.overrides.restore(ctx); err != nil {
+		return nil, err
+	}
+	a.kills = &killSwitches{reg: a.registry, store: a.store, clock: a.opts.Clock, log: a.log}
+	if err := a.kills.restore(ctx); err != nil {
 		return nil, err
 	}
 	if err := a.joinFleet(ctx); err != nil {

@@ -17,16 +17,17 @@ import (
 // mountUI mounts the dashboard and the JSON API on e.
 func (a *app) mountUI(e *echo.Echo) error {
 	cfg := ui.Config{
-		Stats:      a.agg,
-		Registry:   a.registry,
-		Controls:   uiControls{a.overrides},
-		Audit:      uiAudit{a.store},
-		Sessions:   a.store,
-		AdminToken: a.opts.AdminToken,
-		Title:      a.cfg.Title,
-		Secure:     a.cfg.SecureCookies,
-		Clock:      a.opts.Clock,
-		Logger:     a.log,
+		Stats:        a.agg,
+		Registry:     a.registry,
+		Controls:     uiControls{a.overrides},
+		KillSwitches: a.kills,
+		Audit:        uiAudit{a.store},
+		Sessions:     a.store,
+		AdminToken:   a.opts.AdminToken,
+		Title:        a.cfg.Title,
+		Secure:       a.cfg.SecureCookies,
+		Clock:        a.opts.Clock,
+		Logger:       a.log,
 		Ready: func(context.Context) error {
 			if _, err := a.store.Overrides(); err != nil {
 				return err

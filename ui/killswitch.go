@@ -1,0 +1,128 @@
+package ui
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/fusebox-dev/fusebox/resilience"
+)
+
+// KillSwitchRequest is a validated request to switch a kind of policy of a
+// pipeline off or back on.
+type KillSwitchRequest struct {
+	Pipeline string
+	// Policy is a name of resilience.SwitchablePolicies ("retry", …).
+	Policy string
+	// Enabled switches the policy on; false switches it off.
+	Enabled bool
+	// Reason is what the operator wrote; never empty.
+	Reason string
+	// Actor is who asks, as for an override.
+	Actor string
+	// Duration is how long a policy stays off before it comes back on by
+	// itself; zero holds until switched on. Always zero when Enabled.
+	Duration time.Duration
+}
+
+// KillSwitches switches policies off and on: cmd/app applies the request
+// to the pipeline, persists it and appends to the audit log. An unknown
+// pipeline is an error wrapping resilience.ErrUnknownPipeline (404), a
+// pipeline without the policy one wrapping resilience.ErrNoPolicy (409);
+// an *Error chooses its own status.
+type KillSwitches interface {
+	Switch(ctx context.Context, req KillSwitchRequest) error
+}
+
+// killSwitchBody is the body of PUT /api/v1/pipelines/{name}/policies/{policy}.
+type killSwitchBody struct {
+	Enabled  *bool  `json:"enabled"`
+	Reason   string `json:"reason"`
+	Duration string `json:"duration"`
+}
+
+// registerKillSwitches mounts the kill switch routes.
+func (s *Server) registerKillSwitches(e *echo.Echo) {
+	h, admin, form := s.securityHeaders, s.requireAdmin, s.limitForm
+	e.PUT("/api/v1/pipelines/:name/policies/:policy", s.apiKillSwitch, h, admin)
+	e.POST("/pipelines/:name/policies/:policy", s.killSwitchForm, h, form, admin)
+}
+
+// killSwitchRequest validates a request for the pipeline and policy of c.
+func (s *Server) killSwitchRequest(c echo.Context, b killSwitchBody) (KillSwitchRequest, error) {
+	ctx := c.Request().Context()
+	req := KillSwitchRequest{Pipeline: c.Param("name"), Policy: c.Param("policy"), Reason: strings.TrimSpace(b.Reason), Actor: actorOf(ctx)}
+	if s.cfg.KillSwitches == nil {
+		return req, Errorf(ECONFLICT, "kill switches are not enabled")
+	}
+	if err := s.knownPipeline(req.Pipeline); err != nil {
+		return req, err
+	}
+	if !slices.Contains(resilience.SwitchablePolicies(), req.Policy) {
+		return req, Errorf(EINVALID, "policy = %q: want one of %s", req.Policy, strings.Join(resilience.SwitchablePolicies(), ", "))
+	}
+	if b.Enabled == nil {
+		return req, Errorf(EINVALID, "enabled is required: true or false")
+	}
+	req.Enabled = *b.Enabled
+	if req.Reason == "" {
+		return req, Errorf(EINVALID, "reason is required")
+	}
+	if len(req.Reason) > MaxReason {
+		return req, Errorf(EINVALID, "reason is %d bytes long: at most %d", len(req.Reason), MaxReason)
+	}
+	if b.Duration != "" {
+		d, err := time.ParseDuration(b.Duration)
+		if err != nil || d < MinOverrideDuration || d > MaxOverrideDuration {
+			return req, Errorf(EINVALID, "duration = %q: want a duration from 1m to 168h (7 days), such as 10m or 1h", b.Duration)
+		}
+		if req.Enabled {
+			return req, Errorf(EINVALID, "duration = %q: only switching a policy off takes a duration", b.Duration)
+		}
+		req.Duration = d
+	}
+	return req, nil
+}
+
+func (s *Server) applyKillSwitch(c echo.Context, b killSwitchBody) (KillSwitchRequest, error) {
+	req, err := s.killSwitchRequest(c, b)
+	if err != nil {
+		return req, err
+	}
+	err = s.cfg.KillSwitches.Switch(c.Request().Context(), req)
+	s.changed()
+	return req, err
+}
+
+// apiKillSwitch handles PUT /api/v1/pipelines/{name}/policies/{policy}.
+func (s *Server) apiKillSwitch(c echo.Context) error {
+	var b killSwitchBody
+	if err := decodeJSON(c, &b); err != nil {
+		return s.fail(c, err)
+	}
+	req, err := s.applyKillSwitch(c, b)
+	if err != nil {
+		return s.fail(c, err)
+	}
+	out := map[string]any{"pipeline": req.Pipeline, "policy": req.Policy, "enabled": req.Enabled, "reason": req.Reason, "actor": req.Actor}
+	if req.Duration > 0 {
+		out["duration"] = req.Duration.String()
+		out["until"] = s.clock.Now().Add(req.Duration).UTC()
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// killSwitchForm handles the kill switch form of the detail page.
+func (s *Server) killSwitchForm(c echo.Context) error {
+	enabled := c.FormValue("enabled") == "true"
+	b := killSwitchBody{Enabled: &enabled, Reason: c.FormValue("reason"), Duration: c.FormValue("duration")}
+	if _, err := s.applyKillSwitch(c, b); err != nil {
+		return s.fail(c, err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/pipelines/"+url.PathEscape(c.Param("name")))
+}
