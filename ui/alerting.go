@@ -102,6 +102,12 @@ func (s *Server) apiAlertmanager(c echo.Context) error {
 	if len(body) == 0 {
 		return s.fail(c, Errorf(EINVALID, "empty body: want an Alertmanager webhook payload (JSON, version 4)"))
 	}
+	// Malformed JSON, a key given twice or a value of the wrong type is
+	// named in the body's terms first; unknown fields are allowed, as
+	// Alertmanager adds fields over time.
+	if err := parseJSON(body, new(telemetry.AlertmanagerPayload), false); err != nil {
+		return s.fail(c, err)
+	}
 	if err := s.cfg.AlertReceiver.ReceiveAlertmanager(r.Context(), body); err != nil {
 		return s.fail(c, err)
 	}

@@ -2,7 +2,6 @@ package ui
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"math"
@@ -270,22 +269,23 @@ func (s *Server) apiOverride(c echo.Context) error {
 // maxBody bounds the JSON bodies the API reads.
 const maxBody = 64 << 10
 
-// decodeJSON reads one JSON value into v: an unknown field, trailing data,
-// a body over 64 KiB or a wrong type is an EINVALID error.
+// decodeJSON reads one JSON object into v: a body over 64 KiB is an
+// ETOOLARGE error; malformed JSON, a key given twice, an unknown field, a
+// value of the wrong type or trailing data an EINVALID one that names the
+// field in the body's terms.
 func decodeJSON(c echo.Context, v any) error {
 	r := c.Request()
 	if ct := r.Header.Get(echo.HeaderContentType); ct != "" && !strings.HasPrefix(ct, echo.MIMEApplicationJSON) {
 		return Errorf(EINVALID, "Content-Type = %q: want application/json", ct)
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return Errorf(EINVALID, "malformed JSON body: %v", err)
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, maxBody))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return Errorf(ETOOLARGE, "the body is larger than %d bytes", maxBody)
+		}
+		return Errorf(EINVALID, "reading the body: %v", err)
 	}
-	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		return Errorf(EINVALID, "malformed JSON body: trailing data after the object")
-	}
-	return nil
+	return parseJSON(body, v, true)
 }
 
 // downstream returns the named downstream, or an error: ENOTFOUND outside

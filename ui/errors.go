@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/fusebox-dev/fusebox/resilience"
 	"github.com/fusebox-dev/fusebox/telemetry"
@@ -51,6 +52,17 @@ var codeStatus = map[string]int{
 	EINTERNAL:     http.StatusInternalServerError,
 }
 
+// plain is the message of an error of another package without the
+// package's name in front ("resilience: unknown pipeline" becomes "unknown
+// pipeline"): the client reads about its request, not about the code.
+func plain(err error) string {
+	msg := err.Error()
+	for _, prefix := range []string{"resilience: ", "telemetry: ", "store: "} {
+		msg = strings.ReplaceAll(msg, prefix, "")
+	}
+	return msg
+}
+
 // statusOf maps an error to the HTTP status and the message to show. It is
 // the one place where errors become statuses: an *Error by its code; the
 // sentinels of the packages the handlers call by meaning; anything else is
@@ -64,11 +76,11 @@ func statusOf(err error) (status int, msg string) {
 		}
 		return http.StatusInternalServerError, "internal error"
 	case errors.Is(err, resilience.ErrUnknownPipeline), errors.Is(err, telemetry.ErrUnknownPipeline):
-		return http.StatusNotFound, err.Error()
+		return http.StatusNotFound, plain(err)
 	case errors.Is(err, resilience.ErrNoBreaker), errors.Is(err, resilience.ErrNoPolicy):
-		return http.StatusConflict, err.Error()
+		return http.StatusConflict, plain(err)
 	case errors.Is(err, telemetry.ErrInvalidPayload):
-		return http.StatusBadRequest, err.Error()
+		return http.StatusBadRequest, plain(err)
 	}
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {

@@ -3,6 +3,7 @@ package ui
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -197,5 +198,39 @@ func TestChangingTheAdminTokenEndsEverySession(t *testing.T) {
 		session: session, csrf: rotated.srv.auth.csrf(session)})
 	if rec.Code != http.StatusUnauthorized {
 		t.Errorf("a session of the old token: %d, want 401", rec.Code)
+	}
+}
+
+func TestAPIErrorsNameTheJSONFieldNotTheGoType(t *testing.T) {
+	ev := newEnv(t, func(c *Config) { c.AlertReceiver = &fakeReceiver{} })
+	tests := []struct {
+		name, method, path, body string
+		want                     int
+		msg                      string
+	}{
+		{"a number for the state", "PUT", "/api/v1/pipelines/payments/breaker", `{"state":1,"reason":"x"}`, 400, "state: a JSON number, want a string"},
+		{"a key given twice", "PUT", "/api/v1/pipelines/payments/breaker", `{"state":"forced_open","reason":"x","state":"auto"}`, 400, `"state" is given twice`},
+		{"an unknown field", "PUT", "/api/v1/pipelines/payments/breaker", `{"state":"auto","reason":"x","force":true}`, 400, `unknown field "force" (known: duration, reason, state)`},
+		{"an unfinished body", "PUT", "/api/v1/pipelines/payments/breaker", `{"state":`, 400, "malformed JSON body"},
+		{"an array body", "PUT", "/api/v1/pipelines/payments/breaker", `[1]`, 400, "the body is a JSON array: want an object"},
+		{"an empty body", "PUT", "/api/v1/pipelines/payments/breaker", ` `, 400, "the body is empty"},
+		{"a string for a rate", "PUT", "/api/v1/demo/downstreams/payments", `{"error_rate":"high"}`, 400, "error_rate: a JSON string, want a number"},
+		{"a nested key given twice", "POST", "/api/v1/alertmanager", `{"version":"4","alerts":[{"labels":{"a":"1","a":"2"}}]}`, 400, `"alerts"[0]."labels"."a" is given twice`},
+		{"a string for the alerts", "POST", "/api/v1/alertmanager", `{"version":"4","status":"firing","alerts":"nope"}`, 400, "alerts: a JSON string, want a list"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := ev.do(req{method: tt.method, path: tt.path, body: tt.body, bearer: testToken})
+			var out struct{ Error string }
+			_ = json.Unmarshal(rec.Body.Bytes(), &out)
+			if rec.Code != tt.want || !strings.Contains(out.Error, tt.msg) {
+				t.Errorf("%d %q, want %d with %q", rec.Code, out.Error, tt.want, tt.msg)
+			}
+			for _, goWord := range []string{"Go struct", "ui.", "telemetry", "resilience", "overrideBody", "json:"} {
+				if strings.Contains(out.Error, goWord) {
+					t.Errorf("the message %q speaks Go (%q)", out.Error, goWord)
+				}
+			}
+		})
 	}
 }

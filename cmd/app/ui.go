@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -64,7 +65,7 @@ type uiControls struct{ o *overrides }
 func (c uiControls) Override(ctx context.Context, req ui.OverrideRequest) error {
 	err := c.o.apply(ctx, req.Pipeline, string(req.State), req.Reason, req.Actor, req.Duration)
 	if errors.Is(err, errInvalid) {
-		return ui.Errorf(ui.EINVALID, "%v", err)
+		return ui.Errorf(ui.EINVALID, "%s", strings.TrimPrefix(err.Error(), errInvalid.Error()+": "))
 	}
 	return err
 }
