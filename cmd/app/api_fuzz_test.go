@@ -14,6 +14,7 @@ var apiRoutes = []struct{ method, path string }{
 	{"PUT", "/api/v1/pipelines/inventory/breaker"},
 	{"PUT", "/api/v1/demo/downstreams/payments"},
 	{"POST", "/api/v1/alertmanager"},
+	{"PUT", "/api/v1/pipelines/payments/policies/retry"},
 }
 
 // FuzzAPIBodies sends arbitrary bodies, with the admin token, to every
@@ -42,6 +43,8 @@ func FuzzAPIBodies(f *testing.F) {
 		`{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"X"},"startsAt":"2026-11-26T10:00:00Z"}]}`,
 		`{"version":"4","status":"resolved","alerts":[{"status":"resolved","labels":{"alertname":"X","a":"1","a":"2"}}]}`,
 		`{"version":"4","alerts":"nope"}`,
+		`{"enabled":false,"reason":"retry storm","duration":"10m"}`,
+		`{"enabled":true,"reason":"x","duration":"1us"}`,
 		"{\"reason\":\"\u0000\\ud800\",\"state\":\"forced_open\"}",
 	}
 	for i, s := range seeds {
