@@ -102,8 +102,12 @@ func (s *Server) fleetServiceView(sv fleet.ServiceView, now time.Time, withInsta
 		if p.Latency.Count > 0 {
 			fp.P50, fp.P99 = fmtDur(p.Latency.P50), fmtDur(p.Latency.P99)
 		}
-		for _, b := range p.Breakers {
-			fp.Strip = append(fp.Strip, s.fleetBreaker(sv.Name, p.Name, b))
+		if withInstances || len(p.Breakers) <= maxStripCells {
+			for _, b := range p.Breakers {
+				fp.Strip = append(fp.Strip, s.fleetBreaker(sv.Name, p.Name, b))
+			}
+		} else {
+			fp.Strip = stripSummary(sv.Name, p)
 		}
 		open += p.Open
 		total += p.Instances
@@ -122,6 +126,40 @@ func (s *Server) fleetServiceView(sv fleet.ServiceView, now time.Time, withInsta
 		}
 	}
 	return v
+}
+
+// maxStripCells is the most instances the fleet page shows a cell each
+// for; a pipeline on more has a cell per breaker state with its count (the
+// service's page still shows every instance).
+const maxStripCells = 24
+
+// stripSummary is the strip of a pipeline on many instances: one cell per
+// breaker state, with the number of instances in it.
+func stripSummary(service string, p fleet.PipelineView) []templates.FleetBreaker {
+	var counts [resilience.NumStates]int
+	none := 0
+	for _, b := range p.Breakers {
+		if b.NoBreaker {
+			none++
+			continue
+		}
+		counts[b.State]++
+	}
+	var out []templates.FleetBreaker
+	for st, n := range counts {
+		if n == 0 {
+			continue
+		}
+		state := resilience.State(st)
+		out = append(out, templates.FleetBreaker{
+			Instance: state.String(), Word: stateWord(state) + " " + strconv.Itoa(n), Class: stateClass(state), Wide: true,
+			Title: strconv.Itoa(n) + " instances " + state.String(), URL: serviceURL(service),
+		})
+	}
+	if none > 0 {
+		out = append(out, templates.FleetBreaker{Instance: "none", Word: "no breaker " + strconv.Itoa(none), Class: "no-breaker", Wide: true, Title: strconv.Itoa(none) + " instances without a breaker", URL: serviceURL(service)})
+	}
+	return out
 }
 
 // fleetBreaker is one cell of a strip: the word of the state, never the

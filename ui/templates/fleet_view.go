@@ -39,6 +39,8 @@ type FleetBreaker struct {
 	// Title says the instance, the state and the fleet override applied.
 	Title string
 	URL   string
+	// Wide is set for a cell that counts the instances in a state.
+	Wide bool
 }
 
 // FleetInstance is a row of a service's instances.
