@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -156,7 +157,22 @@ func TestASecondSignalEndsTheGracePeriod(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if _, err := conn.Write([]byte("PUT /api/v1/demo/downstreams/payments HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")); err != nil {
+	// Expect: 100-continue makes the server answer "100 Continue" once the
+	// handler starts reading the body, so the signal below is sent only
+	// when the request is surely in flight, whatever the machine's load.
+	if _, err := conn.Write([]byte("PUT /api/v1/demo/downstreams/payments HTTP/1.1\r\nHost: x\r\n" +
+		"Authorization: Bearer " + e2eToken + "\r\nContent-Type: application/json\r\n" +
+		"Expect: 100-continue\r\nContent-Length: 100\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.SetReadDeadline(time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.HasPrefix(status, "HTTP/1.1 100") {
+		t.Fatalf("want 100 Continue before the body, got %q (%v)", status, err)
+	}
+	if _, err := conn.Write([]byte("{")); err != nil {
 		t.Fatal(err)
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
