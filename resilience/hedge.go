@@ -4,8 +4,17 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync/atomic"
 	"time"
 )
+
+// HedgeCounts counts what a Hedge did since it was made.
+type HedgeCounts struct {
+	// Started counts the hedged attempts started (the first attempts of
+	// calls not included); Won those that answered first; Canceled the
+	// attempts, first ones included, cancelled because another won.
+	Started, Won, Canceled uint64
+}
 
 // HedgeConfig configures a Hedge.
 type HedgeConfig struct {
@@ -51,11 +60,13 @@ const maxHedges = 10
 // Do the policy lets the call through unchanged. It is safe for concurrent
 // use.
 type Hedge struct {
-	cfg    HedgeConfig
-	lat    *latencyRing
-	own    *budget
-	budget *budget
-	p      *Pipeline
+	// counts of hedges started, won and cancelled (see HedgeCounts).
+	started, won, canceled atomic.Uint64
+	cfg                    HedgeConfig
+	lat                    *latencyRing
+	own                    *budget
+	budget                 *budget
+	p                      *Pipeline
 }
 
 // NewHedge returns a hedging policy, or a *ConfigError naming the invalid
@@ -94,6 +105,11 @@ func NewHedge(cfg HedgeConfig) (*Hedge, error) {
 
 // Config returns the policy's settings with the defaults filled in.
 func (h *Hedge) Config() HedgeConfig { return h.cfg }
+
+// Counts returns what the policy did so far.
+func (h *Hedge) Counts() HedgeCounts {
+	return HedgeCounts{Started: h.started.Load(), Won: h.won.Load(), Canceled: h.canceled.Load()}
+}
 
 // Delay returns the delay after which the next attempt starts now.
 func (h *Hedge) Delay() time.Duration {
@@ -307,6 +323,14 @@ func (h *Hedge) execute(ctx context.Context, c *call, i int, fn func(context.Con
 
 // report emits a KindHedge event of attempt n for reason.
 func (h *Hedge) report(ctx context.Context, c *call, reason Reason, n int) {
+	switch reason {
+	case ReasonHedgeStarted:
+		h.started.Add(1)
+	case ReasonHedgeWon:
+		h.won.Add(1)
+	case ReasonHedgeCanceled:
+		h.canceled.Add(1)
+	}
 	if !c.p.observed() {
 		return
 	}

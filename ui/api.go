@@ -26,6 +26,8 @@ type pipelineJSON struct {
 	Totals   totalsJSON   `json:"totals"`
 	Budget   *budgetJSON  `json:"retry_budget,omitempty"`
 	Policies []string     `json:"policies,omitempty"`
+	// Live is the state of the adaptive policies and kill switches now.
+	Live *liveJSON `json:"live,omitempty"`
 	// Detail only.
 	Transitions []transitionJSON `json:"transitions,omitempty"`
 }
@@ -172,6 +174,7 @@ func (s *Server) pipelineJSON(ps *telemetry.PipelineSnapshot, bi breakerInfo, de
 		for _, p := range bi.pipeline.Policies() {
 			out.Policies = append(out.Policies, p.String())
 		}
+		out.Live = live(bi.pipeline)
 	}
 	if detail && bi.hasBreaker {
 		out.Transitions = make([]transitionJSON, len(b.Transitions))

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/fusebox-dev/fusebox/resilience"
+	"github.com/fusebox-dev/fusebox/ui/templates"
 )
 
 // KillSwitchRequest is a validated request to switch a kind of policy of a
@@ -125,4 +127,90 @@ func (s *Server) killSwitchForm(c echo.Context) error {
 		return s.fail(c, err)
 	}
 	return c.Redirect(http.StatusSeeOther, "/pipelines/"+url.PathEscape(c.Param("name")))
+}
+
+// liveJSON is the state of a pipeline's adaptive policies and kill switches
+// now: the same readings as fusebox_concurrency_limit,
+// fusebox_concurrency_inflight, fusebox_timeout_effective_seconds,
+// fusebox_rate_limiter_tokens, fusebox_hedges_total and
+// fusebox_policy_enabled.
+type liveJSON struct {
+	ConcurrencyLimit        *int                    `json:"concurrency_limit,omitempty"`
+	ConcurrencyInFlight     *int                    `json:"concurrency_inflight,omitempty"`
+	TimeoutEffectiveSeconds *float64                `json:"timeout_effective_seconds,omitempty"`
+	RateLimiterTokens       *float64                `json:"rate_limiter_tokens,omitempty"`
+	Hedges                  *resilience.HedgeCounts `json:"hedges,omitempty"`
+	KillSwitches            []resilience.KillSwitch `json:"kill_switches"`
+}
+
+// live reads p's adaptive policies and kill switches.
+func live(p *resilience.Pipeline) *liveJSON {
+	out := &liveJSON{KillSwitches: p.KillSwitches()}
+	if out.KillSwitches == nil {
+		out.KillSwitches = []resilience.KillSwitch{}
+	}
+	for _, pol := range p.Policies() {
+		switch pol := pol.(type) {
+		case *resilience.AdaptiveLimit:
+			l, n := pol.Limit(), pol.InFlight()
+			out.ConcurrencyLimit, out.ConcurrencyInFlight = &l, &n
+		case *resilience.Timeout:
+			if pol.Adaptive() != nil || out.TimeoutEffectiveSeconds == nil {
+				d := pol.Effective().Seconds()
+				out.TimeoutEffectiveSeconds = &d
+			}
+		case *resilience.RateLimiter:
+			t := pol.Tokens()
+			out.RateLimiterTokens = &t
+		case *resilience.Hedge:
+			n := pol.Counts()
+			out.Hedges = &n
+		}
+	}
+	return out
+}
+
+// switches builds the policy table of p's detail page.
+func (s *Server) switches(p *resilience.Pipeline, loggedIn bool, csrf string) templates.Switches {
+	sw := templates.Switches{LoggedIn: loggedIn && s.cfg.KillSwitches != nil, CSRF: csrf}
+	off := map[string]resilience.KillSwitch{}
+	for _, k := range p.KillSwitches() {
+		off[k.Policy] = k
+	}
+	seen := map[string]bool{}
+	for _, pol := range p.Policies() {
+		name := resilience.PolicyName(pol)
+		if name == "" || seen[name] {
+			continue
+		}
+		seen[name] = true
+		ps := templates.PolicyState{Name: name, Action: "/pipelines/" + url.PathEscape(p.Name()) + "/policies/" + name}
+		switch pol := pol.(type) {
+		case *resilience.AdaptiveLimit:
+			ps.Live = fmt.Sprintf("limit %d, %d in flight", pol.Limit(), pol.InFlight())
+		case *resilience.Timeout:
+			ps.Live = "timeout " + fmtDur(pol.Effective())
+			if pol.Adaptive() != nil {
+				ps.Live += " (adaptive"
+				if pol.Strained() {
+					ps.Live += ", shortened: strained"
+				}
+				ps.Live += ")"
+			}
+		case *resilience.RateLimiter:
+			ps.Live = fmt.Sprintf("%.1f of %d tokens", pol.Tokens(), pol.Config().Burst)
+		case *resilience.Hedge:
+			n := pol.Counts()
+			ps.Live = fmt.Sprintf("%d hedges, %d won, delay %s", n.Started, n.Won, fmtDur(pol.Delay()))
+		}
+		if k, ok := off[name]; ok {
+			ps.Off = true
+			ps.OffText = "by " + k.Actor + ": " + k.Reason
+			if !k.Until.IsZero() {
+				ps.OffText += ", until " + s.clockTime(k.Until)
+			}
+		}
+		sw.Policies = append(sw.Policies, ps)
+	}
+	return sw
 }

@@ -374,6 +374,7 @@ func (s *Server) detailView(ps *telemetry.PipelineSnapshot, bi breakerInfo, logg
 		for _, p := range bi.pipeline.Policies() {
 			d.Policies = append(d.Policies, p.String())
 		}
+		d.Switches = s.switches(bi.pipeline, loggedIn, csrf)
 	}
 	return d
 }

@@ -227,6 +227,7 @@ func (a *app) routes() (*echo.Echo, error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	reg.MustRegister(a.fleetCollectors()...)
+	reg.MustRegister(telemetry.NewPolicyCollector(a.registry))
 	alerting := telemetry.NewAlertingCollector(a.alerting.slos, a.alerting.alerts, a.alerting.notifier)
 	g, err := telemetry.RegisterGatherer(reg, a.agg, telemetry.CollectorConfig{}, alerting)
 	if err != nil {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +37,37 @@ func TestKillSwitchesAreAuditedAndSurviveARestart(t *testing.T) {
 	}
 	if got := killSwitched(t, r, "payments"); len(got) != 1 || got[0] != "retry by api: retry storm" {
 		t.Fatalf("kill switches %v, want retry off", got)
+	}
+	resp, err := http.Get(r.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`fusebox_policy_enabled{pipeline="payments",policy="retry"} 0`, `fusebox_policy_enabled{pipeline="payments",policy="timeout"} 1`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	var pj struct {
+		Live struct {
+			KillSwitches []struct{ Policy, Reason string } `json:"kill_switches"`
+		} `json:"live"`
+	}
+	if r.do(t, "GET", "/api/v1/pipelines/payments", nil, &pj); len(pj.Live.KillSwitches) != 1 || pj.Live.KillSwitches[0].Policy != "retry" {
+		t.Errorf("the API's live kill switches %+v, want retry", pj.Live.KillSwitches)
+	}
+	resp, err = http.Get(r.url + "/pipelines/payments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), `data-testid="policy-off-retry"`) || strings.Contains(string(page), `data-testid="policy-off-timeout"`) {
+		t.Error("the pipeline page does not show retry, and only retry, switched off")
 	}
 	r.stop()
 

@@ -123,6 +123,8 @@ type Detail struct {
 	// each policy's String, outermost first; empty when unknown.
 	Policy   string
 	Policies []string
+	// Switches are the policies' live state and kill switches.
+	Switches Switches
 	// Timeline is the breaker's state timeline; HasBreaker is false when
 	// there is no breaker, and no timeline is drawn.
 	HasBreaker bool
