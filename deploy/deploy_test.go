@@ -115,7 +115,7 @@ func TestAmtoolAcceptsTheAlertmanagerConfig(t *testing.T) {
 func TestDockerComposeAcceptsTheStack(t *testing.T) {
 	compose := program(t, "docker-compose")
 	out := run(t, "..", compose, "-f", "docker-compose.yml", "config")
-	for _, service := range []string{"app:", "prometheus:", "alertmanager:", "grafana:"} {
+	for _, service := range []string{"app:", "prometheus:", "alertmanager:", "grafana:", "nats:", "hub:", "shop:"} {
 		if !strings.Contains(out, "  "+service) {
 			t.Errorf("docker-compose config has no service %s:\n%s", service, out)
 		}

@@ -220,3 +220,15 @@ func TestAnUnreadableBucketEntryIsCountedAndIgnored(t *testing.T) {
 	setOverride(t, hub, fleet.Override{Service: "shop", Pipeline: "payments", State: resilience.StateForcedOpen})
 	in.waitTransition(t, "payments", resilience.StateForcedOpen, time.After(5*time.Second))
 }
+
+func TestAnAgentJoinsAServerThatWantsATokenWithTheTokenInItsURL(t *testing.T) {
+	srv, err := fleet.StartServer(fleet.ServerConfig{Listen: "127.0.0.1:-1", StoreDir: t.TempDir(), Token: "a-token-for-the-fleet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	url := "nats://a-token-for-the-fleet@" + srv.Addr().String()
+	startHub(t, url, fleet.HubConfig{})
+	in := newInstance(t, nil)
+	waitReady(t, in.join(t, fleet.Config{URL: url, Service: "shop", Instance: "a"}))
+}
