@@ -285,8 +285,8 @@ func TestEveryPanelHasAUnitAndUsesTheVariables(t *testing.T) {
 				if tds, _ := tg["datasource"].(map[string]any); tds["uid"] != "${datasource}" && (ds == nil || ds["uid"] != "${datasource}") {
 					t.Errorf("%s: a query does not use the datasource variable", title)
 				}
-				if !strings.Contains(expr, "$job") && !strings.Contains(expr, "$slo") {
-					t.Errorf("%s: query ignores the job (or slo) variable: %s", title, expr)
+				if !strings.Contains(expr, "$job") && !strings.Contains(expr, "$slo") && !strings.Contains(expr, "$service") {
+					t.Errorf("%s: query ignores the job (or slo, or service) variable: %s", title, expr)
 				}
 				for _, m := range rangeVector.FindAllStringSubmatch(expr, -1) {
 					if m[1] != "$__rate_interval" && m[1] != "$__range" {
@@ -300,7 +300,7 @@ func TestEveryPanelHasAUnitAndUsesTheVariables(t *testing.T) {
 
 func TestDashboardsHaveTheirVariables(t *testing.T) {
 	want := map[string][]string{
-		"fusebox-overview.json": {"datasource", "job", "instance", "pipeline"},
+		"fusebox-overview.json": {"datasource", "job", "instance", "pipeline", "service"},
 		"fusebox-pipeline.json": {"datasource", "job", "instance", "pipeline"},
 		"fusebox-slos.json":     {"datasource", "job", "instance", "pipeline", "slo"},
 	}

@@ -14,7 +14,8 @@ import (
 func overview() *dashboard.DashboardBuilder {
 	d := newDashboard("fusebox-overview", "Fusebox / Overview",
 		"Every Fusebox pipeline: breaker state, traffic by outcome, success, latency, retries and rejections.")
-	d = commonVars(d, false)
+	d = commonVars(d, false).
+		WithVariable(labelVar("service", "Service (fleet)", "fusebox_fleet_instances", true))
 
 	d = d.WithRow(dashboard.NewRowBuilder("All pipelines")).
 		WithPanel(statetimeline.NewPanelBuilder().
@@ -36,6 +37,11 @@ func overview() *dashboard.DashboardBuilder {
 				`sum by (pipeline) (rate(fusebox_calls_total{`+selPipeline+`, outcome="success"}[$__rate_interval]))
 /
 sum by (pipeline) (rate(fusebox_calls_total{`+selPipeline+`}[$__rate_interval]))`, "{{pipeline}}")))
+
+	d = d.WithRow(dashboard.NewRowBuilder("Fleet (hub)"))
+	for _, p := range fleetRow() {
+		d = d.WithPanel(p)
+	}
 
 	d = d.WithRow(dashboard.NewRowBuilder("Pipeline $pipeline").Repeat("pipeline"))
 	for _, p := range pipelineRow() {
@@ -102,5 +108,43 @@ sum(rate(fusebox_calls_total{`+selPipeline+`}[$__rate_interval]))`, "attempts pe
 			Unit(unitPerSecond).Min(0).
 			Span(6).Height(6).
 			WithTarget(query(`sum by (reason) (rate(fusebox_rejections_total{`+selPipeline+`}[$__rate_interval]))`, "{{reason}}")),
+	}
+}
+
+// selService selects the hub's series of the chosen services.
+const selService = `service=~"$service"`
+
+// fleetRow are the panels of the fleet hub's metrics: instances by state,
+// open breakers and applied overrides by service and pipeline, and how
+// fresh and how clean the snapshots are.
+func fleetRow() []cogPanel {
+	return []cogPanel{
+		timeseries.NewPanelBuilder().
+			Title("Fleet instances by state").
+			Description("Instances of each service the hub knows: up, stale (no snapshot for 10 s), gone (none for 60 s).").
+			Unit(unitCount).Min(0).
+			Span(6).Height(6).
+			Stacking(common.NewStackingConfigBuilder().Mode(common.StackingModeNormal)).
+			FillOpacity(20).
+			WithTarget(query(`sum by (service, state) (fusebox_fleet_instances{`+selService+`})`, "{{service}} {{state}}")),
+		timeseries.NewPanelBuilder().
+			Title("Fleet breakers open").
+			Description("Instances whose breaker of the pipeline is open or forced open, by service and pipeline.").
+			Unit(unitCount).Min(0).
+			Span(6).Height(6).
+			WithTarget(query(`sum by (service, pipeline) (fusebox_fleet_breakers{`+selService+`, state=~"open|forced_open"})`, "{{service}} {{pipeline}}")),
+		timeseries.NewPanelBuilder().
+			Title("Fleet overrides applied").
+			Description("Instances that report applying a fleet override, by service and pipeline.").
+			Unit(unitCount).Min(0).
+			Span(6).Height(6).
+			WithTarget(query(`sum by (service, pipeline) (fusebox_fleet_overrides_applied{`+selService+`})`, "{{service}} {{pipeline}}")),
+		timeseries.NewPanelBuilder().
+			Title("Snapshot lag and drops").
+			Description("Time from an instance's snapshot to the hub (clock skew included), and messages the hub dropped per second by reason.").
+			Unit(unitSeconds).Min(0).
+			Span(6).Height(6).
+			WithTarget(query(`max(fusebox_fleet_snapshot_lag_seconds) and on() (count(fusebox_fleet_instances{`+selService+`}) > 0)`, "lag")).
+			WithTarget(query(`sum by (reason) (rate(fusebox_fleet_snapshots_dropped_total[$__rate_interval])) and on() (count(fusebox_fleet_instances{`+selService+`}) > 0)`, "dropped {{reason}}/s")),
 	}
 }
