@@ -245,3 +245,15 @@ func answerOf[T any](p *Pipeline, v any) (T, error) {
 	}
 	return t, nil
 }
+
+// Put remembers v under key as a good value obtained at at, as Do does
+// after a success; use it when the call is not made through Do (an HTTP
+// response whose body is remembered once it has been read, say).
+func (s *StaleCache[K, V]) Put(key K, v V, at time.Time) { s.put(key, v, at) }
+
+// Get returns the value remembered under key and its age at now, with ok
+// false when there is none or it is older than MaxAge, as Do's fallback
+// reads it.
+func (s *StaleCache[K, V]) Get(key K, now time.Time) (v V, age time.Duration, ok bool) {
+	return s.get(key, now)
+}

@@ -120,3 +120,21 @@ func TestNewStaleCacheRejectsInvalidSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestStaleCachePutAndGetServeWhatDoWould(t *testing.T) {
+	cache, err := resilience.NewStaleCache[string, string](resilience.StaleCacheConfig{MaxAge: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+	if _, _, ok := cache.Get("k", at); ok {
+		t.Fatal("Get found a value in an empty cache")
+	}
+	cache.Put("k", "v", at)
+	if v, age, ok := cache.Get("k", at.Add(30*time.Second)); !ok || v != "v" || age != 30*time.Second {
+		t.Errorf("Get 30s later = %q, %v, %v; want v, 30s, true", v, age, ok)
+	}
+	if _, _, ok := cache.Get("k", at.Add(61*time.Second)); ok {
+		t.Error("Get served a value older than MaxAge")
+	}
+}

@@ -27,8 +27,10 @@
 // idempotent method (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) or an
 // Idempotency-Key (or X-Idempotency-Key) header, and a body that is absent
 // or can be replayed through Request.GetBody (which http.NewRequest sets for
-// *bytes.Buffer, *bytes.Reader and *strings.Reader bodies). The failures of
-// other requests are wrapped with resilience.Permanent. A breaker counts
+// *bytes.Buffer, *bytes.Reader and *strings.Reader bodies). A request that
+// asks for a protocol upgrade (an Upgrade header, as a WebSocket handshake
+// has) is never sent twice. The failures of other requests are wrapped with
+// resilience.Permanent. A breaker counts
 // every failed response, client errors included, unless its
 // BreakerConfig.IsFailure says otherwise, for example by not counting a
 // *StatusError whose StatusCode is a 4xx other than 408 and 429.

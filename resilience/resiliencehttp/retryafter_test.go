@@ -57,6 +57,7 @@ func TestReplayable(t *testing.T) {
 		{"CONNECT is not", http.MethodConnect, "", false},
 		{"POST with Idempotency-Key is", http.MethodPost, "Idempotency-Key", true},
 		{"PATCH with X-Idempotency-Key is", http.MethodPatch, "X-Idempotency-Key", true},
+		{"GET asking for a protocol upgrade is not", http.MethodGet, "Upgrade", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -310,11 +310,14 @@ func retryable(code int) bool {
 	return code >= 500 || code == http.StatusTooManyRequests || code == http.StatusRequestTimeout
 }
 
-// replayable reports whether req may be sent more than once: its method is
-// idempotent or it carries an idempotency key, and its body, if any, can be
-// produced again.
+// replayable reports whether req may be sent more than once: it asks for
+// no protocol upgrade, its method is idempotent or it carries an
+// idempotency key, and its body, if any, can be produced again.
 func replayable(req *http.Request) bool {
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return false
+	}
+	if _, upgrade := req.Header["Upgrade"]; upgrade {
 		return false
 	}
 	switch req.Method {
