@@ -86,7 +86,7 @@ type FieldError struct {
 	// Route is the route's index in the list.
 	Route int
 	// Field is the field's name in a configuration file, such as
-	// "path_prefix" or "stale.max_age".
+	// "path_prefix" or "fallback.stale.max_age".
 	Field string
 	// Msg says what is wrong.
 	Msg string
@@ -136,17 +136,17 @@ func CheckRoutes(routes []Route) error {
 			add(i, "upstream", "%v", err)
 		}
 		if r.Static != nil && r.Static.Status != 0 && (r.Static.Status < 200 || r.Static.Status > 599) {
-			add(i, "static.status", "%d is not a final status code (200-599)", r.Static.Status)
+			add(i, "fallback.static.status", "%d is not a final status code (200-599)", r.Static.Status)
 		}
 		if s := r.Stale; s != nil {
 			if s.MaxAge <= 0 {
-				add(i, "stale.max_age", "%v must be positive", s.MaxAge)
+				add(i, "fallback.stale.max_age", "%v must be positive", s.MaxAge)
 			}
 			if s.MaxEntries < 0 {
-				add(i, "stale.max_entries", "%d must not be negative", s.MaxEntries)
+				add(i, "fallback.stale.max_entries", "%d must not be negative", s.MaxEntries)
 			}
 			if s.MaxBodyBytes < 0 {
-				add(i, "stale.max_body_bytes", "%d must not be negative", s.MaxBodyBytes)
+				add(i, "fallback.stale.max_body_bytes", "%d must not be negative", s.MaxBodyBytes)
 			}
 		}
 		for j := range i {

@@ -25,8 +25,8 @@ func TestCheckRoutesNamesTheFieldOfEachProblem(t *testing.T) {
 		{"an upstream is a URL", []gateway.Route{{Name: "a", PathPrefix: "/", Upstream: "http://a b:x"}}, "upstream", "not a URL"},
 		{"methods are in capitals", []gateway.Route{{Name: "a", PathPrefix: "/", Upstream: ok.Upstream, Methods: []string{"get"}}}, "methods[0]", "capitals"},
 		{"a host has no port", []gateway.Route{{Name: "a", PathPrefix: "/", Upstream: ok.Upstream, Host: "api:80"}}, "host", "not a host"},
-		{"a stale max age is positive", []gateway.Route{{Name: "a", PathPrefix: "/", Upstream: ok.Upstream, Stale: &gateway.StaleConfig{}}}, "stale.max_age", "positive"},
-		{"a static status is final", []gateway.Route{{Name: "a", PathPrefix: "/", Upstream: ok.Upstream, Static: &gateway.StaticResponse{Status: 101}}}, "static.status", "final"},
+		{"a stale max age is positive", []gateway.Route{{Name: "a", PathPrefix: "/", Upstream: ok.Upstream, Stale: &gateway.StaleConfig{}}}, "fallback.stale.max_age", "positive"},
+		{"a static status is final", []gateway.Route{{Name: "a", PathPrefix: "/", Upstream: ok.Upstream, Static: &gateway.StaticResponse{Status: 101}}}, "fallback.static.status", "final"},
 		{"the same prefix twice overlaps", []gateway.Route{ok, {Name: "b", PathPrefix: "/a/", Upstream: ok.Upstream}}, "path_prefix", "overlaps routes[0]"},
 		{"a prefix of another overlaps", []gateway.Route{ok, {Name: "b", PathPrefix: "/", Upstream: ok.Upstream}}, "path_prefix", "overlaps"},
 	}

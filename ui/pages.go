@@ -45,7 +45,7 @@ func (s *Server) overview(c echo.Context) error {
 	if err != nil {
 		return s.fail(c, err)
 	}
-	return s.render(c, http.StatusOK, layout(p, rawHTML(body)))
+	return s.render(c, http.StatusOK, layout(p, s.withRoutes(rawHTML(body))))
 }
 
 // detail renders GET /pipelines/{name}.

@@ -85,6 +85,9 @@ type Config struct {
 	// Fleet is the hub of a fleet (*fleet.Hub): its pages under /fleet and
 	// its API under /api/v1/fleet. Nil: no fleet routes.
 	Fleet FleetHub
+	// Routes lists the gateway's routes for the overview and
+	// GET /api/v1/routes. Nil: no gateway, no routes section.
+	Routes GatewayRoutes
 	// Ready reports readiness for GET /readyz. Nil: always ready.
 	Ready func(ctx context.Context) error
 	// AdminToken is the admin secret: the Bearer token of the API and the
@@ -255,6 +258,7 @@ func (s *Server) Register(e *echo.Echo) {
 	e.GET("/readyz", s.readyz, h)
 
 	e.GET("/api/v1/pipelines", s.apiPipelines, h)
+	e.GET("/api/v1/routes", s.apiRoutes, h)
 	e.GET("/api/v1/pipelines/:name", s.apiPipeline, h)
 	e.PUT("/api/v1/pipelines/:name/breaker", s.apiOverride, h, admin)
 	e.GET("/api/v1/audit", s.apiAudit, h)

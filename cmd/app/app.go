@@ -67,6 +67,7 @@ type app struct {
 	ui        *ui.Server
 	agent     *fleet.Agent
 	hubState  *hubState
+	gateway   *gatewayServer
 	server    *http.Server
 	listener  net.Listener
 	closeOnce sync.Once
@@ -121,6 +122,9 @@ func newApp(ctx context.Context, opts options) (_ *app, err error) {
 		return nil, err
 	}
 	if err := a.buildPipelines(observers); err != nil {
+		return nil, err
+	}
+	if err := a.buildGateway(); err != nil {
 		return nil, err
 	}
 	if err := a.alerting.wire(a); err != nil {
@@ -260,7 +264,7 @@ func (a *app) Run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Go(func() { a.expiries.run(ctx) })
-	failed := make(chan error, 3)
+	failed := make(chan error, 4)
 	a.alerting.run(ctx, &wg, failed)
 	if a.demo != nil {
 		wg.Go(func() {
@@ -271,6 +275,7 @@ func (a *app) Run(ctx context.Context) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- a.server.Serve(a.listener) }()
+	a.gateway.serve(a.log, failed)
 	var err error
 	select {
 	case <-ctx.Done():
@@ -286,6 +291,7 @@ func (a *app) Run(ctx context.Context) error {
 		a.log.Warn("closing connections still open after the grace period", "err", serr)
 		_ = a.server.Close()
 	}
+	a.gateway.shutdown(shutdownCtx)
 	_ = a.ui.Close() // also run by RegisterOnShutdown; here it is waited for
 	cancel()
 	wg.Wait()
@@ -309,6 +315,7 @@ func (a *app) Close() error {
 		if a.listener != nil {
 			_ = a.listener.Close() // closed already once served; nothing to report
 		}
+		a.gateway.close()
 		if a.otel != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			errs = append(errs, a.otel.Shutdown(ctx))

@@ -54,6 +54,9 @@ type fileConfig struct {
 	// UI holds who may see the dashboard and how much one client may ask
 	// of it (config_security.go).
 	UI uiSettings `yaml:"ui"`
+	// Proxy is the gateway: routes through the pipelines to their
+	// upstreams. Nil: no gateway.
+	Proxy *proxyConfig `yaml:"proxy"`
 }
 
 type demoConfig struct {
@@ -372,6 +375,7 @@ func (c *fileConfig) validate(lines map[string]int) configErrors {
 			}
 		}
 	}
+	c.validateProxy(add)
 	known := c.pipelineNames()
 	sloNames := map[string]int{}
 	for i, slo := range c.SLOs {

@@ -5,6 +5,7 @@
 //	go run ./cmd/app --config fusebox.yaml   # configured pipelines
 //	go run ./cmd/app --check-config --config fusebox.yaml
 //	go run ./cmd/app rules --config fusebox.yaml   # Prometheus SLO rules
+//	go run ./cmd/app demo-upstream           # a flaky service to put behind the gateway
 package main
 
 import (
@@ -42,6 +43,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		case "fleet-demo":
 			return fleetDemoCommand(ctx, args[1:], stdout, stderr)
 		}
+	}
+	if len(args) > 0 && args[0] == "demo-upstream" {
+		return demoUpstreamCommand(ctx, args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("fusebox", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -46,6 +46,9 @@ func (a *app) mountUI(e *echo.Echo) error {
 			cfg.Webhooks = al.notifier
 		}
 	}
+	if a.gateway != nil {
+		cfg.Routes = uiRoutes{a.gateway.gw}
+	}
 	if a.demo != nil {
 		cfg.Faults = uiFaults{demo: a.demo, store: a.store, clock: a.opts.Clock}
 	}
