@@ -27,9 +27,9 @@ const (
 	// the call's, queue = limit × (1 − rttNoLoad/rtt). Up to log10(limit)
 	// the limit grows by 6·log10(limit), below 3·log10(limit) by
 	// log10(limit); above 6·log10(limit), or on a drop, it shrinks by
-	// log10(limit) (steps of at least 1). Every 30 × limit calls it drops
-	// the limit to MinLimit for the queue to drain and takes rttNoLoad
-	// afresh (as BBR's ProbeRTT does), so that a dependency that became slower for
+	// log10(limit) (steps of at least 1). Every 30 × limit calls it halves
+	// the limit for the queue to drain and takes rttNoLoad afresh (as BBR's
+	// ProbeRTT does, more gently), so that a dependency that became slower for
 	// good is re-learnt rather than throttled for ever. It follows latency
 	// before anything times out.
 	LimitVegas
@@ -212,11 +212,10 @@ func (l *AdaptiveLimit) sample(rtt time.Duration, inflight int, drop bool) {
 		}
 		l.probe++
 		if float64(l.probe) >= 30*lim {
-			// Probe: drop the limit to its floor so that the queue
-			// drains, and take the no-load latency afresh from the next
-			// call; the limit grows back within a few calls.
+			// Probe: halve the limit so that the queue drains, and take
+			// the no-load latency afresh from the next call.
 			l.probe, l.noLoad = 0, 0
-			lim = 0
+			lim /= 2
 			break
 		}
 		if l.noLoad == 0 || rtt < l.noLoad {

@@ -57,7 +57,7 @@ func TestAdaptiveLimitVegasConvergesFallsAndRecovers(t *testing.T) {
 		fast, slow := server{base: base, c: c}, server{base: base * time.Duration(k), c: c}
 		// Converges near the capacity (the queue it tolerates is a few
 		// log10(limit) calls), leaving it only to probe.
-		run(l, fast, 20_000)
+		run(l, fast, 40_000)
 		if share := within(l, fast, 5_000, c, 2*c); share < 0.9 {
 			rt.Fatalf("the limit was near the capacity %d after %.0f %% of calls only", c, share*100)
 		}
@@ -70,11 +70,11 @@ func TestAdaptiveLimitVegasConvergesFallsAndRecovers(t *testing.T) {
 			rt.Fatalf("in the 30 calls after a %d× slowdown the limit fell only to %d, from %d", k, lo, steady)
 		}
 		// A slowdown for good is re-learnt, and so is the recovery.
-		run(l, slow, 20_000)
+		run(l, slow, 40_000)
 		if share := within(l, slow, 5_000, c, 2*c); share < 0.9 {
 			rt.Fatalf("after a slowdown for good the limit was near the capacity %d after %.0f %% of calls only", c, share*100)
 		}
-		run(l, fast, 20_000)
+		run(l, fast, 40_000)
 		if share := within(l, fast, 5_000, c, 2*c); share < 0.9 {
 			rt.Fatalf("after the recovery the limit was near the capacity %d after %.0f %% of calls only", c, share*100)
 		}
