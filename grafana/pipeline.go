@@ -91,6 +91,8 @@ func pipelineDetail() *dashboard.DashboardBuilder {
 			Span(12).Height(7).
 			WithTarget(query(`sum(rate(fusebox_fallbacks_total{`+selPipeline+`}[$__rate_interval]))`, "fallbacks")))
 
+	d = adaptivePolicies(d)
+
 	d = d.WithRow(dashboard.NewRowBuilder("Circuit breaker")).
 		WithPanel(statetimeline.NewPanelBuilder().
 			Title("Breaker state").
@@ -120,4 +122,43 @@ func pipelineDetail() *dashboard.DashboardBuilder {
 // quantile is the q quantile of histogram over the selected pipeline.
 func quantile(q float64, histogram, legend string) *prometheus.DataqueryBuilder {
 	return query(`histogram_quantile(`+fmtFloat(q)+`, sum by (le) (rate(`+histogram+`_bucket{`+selPipeline+`}[$__rate_interval])))`, legend)
+}
+
+// adaptivePolicies adds the row of the adaptive policies and kill switches:
+// the adaptive concurrency limit against the calls in flight, the timeout a
+// call gets now, the rate limiter's tokens, hedges by result and the
+// policies a kill switch holds off.
+func adaptivePolicies(d *dashboard.DashboardBuilder) *dashboard.DashboardBuilder {
+	return d.WithRow(dashboard.NewRowBuilder("Adaptive policies and kill switches")).
+		WithPanel(timeseries.NewPanelBuilder().
+			Title("Adaptive concurrency limit").
+			Description("The limit of the adaptive concurrency limit (AIMD or Vegas) and the calls in flight under it; it falls when the dependency slows down.").
+			Unit(unitCount).Min(0).
+			Span(8).Height(7).
+			WithTarget(query(`max by (instance) (fusebox_concurrency_limit{`+selPipeline+`})`, "limit {{instance}}")).
+			WithTarget(query(`max by (instance) (fusebox_concurrency_inflight{`+selPipeline+`})`, "in flight {{instance}}"))).
+		WithPanel(timeseries.NewPanelBuilder().
+			Title("Effective timeout").
+			Description("The timeout a call starting now gets, by scope: fixed, or adaptive (a percentile of recent latency, shortened under strain).").
+			Unit(unitSeconds).Min(0).
+			Span(8).Height(7).
+			WithTarget(query(`max by (scope) (fusebox_timeout_effective_seconds{`+selPipeline+`})`, "{{scope}}"))).
+		WithPanel(timeseries.NewPanelBuilder().
+			Title("Hedges").
+			Description("Hedged attempts per second: started, won (answered first) and canceled (another won).").
+			Unit(unitPerSecond).Min(0).
+			Span(8).Height(7).
+			WithTarget(query(`sum by (result) (rate(fusebox_hedges_total{`+selPipeline+`}[$__rate_interval]))`, "{{result}}"))).
+		WithPanel(timeseries.NewPanelBuilder().
+			Title("Rate limiter tokens").
+			Description("Calls the rate limiter lets pass now without waiting; at 0 calls wait or are refused (reason rate_limited).").
+			Unit(unitCount).Min(0).
+			Span(12).Height(7).
+			WithTarget(query(`min by (instance) (fusebox_rate_limiter_tokens{`+selPipeline+`})`, "{{instance}}"))).
+		WithPanel(timeseries.NewPanelBuilder().
+			Title("Policies switched off").
+			Description("1 while a kill switch holds the policy off, by policy and instance.").
+			Unit(unitCount).Min(0).Max(1).
+			Span(12).Height(7).
+			WithTarget(query(`max by (policy, instance) (1 - fusebox_policy_enabled{`+selPipeline+`})`, "{{policy}} {{instance}}")))
 }
