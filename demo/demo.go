@@ -8,9 +8,8 @@
 //
 // The downstreams are:
 //
-//   - payments: an outage of 20 s every 90 s (the first 30 s after start);
-//     breaker ► retry (3 attempts, exponential backoff, full jitter) ►
-//     per-attempt timeout.
+//   - payments: healthy but for 2 % errors; breaker ► retry (3 attempts,
+//     exponential backoff, full jitter) ► per-attempt timeout.
 //   - inventory: a slow tail, 2 % of calls take 1–2 s more; bulkhead ►
 //     time-based breaker with a slow-call threshold ► timeout.
 //   - shipping: 15 % of calls are rate limited with a 1 s Retry-After hint;
@@ -18,6 +17,11 @@
 //   - recommendations: flaky (30 % errors, some slow calls), answered from a
 //     stale cache when the call fails; retry (2 attempts, decorrelated
 //     jitter) ► per-attempt timeout.
+//
+// The demo starts healthy. Scenarios (Demo.Scenarios) break one downstream
+// until they are stopped: a payments outage, a slow shipping, a flapping
+// inventory, and a background chaos mode (payments down 20 s of every
+// 90 s), each with what to expect on the dashboard and when.
 package demo
 
 import (
@@ -79,6 +83,7 @@ type Demo struct {
 	rate          float64
 	maxConcurrent int
 	targets       []target
+	scenarios     []scenarioSpec
 
 	running atomic.Bool
 	issued  atomic.Uint64
@@ -116,7 +121,7 @@ func New(cfg Config) (*Demo, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = resilience.SystemClock()
 	}
-	d := &Demo{clock: cfg.Clock, rate: cfg.Rate, maxConcurrent: cfg.MaxConcurrent}
+	d := &Demo{clock: cfg.Clock, rate: cfg.Rate, maxConcurrent: cfg.MaxConcurrent, scenarios: scenarioSpecs()}
 	builders := []func(Config, uint64) (target, error){payments, inventory, shipping, recommendations}
 	for i, build := range builders {
 		t, err := build(cfg, cfg.Seed+uint64(i+1)*0x9e3779b97f4a7c15)
@@ -201,9 +206,9 @@ func (d *Demo) SLOs() []SLOSpec { return SLOs() }
 
 // SLOs returns the demo's SLOs, one per pipeline, each with the short
 // period SLOPeriod (one hour) so that burn-rate alerts fire quickly in a
-// demo. The payments SLO (99.9 %) burns during every scheduled outage; the
-// others hold with the default knobs (inventory's 2 % slow tail is within
-// its 95 %) and burn once their knobs are turned up.
+// demo. The demo starts healthy: every SLO holds with the default knobs
+// (inventory's 2 % slow tail is within its 95 %, payments' 2 % errors are
+// retried away), and burns once a scenario runs or the knobs are turned up.
 func SLOs() []SLOSpec {
 	return []SLOSpec{
 		{Name: "payments-availability", Pipeline: Payments, Kind: SLOAvailability, Objective: 99.9, Period: SLOPeriod},
@@ -213,18 +218,16 @@ func SLOs() []SLOSpec {
 	}
 }
 
-// payments fails for 20 s every 90 s; the breaker judges whole calls, each
-// retried up to three times with per-attempt timeouts.
+// payments is healthy but for a few errors (its scenarios take it down);
+// the breaker judges whole calls, each retried up to three times with
+// per-attempt timeouts.
 func payments(cfg Config, seed uint64) (target, error) {
 	ds, err := NewDownstream(DownstreamConfig{
 		Name:        Payments,
-		Description: "Intermittent outages: down for 20 s every 90 s.",
+		Description: "Healthy but for 2 % errors; the payments outage and chaos scenarios take it down.",
 		Knobs:       Knobs{ErrorRate: 0.02, LatencyMS: 60, JitterMS: 30},
 		Clock:       cfg.Clock,
 		Seed:        seed,
-		OutageEvery: 90 * time.Second,
-		OutageFor:   20 * time.Second,
-		FirstOutage: 30 * time.Second,
 	})
 	if err != nil {
 		return target{}, err

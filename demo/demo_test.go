@@ -171,8 +171,8 @@ func TestDownstreamsMisbehaveDistinctly(t *testing.T) {
 	payments, _ := d.Downstream(Payments)
 	inventory, _ := d.Downstream(Inventory)
 	shipping, _ := d.Downstream(Shipping)
-	if payments.cfg.OutageFor == 0 {
-		t.Error("payments has no outage schedule")
+	if payments.cfg.OutageFor != 0 || payments.ScheduledOutage() {
+		t.Error("payments has an outage schedule: the demo must start healthy")
 	}
 	if inventory.cfg.SlowRate == 0 || inventory.cfg.SlowMin < time.Second {
 		t.Error("inventory has no slow tail of a second or more")

@@ -152,9 +152,17 @@ type Downstream struct {
 	// Errors are built once; they are immutable.
 	errFailed, errOutage, errLimited error
 
-	mu    sync.Mutex
-	knobs Knobs
-	rng   *rand.Rand // guarded by mu
+	mu     sync.Mutex
+	knobs  Knobs
+	rng    *rand.Rand // guarded by mu
+	active *fault     // the running scenario; guarded by mu
+}
+
+// fault returns the running scenario's hold, or nil.
+func (d *Downstream) fault() *fault {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.active
 }
 
 // NewDownstream returns a downstream, or a *FieldError naming the first
@@ -185,10 +193,23 @@ func (d *Downstream) Name() string { return d.cfg.Name }
 // Description says how the downstream misbehaves.
 func (d *Downstream) Description() string { return d.cfg.Description }
 
-// Knobs returns the current knobs.
+// Knobs returns the downstream's own knobs, which a running scenario
+// overrides while it holds (see InForce).
 func (d *Downstream) Knobs() Knobs {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.knobs
+}
+
+// InForce returns the knobs calls get now: the downstream's own, or those
+// of the scenario running on it.
+func (d *Downstream) InForce() Knobs {
+	now := d.clock.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.active != nil {
+		return d.active.knobs(d.knobs, now)
+	}
 	return d.knobs
 }
 
@@ -224,16 +245,26 @@ type Status struct {
 	// ScheduledOutage is true while the outage schedule holds the
 	// downstream down.
 	ScheduledOutage bool `json:"scheduled_outage"`
+	// Scenario names the scenario running on the downstream, whose knobs
+	// override Knobs while it holds; "" when none runs.
+	Scenario string `json:"scenario,omitempty"`
+	// InForce are the knobs calls get now.
+	InForce Knobs `json:"in_force"`
 }
 
 // Status returns the downstream's name, knobs and outage state now.
 func (d *Downstream) Status() Status {
-	return Status{
+	st := Status{
 		Name:            d.cfg.Name,
 		Description:     d.cfg.Description,
 		Knobs:           d.Knobs(),
 		ScheduledOutage: d.ScheduledOutage(),
+		InForce:         d.InForce(),
 	}
+	if f := d.fault(); f != nil {
+		st.Scenario = f.spec.Name
+	}
+	return st
 }
 
 // Call performs one simulated call. In an outage it fails at once with an
@@ -268,6 +299,9 @@ func (d *Downstream) Call(ctx context.Context) error {
 func (d *Downstream) draw(now time.Time) (time.Duration, error) {
 	d.mu.Lock()
 	k := d.knobs
+	if d.active != nil {
+		k = d.active.knobs(k, now)
+	}
 	jitter, slow, slowBy := d.rng.Float64(), d.rng.Float64(), d.rng.Float64()
 	limited, failed := d.rng.Float64(), d.rng.Float64()
 	d.mu.Unlock()

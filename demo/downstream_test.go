@@ -390,7 +390,7 @@ func TestKnobsJSONNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"name":"x","description":"y","knobs":{"error_rate":0.5,"latency_ms":10,"jitter_ms":2,"outage":false},"scheduled_outage":false}`
+	want := `{"name":"x","description":"y","knobs":{"error_rate":0.5,"latency_ms":10,"jitter_ms":2,"outage":false},"scheduled_outage":false,"in_force":{"error_rate":0.5,"latency_ms":10,"jitter_ms":2,"outage":false}}`
 	if string(b) != want {
 		t.Errorf("JSON = %s\nwant   %s", b, want)
 	}

@@ -230,6 +230,15 @@ func (s *Server) apiAlerts(c echo.Context) error {
 
 // alertsPage renders GET /alerts.
 func (s *Server) alertsPage(c echo.Context) error {
+	view := s.alertsView()
+	p := s.page(c, "Alerts", "alerts")
+	p.AlertsFiring = len(view.Firing)
+	p.Events = "/events?page=alerts"
+	return s.render(c, http.StatusOK, layout(p, templates.AlertsPage(view)))
+}
+
+// alertsView builds the alerts page's content.
+func (s *Server) alertsView() templates.Alerts {
 	view := templates.Alerts{Enabled: s.cfg.Alerts != nil}
 	now := s.clock.Now()
 	for _, a := range s.alerts() {
@@ -247,9 +256,7 @@ func (s *Server) alertsPage(c echo.Context) error {
 		wh := s.webhooksView()
 		view.Webhooks = &wh
 	}
-	p := s.page(c, "Alerts", "alerts")
-	p.AlertsFiring = len(view.Firing)
-	return s.render(c, http.StatusOK, layout(p, templates.AlertsPage(view)))
+	return view
 }
 
 // alertRow formats an alert for the alerts page.

@@ -118,6 +118,9 @@ type Downstream struct {
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
 	Knobs       Knobs  `json:"knobs"`
+	// Scenario names the demo scenario running on the downstream, which
+	// overrides Knobs while it holds; "" when none runs.
+	Scenario string `json:"scenario,omitempty"`
 }
 
 // Faults are the demo's fault knobs.

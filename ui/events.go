@@ -25,7 +25,7 @@ const writeTimeout = 10 * time.Second
 
 // client is one GET /events stream.
 type client struct {
-	// topic is the pipeline of a detail page, "" for the overview.
+	// topic is what the client's page shows (see topicOverview).
 	topic string
 	// addr is the client's address (clientAddr).
 	addr string
@@ -234,35 +234,77 @@ func (h *hub) broadcast() {
 	}
 }
 
-// fragments renders the live update of a topic as SSE events: a "tile"
-// event per pipeline for the overview (with its budget line); "header",
-// "calls" and one "slo" event per SLO for a pipeline's page. Each event's data is the HTML of an element with a
-// stable id that the script swaps in.
+// The topics of the live streams: what a page shows, and for the overview
+// of a logged-in client its CSRF token, since its scenario buttons carry it.
+const (
+	topicOverview = ""          // the overview, logged out
+	topicLoggedIn = "overview:" // + the session's CSRF token
+	topicPipeline = "pipeline:" // + the pipeline's name
+	topicSLOs     = "slos"
+	topicAlerts   = "alerts"
+)
+
+// fragments renders the live update of a topic as SSE events. Every topic
+// gets a "nav" event (the header's count of firing alerts); the overview a
+// "tile" event per pipeline (with its budget line) and a "scenarios" event
+// for the demo's scenarios; a pipeline's page "header", "charts" (the state
+// timeline and the charts), "calls" and one "slo" event per SLO; /slos an
+// "slo" event per SLO; /alerts an "alerts" event. Each event's data is the
+// HTML of an element with a stable id that the script swaps in.
 func (s *Server) fragments(ctx context.Context, topic string) ([]byte, error) {
 	if service, ok := strings.CutPrefix(topic, fleetTopic); ok {
 		return s.fleetFragments(ctx, service)
 	}
 	var buf bytes.Buffer
-	if topic == "" {
+	if err := writeEvent(ctx, &buf, "nav", templates.NavAlerts(s.firing(), topic == topicAlerts)); err != nil {
+		return nil, err
+	}
+	switch {
+	case topic == topicOverview || strings.HasPrefix(topic, topicLoggedIn):
 		for _, t := range s.tileViews(s.cfg.Stats.Snapshot()) {
 			if err := writeEvent(ctx, &buf, "tile", templates.TileView(t)); err != nil {
 				return nil, err
 			}
 		}
+		csrf, loggedIn := strings.CutPrefix(topic, topicLoggedIn)
+		if panel := s.scenariosView(templates.Page{LoggedIn: loggedIn, CSRF: csrf}); panel != nil {
+			if err := writeEvent(ctx, &buf, "scenarios", templates.ScenarioPanelView(*panel)); err != nil {
+				return nil, err
+			}
+		}
+		return buf.Bytes(), nil
+	case topic == topicSLOs:
+		if s.cfg.SLOs != nil {
+			for _, slo := range s.sloViews(s.cfg.SLOs.Statuses(true), s.alerts()) {
+				if err := writeEvent(ctx, &buf, "slo", templates.SLOView(slo)); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return buf.Bytes(), nil
+	case topic == topicAlerts:
+		if err := writeEvent(ctx, &buf, "alerts", templates.AlertsBody(s.alertsView())); err != nil {
+			return nil, err
+		}
 		return buf.Bytes(), nil
 	}
-	ps, err := s.cfg.Stats.Pipeline(topic)
+	name := strings.TrimPrefix(topic, topicPipeline)
+	ps, err := s.cfg.Stats.Pipeline(name)
 	if err != nil {
 		return nil, err
 	}
-	bi := s.breakerInfo(topic)
-	if err := writeEvent(ctx, &buf, "header", templates.DetailHeader(s.tile(&ps, bi))); err != nil {
+	bi := s.breakerInfo(name)
+	d := s.detailView(&ps, bi, false, "")
+	if err := writeEvent(ctx, &buf, "header", templates.DetailHeader(d.Tile)); err != nil {
 		return nil, err
 	}
-	if err := writeEvent(ctx, &buf, "calls", templates.CallsView(s.calls(&ps))); err != nil {
+	if err := writeEvent(ctx, &buf, "charts", templates.ChartsView(d)); err != nil {
 		return nil, err
 	}
-	for _, slo := range s.pipelineSLOs(topic) {
+	if err := writeEvent(ctx, &buf, "calls", templates.CallsView(d.Calls)); err != nil {
+		return nil, err
+	}
+	for _, slo := range d.SLOs {
 		if err := writeEvent(ctx, &buf, "slo", templates.SLOView(slo)); err != nil {
 			return nil, err
 		}
@@ -290,17 +332,30 @@ func writeEvent(ctx context.Context, buf *bytes.Buffer, name string, comp templ.
 	return nil
 }
 
-// events serves GET /events (the overview's tiles) and
-// GET /events?pipeline=NAME (a pipeline page's header, recent calls and SLOs) as
-// server-sent events: the current fragments at once, then an update on
-// each change, at most once per UpdateInterval.
+// events serves the live updates of a page as server-sent events (see
+// fragments): GET /events for the overview, GET /events?pipeline=NAME for a
+// pipeline's page, GET /events?page=slos and ?page=alerts for those pages.
+// It sends the current fragments at once, then an update on each change,
+// at most once per UpdateInterval.
 func (s *Server) events(c echo.Context) error {
-	topic := c.QueryParam("pipeline")
-	if f := c.QueryParam("fleet"); s.cfg.Fleet != nil && strings.HasPrefix(f, fleetTopic) {
-		topic = f // the fleet page ("fleet:") or a service's ("fleet:NAME")
-	} else if topic != "" {
-		if _, err := s.cfg.Stats.Pipeline(topic); err != nil {
+	var topic string
+	switch name, page, fleet := c.QueryParam("pipeline"), c.QueryParam("page"), c.QueryParam("fleet"); {
+	case s.cfg.Fleet != nil && strings.HasPrefix(fleet, fleetTopic):
+		topic = fleet // the fleet page ("fleet:") or a service's ("fleet:NAME")
+	case name != "" && page != "":
+		return s.fail(c, Errorf(EINVALID, "give pipeline or page, not both"))
+	case name != "":
+		if _, err := s.cfg.Stats.Pipeline(name); err != nil {
 			return s.fail(c, err)
+		}
+		topic = topicPipeline + name
+	case page == topicSLOs || page == topicAlerts:
+		topic = page
+	case page != "":
+		return s.fail(c, Errorf(ENOTFOUND, "page = %q: want slos or alerts", page))
+	default:
+		if session, _, ok := s.sessionOf(c); ok {
+			topic = topicLoggedIn + s.auth.csrf(session)
 		}
 	}
 	first, err := s.fragments(c.Request().Context(), topic)

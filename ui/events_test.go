@@ -22,7 +22,19 @@ const guard = 10 * time.Second
 type sseEvent struct{ name, data string }
 
 // readEvent reads the next named event of a stream.
+// readEvent reads the next event other than "nav" and "charts", which
+// come with every update (see readAnyEvent and TestLivePartsUpdate).
 func readEvent(t *testing.T, r *bufio.Reader) sseEvent {
+	t.Helper()
+	for {
+		if e := readAnyEvent(t, r); e.name != "nav" && e.name != "charts" {
+			return e
+		}
+	}
+}
+
+// readAnyEvent reads the next event.
+func readAnyEvent(t *testing.T, r *bufio.Reader) sseEvent {
 	t.Helper()
 	var ev sseEvent
 	var data []string

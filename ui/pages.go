@@ -45,6 +45,10 @@ func (s *Server) overview(c echo.Context) error {
 	if err != nil {
 		return s.fail(c, err)
 	}
+	if panel := s.scenariosView(p); panel != nil {
+		// The panel's buttons depend on the session: it is not cached.
+		return s.render(c, http.StatusOK, layout(p, templ.Join(templates.ScenarioPanelView(*panel), s.withRoutes(rawHTML(body)))))
+	}
 	return s.render(c, http.StatusOK, layout(p, s.withRoutes(rawHTML(body))))
 }
 
@@ -92,6 +96,7 @@ func knobsView(d Downstream, loggedIn bool, csrf, back string) templates.Downstr
 		LatencyMS:    itoa(d.Knobs.LatencyMS),
 		JitterMS:     itoa(d.Knobs.JitterMS),
 		Outage:       d.Knobs.Outage,
+		Scenario:     d.Scenario,
 	}
 }
 

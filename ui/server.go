@@ -63,6 +63,9 @@ type Config struct {
 	// Faults are the demo's fault knobs. Nil outside the demo: no sliders,
 	// and the /demo routes answer 404.
 	Faults Faults
+	// Scenarios are the demo's scenarios. Nil outside the demo: no
+	// scenario panel, and the scenario routes answer 404.
+	Scenarios Scenarios
 	// SLOs reports the SLOs (*telemetry.SLOEngine). Nil: no SLO sections,
 	// no budget line on the tiles, and /slos says none is configured.
 	SLOs SLOReader
@@ -254,6 +257,7 @@ func (s *Server) Register(e *echo.Echo) {
 	e.POST("/logout", s.logout, h, form, admin)
 	e.POST("/pipelines/:name/breaker", s.overrideForm, h, form, admin)
 	e.POST("/demo/downstreams/:name", s.knobsForm, h, form, admin)
+	e.POST("/demo/scenarios/:name", s.scenarioForm, h, form, admin)
 	e.GET("/healthz", s.healthz, h)
 	e.GET("/readyz", s.readyz, h)
 
@@ -268,6 +272,8 @@ func (s *Server) Register(e *echo.Echo) {
 	e.PUT("/api/v1/demo/downstreams/:name", s.apiSetKnobs, h, admin)
 	s.registerFleet(e)
 	s.registerKillSwitches(e)
+	e.GET("/api/v1/demo/scenarios", s.apiScenarios, h)
+	e.PUT("/api/v1/demo/scenarios/:name", s.apiSetScenario, h, admin)
 }
 
 // Close ends every live-update stream and refuses new ones. Call it when

@@ -23,7 +23,9 @@ func (s *Server) slosPage(c echo.Context) error {
 	if s.cfg.SLOs != nil {
 		view.Items = s.sloViews(s.cfg.SLOs.Statuses(true), s.alerts())
 	}
-	return s.render(c, http.StatusOK, layout(s.page(c, "SLOs", "slos"), templates.SLOsPage(view)))
+	p := s.page(c, "SLOs", "slos")
+	p.Events = "/events?page=slos"
+	return s.render(c, http.StatusOK, layout(p, templates.SLOsPage(view)))
 }
 
 // pipelineSLOs returns the SLO sections of a pipeline; nil without any.

@@ -51,6 +51,7 @@ func (a *app) mountUI(e *echo.Echo) error {
 	}
 	if a.demo != nil {
 		cfg.Faults = uiFaults{demo: a.demo, store: a.store, clock: a.opts.Clock}
+		cfg.Scenarios = uiScenarios{demo: a.demo, store: a.store, clock: a.opts.Clock}
 	}
 	a.fleetUI(&cfg)
 	srv, err := ui.New(cfg)
@@ -101,7 +102,8 @@ type uiFaults struct {
 func (f uiFaults) Downstreams() []ui.Downstream {
 	var out []ui.Downstream
 	for _, d := range f.demo.Downstreams() {
-		out = append(out, ui.Downstream{Name: d.Name(), Description: d.Description(), Knobs: ui.Knobs(d.Knobs())})
+		st := d.Status()
+		out = append(out, ui.Downstream{Name: st.Name, Description: st.Description, Knobs: ui.Knobs(st.Knobs), Scenario: st.Scenario})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -131,4 +133,56 @@ func (f uiFaults) Set(ctx context.Context, name string, k ui.Knobs) error {
 
 func knobText(k demo.Knobs) string {
 	return fmt.Sprintf("error_rate=%g latency_ms=%d jitter_ms=%d outage=%t", k.ErrorRate, k.LatencyMS, k.JitterMS, k.Outage)
+}
+
+// uiScenarios starts and stops the demo's scenarios, auditing each.
+type uiScenarios struct {
+	demo  *demo.Demo
+	store *store.Store
+	clock resilience.Clock
+}
+
+func (u uiScenarios) Scenarios() []ui.Scenario {
+	var out []ui.Scenario
+	for _, sc := range u.demo.Scenarios() {
+		out = append(out, ui.Scenario(sc))
+	}
+	return out
+}
+
+func (u uiScenarios) SetScenario(ctx context.Context, name string, running bool) error {
+	var before bool
+	var downstream string
+	for _, sc := range u.demo.Scenarios() {
+		if sc.Name == name {
+			before, downstream = sc.Running, sc.Downstream
+		}
+	}
+	op, action := u.demo.StopScenario, "scenario.stop"
+	if running {
+		op, action = u.demo.StartScenario, "scenario.start"
+	}
+	switch err := op(name); {
+	case errors.Is(err, demo.ErrUnknownScenario):
+		return ui.Errorf(ui.ENOTFOUND, "unknown scenario %q", name)
+	case errors.Is(err, demo.ErrScenarioConflict):
+		return ui.Errorf(ui.ECONFLICT, "%v", err)
+	case err != nil:
+		return err
+	}
+	if before == running {
+		return nil // nothing changed: nothing to audit
+	}
+	_, err := u.store.AppendAudit(store.AuditEntry{
+		At: u.clock.Now(), Actor: resilience.ActorFrom(ctx), Action: action, Pipeline: downstream,
+		From: scenarioWord(name, before), To: scenarioWord(name, running),
+	})
+	return err
+}
+
+func scenarioWord(name string, running bool) string {
+	if running {
+		return name + " running"
+	}
+	return name + " stopped"
 }

@@ -48,7 +48,7 @@
       delay = 1000;
       status("live", "live-on");
     };
-    ["tile", "header", "calls", "slo"].forEach(function (name) {
+    ["nav", "tile", "scenarios", "header", "charts", "calls", "slo", "alerts"].forEach(function (name) {
       source.addEventListener(name, swap);
     });
     source.onerror = function () {

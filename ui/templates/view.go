@@ -175,6 +175,8 @@ type Downstream struct {
 	LatencyMS   string
 	JitterMS    string
 	Outage      bool
+	// Scenario names the scenario that overrides the knobs while it runs.
+	Scenario string
 }
 
 // Calls are the recent calls of a pipeline, newest first.
@@ -458,4 +460,27 @@ type Problem struct {
 	Status  string
 	Message string
 	Back    string
+}
+
+// ScenarioPanel is the overview's list of demo scenarios.
+type ScenarioPanel struct {
+	// LoggedIn shows the start and stop buttons; otherwise Login is the
+	// link to log in.
+	LoggedIn    bool
+	CSRF, Login string
+	Items       []ScenarioView
+}
+
+// ScenarioView is one demo scenario.
+type ScenarioView struct {
+	Name, Title, Does, Expect string
+	// Downstream names the downstream it acts on; Pipeline links to its
+	// pipeline's page.
+	Downstream, Pipeline string
+	// Action is the URL of its start/stop form.
+	Action string
+	// Running is set while it runs; Since says since when
+	// ("running since 12:04:31").
+	Running bool
+	Since   string
 }
