@@ -24,7 +24,8 @@ type Config struct {
 	// Required unless Conn is set.
 	URL string
 	// Conn is a connection to use instead of dialling URL; the agent does
-	// not close it. Nil means dial URL.
+	// not close it, but sets its reconnect handler (to read the bucket again
+	// after a reconnection). Nil means dial URL.
 	Conn *nats.Conn
 	// Options are added to the agent's own when it dials URL: credentials
 	// (nats.UserCredentials), TLS, a token.
