@@ -109,8 +109,10 @@ func (s *Server) fleetServiceView(sv fleet.ServiceView, now time.Time, withInsta
 		} else {
 			fp.Strip = stripSummary(sv.Name, p)
 		}
-		open += p.Open
-		total += p.Instances
+		if p.HasBreaker {
+			open += p.Open
+			total += p.Instances
+		}
 		v.Pipelines = append(v.Pipelines, fp)
 	}
 	if open > 0 {

@@ -105,8 +105,17 @@ func TestBrowserForcesAFleetBreakerForOneInstanceThenTheService(t *testing.T) {
 		}
 	}
 
+	// The buttons are for the pipelines with a breaker only (the demo's
+	// shipping has none), and the service counts only breakers.
+	if ok, err := chromedp.Run(tabB, chromedp.Evaluate[bool](
+		`document.querySelector('[data-testid="control-payments"]') !== null && document.querySelector('[data-testid="control-shipping"]') === null && !document.body.innerText.includes("continue")`)); err != nil || !ok {
+		t.Errorf("tab B: want the controls of payments and none of shipping (%v)", err)
+	}
 	submit("web-2", "drain web-2", "force-open")
 	waitStates("state-closed", "state-forced-open")
+	if text, err := chromedp.Run(tabA, chromedp.TextContent(byTestID("open-web"))); err != nil || !strings.HasSuffix(text, "of 4 breakers open") {
+		t.Errorf("tab A: the service says %q (%v), want it to count the 4 breakers of payments and inventory", text, err)
+	}
 	row, err := chromedp.Run(tabB, chromedp.TextContent(byTestID("override-payments-instance web-2")))
 	if err != nil || !strings.Contains(row, "drain web-2") || !strings.Contains(row, "fleet-operator") {
 		t.Errorf("tab B: the override row says %q (%v), want the reason and the actor", row, err)
