@@ -63,9 +63,13 @@ func (a *app) joinFleet(ctx context.Context) error {
 	return nil
 }
 
-// fleetReady reports whether the fleet's overrides have been applied (always
-// when the app runs alone).
+// fleetReady reports whether the fleet's overrides have been applied, and
+// on a hub whether it is connected to NATS (always ready when the app runs
+// alone).
 func (a *app) fleetReady() error {
+	if a.hubState != nil && a.hubState.conn != nil && !a.hubState.conn.IsConnected() {
+		return errors.New("the hub is not connected to NATS")
+	}
 	if a.agent == nil {
 		return nil
 	}

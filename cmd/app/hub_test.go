@@ -89,6 +89,9 @@ func TestTheHubShowsItsFleetAndForcesABreakerForAServiceOrAnInstance(t *testing.
 		return err == nil && sv.Up == 2 && len(pipelineOf(h, "shop", "payments").Breakers) == 2
 	})
 
+	if code := readyz(t, hub); code != 200 {
+		t.Errorf("the hub's /readyz = %d, want 200", code)
+	}
 	var fleetList struct {
 		Services []struct {
 			Name      string `json:"name"`
