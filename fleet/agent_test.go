@@ -2,6 +2,7 @@ package fleet_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -231,4 +232,26 @@ func TestAnAgentJoinsAServerThatWantsATokenWithTheTokenInItsURL(t *testing.T) {
 	startHub(t, url, fleet.HubConfig{})
 	in := newInstance(t, nil)
 	waitReady(t, in.join(t, fleet.Config{URL: url, Service: "shop", Instance: "a"}))
+}
+
+func TestAnAgentAnswersABadEventsRequestWithAnError(t *testing.T) {
+	srv := startServer(t, "", "")
+	startHub(t, srv.ClientURL(), fleet.HubConfig{})
+	in := newInstance(t, nil)
+	waitReady(t, in.join(t, fleet.Config{URL: srv.ClientURL(), Service: "shop", Instance: "a"}))
+	nc := connect(t, srv.ClientURL())
+	for _, body := range [][]byte{[]byte("garbage"), make([]byte, 5000), []byte(`{"pipeline":"nope"}`)} {
+		m, err := nc.Request("fusebox.events.shop.a", body, 5*time.Second)
+		if err != nil {
+			t.Fatalf("%.20q: no answer: %v", body, err)
+		}
+		var r fleet.EventsReply
+		if err := json.Unmarshal(m.Data, &r); err != nil || r.Error == "" || len(r.Events) != 0 {
+			t.Errorf("%.20q: reply %s (%v), want an error and no events", body, m.Data, err)
+		}
+	}
+	// The agent still answers a good one.
+	if _, err := nc.Request("fusebox.events.shop.a", []byte(`{"pipeline":"payments"}`), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
 }
