@@ -58,6 +58,9 @@ type Config struct {
 	// KillSwitches switches policies off and on (killswitch.go). Nil: the
 	// kill switch routes answer 409.
 	KillSwitches KillSwitches
+	// Reloader re-reads the configuration (reload.go). Nil: POST
+	// /api/v1/config/reload answers 409.
+	Reloader Reloader
 	// Audit lists the audit log. Nil: the audit page is empty.
 	Audit AuditLog
 	// Faults are the demo's fault knobs. Nil outside the demo: no sliders,
@@ -272,6 +275,7 @@ func (s *Server) Register(e *echo.Echo) {
 	e.PUT("/api/v1/demo/downstreams/:name", s.apiSetKnobs, h, admin)
 	s.registerFleet(e)
 	s.registerKillSwitches(e)
+	s.registerReload(e)
 	e.GET("/api/v1/demo/scenarios", s.apiScenarios, h)
 	e.PUT("/api/v1/demo/scenarios/:name", s.apiSetScenario, h, admin)
 }

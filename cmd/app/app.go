@@ -62,6 +62,7 @@ type app struct {
 	demo      *demo.Demo
 	overrides *overrides
 	kills     *killSwitches
+	reloader  *reloader
 	expiries  *expiries
 	alerting  *alerting
 	ui        *ui.Server
@@ -137,6 +138,7 @@ func newApp(ctx context.Context, opts options) (_ *app, err error) {
 	if err := a.kills.restore(ctx); err != nil {
 		return nil, err
 	}
+	a.reloader = newReloader(a)
 	if err := a.joinFleet(ctx); err != nil {
 		return nil, err
 	}
@@ -231,7 +233,7 @@ func (a *app) routes() (*echo.Echo, error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	reg.MustRegister(a.fleetCollectors()...)
-	reg.MustRegister(telemetry.NewPolicyCollector(a.registry))
+	reg.MustRegister(telemetry.NewPolicyCollector(a.registry), a.reloader.reloads)
 	alerting := telemetry.NewAlertingCollector(a.alerting.slos, a.alerting.alerts, a.alerting.notifier)
 	g, err := telemetry.RegisterGatherer(reg, a.agg, telemetry.CollectorConfig{}, alerting)
 	if err != nil {
@@ -264,6 +266,7 @@ func (a *app) Run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Go(func() { a.expiries.run(ctx) })
+	wg.Go(func() { a.reloader.onSIGHUP(ctx) })
 	failed := make(chan error, 4)
 	a.alerting.run(ctx, &wg, failed)
 	if a.demo != nil {

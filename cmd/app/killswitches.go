@@ -51,7 +51,7 @@ func (k *killSwitches) Switch(ctx context.Context, req ui.KillSwitchRequest) err
 		if err := p.Enable(req.Policy); err != nil {
 			return err
 		}
-		entry.Action, entry.From, entry.To = "killswitch.on", "off", "on"
+		entry.Action, entry.From, entry.To = "killswitch.on", req.Policy+" off", req.Policy+" on"
 		if _, err := k.store.LiftKillSwitch(req.Pipeline, req.Policy, entry); err != nil {
 			k.revert(ctx, p, req.Policy, prev)
 			return err
@@ -65,9 +65,9 @@ func (k *killSwitches) Switch(ctx context.Context, req ui.KillSwitchRequest) err
 	if err := p.Disable(resilience.WithActor(ctx, req.Actor), req.Policy, req.Reason, until); err != nil {
 		return err
 	}
-	entry.Action, entry.From, entry.To, entry.Until = "killswitch.off", "on", "off", until
+	entry.Action, entry.From, entry.To, entry.Until = "killswitch.off", req.Policy+" on", req.Policy+" off", until
 	if prev != nil {
-		entry.From = "off"
+		entry.From = req.Policy + " off"
 	}
 	rec := store.KillSwitch{Pipeline: req.Pipeline, Policy: req.Policy, Reason: req.Reason, Actor: req.Actor, At: now, Until: until}
 	if _, err := k.store.ApplyKillSwitch(rec, entry); err != nil {
@@ -105,7 +105,7 @@ func (k *killSwitches) restore(ctx context.Context) error {
 	for _, ks := range list {
 		if ks.Expired(now) {
 			entry := store.AuditEntry{At: now, Actor: "system", Action: "killswitch.expired", Pipeline: ks.Pipeline,
-				From: "off", To: "on", Reason: ks.Reason, Until: ks.Until, Detail: "policy " + ks.Policy + "; ran out while the app was down"}
+				From: ks.Policy + " off", To: ks.Policy + " on", Reason: ks.Reason, Until: ks.Until, Detail: "policy " + ks.Policy + "; ran out while the app was down"}
 			if _, err := k.store.LiftKillSwitch(ks.Pipeline, ks.Policy, entry); err != nil {
 				return err
 			}

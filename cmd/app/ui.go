@@ -22,6 +22,7 @@ func (a *app) mountUI(e *echo.Echo) error {
 		Registry:     a.registry,
 		Controls:     uiControls{a.overrides},
 		KillSwitches: a.kills,
+		Reloader:     a.reloader,
 		Audit:        uiAudit{a.store},
 		Sessions:     a.store,
 		AdminToken:   a.opts.AdminToken,
