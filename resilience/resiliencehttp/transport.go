@@ -138,7 +138,9 @@ func (c *roundTrip) attempt(ctx context.Context) error {
 		sendCtx, cancel = context.WithCancelCause(caller)
 		stop = context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
 	}
-	r := c.req.Clone(sendCtx)
+	// A shallow copy: the attempt changes only the context and the body,
+	// never the header, so the header map is shared, not copied.
+	r := c.req.WithContext(sendCtx)
 	r.Body = body
 	resp, err := c.next.RoundTrip(r)
 	if err == nil && resp == nil {
