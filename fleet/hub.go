@@ -172,13 +172,12 @@ func NewHub(ctx context.Context, cfg HubConfig) (*Hub, error) {
 	return h, nil
 }
 
-// Close stops taking in snapshots and waits for the one being taken in.
+// Close stops taking in snapshots (one being taken in finishes). The hub's
+// views, overrides and audit stay readable while the connection lasts.
 func (h *Hub) Close() error {
 	if err := h.sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) {
 		return err
 	}
-	h.mu.Lock() // the handler holds it while taking in
-	h.mu.Unlock()
 	return nil
 }
 
