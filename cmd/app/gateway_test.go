@@ -151,6 +151,16 @@ func TestGatewayTrafficReachesTheDashboardAndTheBreakerControlsIt(t *testing.T) 
 		}
 	}
 
+	resp, err = http.Get(r.url + "/slos")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slos, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(slos, []byte("inventory-availability")) {
+		t.Errorf("/slos: %d, without the SLO of the gateway pipeline", resp.StatusCode)
+	}
+
 	if code := r.do(t, "PUT", "/api/v1/pipelines/inventory/breaker", map[string]string{"state": "forced_open", "reason": "upstream maintenance"}, nil); code != 200 {
 		t.Fatalf("forcing open: %d", code)
 	}
