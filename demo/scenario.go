@@ -65,7 +65,7 @@ func scenarioSpecs() []scenarioSpec {
 			Scenario: Scenario{
 				Name: "shipping-slow", Title: "Shipping slow", Downstream: Shipping,
 				Does:   "shipping answers after 1.5 s, past its 1 s per-attempt timeout.",
-				Expect: "Every shipping attempt times out and the retry budget caps the retries (shipping has no breaker to open); the shipping-availability page alert (1h/5m) fires after ~2 min and resolves ~6 min after you stop it.",
+				Expect: "Every shipping attempt times out and the retry budget caps the retries (shipping has no breaker to open); the shipping-availability page alert (1h/5m) fires after ~2 min and resolves ~5 min after you stop it.",
 			},
 			apply: func(k Knobs) Knobs { k.LatencyMS, k.JitterMS = 1500, 0; return k },
 		},

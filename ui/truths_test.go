@@ -173,6 +173,24 @@ func TestFiguresReadAsAPersonWritesThem(t *testing.T) {
 	}
 }
 
+func TestACallsStepsAreInTimeOrder(t *testing.T) {
+	ev := newEnv(t)
+	ev.stats.update("payments", func(ps *telemetry.PipelineSnapshot) {
+		ps.Recent = []telemetry.RecentEvent{ // as the ring may hold them, recorded on two Ps
+			{Kind: resilience.KindBudgetExhausted, Time: t0.Add(time.Second), Call: 9, Attempt: 1},
+			{Kind: resilience.KindAttemptEnd, Time: t0, Call: 9, Attempt: 1, Outcome: resilience.OutcomeTimeout, Duration: time.Second},
+			{Kind: resilience.KindCallEnd, Time: t0.Add(time.Second), Call: 9, Attempt: 1, Outcome: resilience.OutcomeTimeout, Duration: time.Second},
+		}
+	})
+	doc := ev.page("/pipelines/payments", "")
+	var steps []string
+	doc.Find(testid("calls-payments") + " " + testid("step")).Each(func(_ int, s *goquery.Selection) { steps = append(steps, text(s)) })
+	want := "attempt 1 ✗ timeout (1.0 s)|⊘ retry refused: budget spent|= timeout (1.0 s)"
+	if got := strings.Join(steps, "|"); got != want {
+		t.Errorf("steps %q, want %q", got, want)
+	}
+}
+
 func TestEventsForAnUnknownPipelineAnswerAnError(t *testing.T) {
 	ev := newEnv(t)
 	rec := ev.do(req{method: http.MethodGet, path: "/events?pipeline=nope"})

@@ -255,9 +255,13 @@ func (s *Server) calls(ps *telemetry.PipelineSnapshot) templates.Calls {
 	for _, g := range groups {
 		slices.Reverse(g.events)
 		// Events of one call may reach the ring out of order (their
-		// observers run on different Ps): its end comes last.
+		// observers run on different Ps): they are put back in time order,
+		// its end last.
 		slices.SortStableFunc(g.events, func(a, b telemetry.RecentEvent) int {
-			return cmpBool(a.Kind == resilience.KindCallEnd, b.Kind == resilience.KindCallEnd)
+			if c := cmpBool(a.Kind == resilience.KindCallEnd, b.Kind == resilience.KindCallEnd); c != 0 {
+				return c
+			}
+			return a.Time.Compare(b.Time)
 		})
 		out.Items = append(out.Items, s.call(g.id, g.events))
 	}
@@ -284,7 +288,7 @@ func (s *Server) call(id uint64, events []telemetry.RecentEvent) templates.Call 
 		case resilience.KindBudgetExhausted:
 			st = templates.Step{Text: "⊘ retry refused: budget spent", Class: "breaker"}
 		case resilience.KindTimeout:
-			st = templates.Step{Text: "⏱ " + e.Scope.String() + " timeout", Class: "fail"}
+			st = templates.Step{Text: e.Scope.String() + " timeout", Class: "fail"}
 			if e.Duration > 0 {
 				st.Text += " " + fmtDur(e.Duration)
 			}
