@@ -110,9 +110,27 @@ func (s *Server) timeline(b telemetry.BreakerSnapshot, bound, now time.Time) tem
 	return tl
 }
 
+// sinceBound drops the points of the hour series that ended before bound
+// (when the pipeline was bound, at the process start): the pipeline did not
+// exist then, and zero calls would read as an idle hour. The title's span
+// says what is left ("last hour", "since 12:04").
+func (s *Server) sinceBound(h telemetry.Series, bound time.Time) (telemetry.Series, string) {
+	if bound.IsZero() || h.Step <= 0 || !bound.After(h.Start) {
+		return h, "last hour"
+	}
+	skip := int(bound.Sub(h.Start) / h.Step)
+	if skip >= len(h.Points) {
+		skip = max(len(h.Points)-1, 0)
+	}
+	h.Start = h.Start.Add(time.Duration(skip) * h.Step)
+	h.Points = h.Points[skip:]
+	return h, "since " + bound.In(s.loc).Format("15:04")
+}
+
 // latencyChart draws p50 and p99 of the hour series.
-func (s *Server) latencyChart(h telemetry.Series) templates.LineChart {
-	c := templates.LineChart{Title: "latency p50 / p99, last hour"}
+func (s *Server) latencyChart(h telemetry.Series, bound time.Time) templates.LineChart {
+	h, span := s.sinceBound(h, bound)
+	c := templates.LineChart{Title: "latency p50 / p99, " + span}
 	var top time.Duration
 	n := 0
 	for _, p := range h.Points {
@@ -151,9 +169,10 @@ func (s *Server) latencyChart(h telemetry.Series) templates.LineChart {
 
 // outcomeChart stacks the successful and the failed calls of each step of
 // the hour series.
-func (s *Server) outcomeChart(h telemetry.Series) templates.StackChart {
+func (s *Server) outcomeChart(h telemetry.Series, bound time.Time) templates.StackChart {
+	h, span := s.sinceBound(h, bound)
 	c := templates.StackChart{
-		Title: "calls per 10 s by outcome, last hour",
+		Title: "calls per 10 s by outcome, " + span,
 		Legend: []templates.LegendItem{
 			{Class: "fill-ok", Label: "succeeded"}, {Class: "fill-fail", Label: "failed, timed out or rejected"},
 		},

@@ -216,3 +216,19 @@ func TestOverrideFormNamesTheStateAsThePillDoes(t *testing.T) {
 		t.Error("the state in force is not the form's choice")
 	}
 }
+
+func TestHourChartsStartWhenThePipelineWasBound(t *testing.T) {
+	ev := newEnv(t)
+	ev.stats.update("payments", func(ps *telemetry.PipelineSnapshot) { ps.Bound = t0.Add(-10 * time.Minute) })
+	doc := ev.page("/pipelines/payments", "")
+	if got := text(doc.Find(testid("outcome-chart") + " figcaption")); got != "calls per 10 s by outcome, since 11:50" {
+		t.Errorf("outcome chart titled %q", got)
+	}
+	if got := text(doc.Find(testid("latency-chart") + " figcaption")); got != "latency p50 / p99, since 11:50" {
+		t.Errorf("latency chart titled %q", got)
+	}
+	// 60 ten-second points since then, two rectangles each.
+	if n := doc.Find(testid("outcome-chart") + " rect").Length(); n != 120 {
+		t.Errorf("outcome chart has %d rects, want 2 × 60", n)
+	}
+}
