@@ -91,7 +91,40 @@ type AdaptiveLimit struct {
 	// sampled since.
 	noLoad time.Duration
 	probe  int
-	p      *Pipeline
+	// hist is a ring of the latest changes of the limit; hn counts them.
+	hist [limitHistory]LimitPoint
+	hn   int
+	p    *Pipeline
+}
+
+// LimitPoint is a change of an adaptive limit: the limit from Time on.
+type LimitPoint struct {
+	Time  time.Time
+	Limit int
+}
+
+// limitHistory is how many changes of the limit History keeps.
+const limitHistory = 120
+
+// History returns the latest changes of the limit, oldest first, at most
+// 120 of them.
+func (l *AdaptiveLimit) History() []LimitPoint {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := min(l.hn, limitHistory)
+	out := make([]LimitPoint, 0, n)
+	for i := l.hn - n; i < l.hn; i++ {
+		out = append(out, l.hist[i%limitHistory])
+	}
+	return out
+}
+
+// note records that the limit changed at t.
+func (l *AdaptiveLimit) note(t time.Time) {
+	l.mu.Lock()
+	l.hist[l.hn%limitHistory] = LimitPoint{Time: t, Limit: int(l.limit.Load())}
+	l.hn++
+	l.mu.Unlock()
 }
 
 // ErrLimitExceeded is returned, without calling the function, when an
@@ -183,18 +216,23 @@ func (l *AdaptiveLimit) execute(ctx context.Context, c *call, i int, fn func(con
 	err := c.p.next(ctx, c, i+1, fn)
 	done = true
 	rtt := time.Duration(c.now - start)
+	changed := false
 	switch {
 	case err == nil:
-		l.sample(rtt, int(n), l.cfg.DropLatency > 0 && rtt > l.cfg.DropLatency)
+		changed = l.sample(rtt, int(n), l.cfg.DropLatency > 0 && rtt > l.cfg.DropLatency)
 	case errors.Is(err, ErrTimeout) || errors.Is(err, context.DeadlineExceeded):
-		l.sample(rtt, int(n), true)
+		changed = l.sample(rtt, int(n), true)
+	}
+	if changed {
+		l.note(c.p.time(c.now))
 	}
 	return err
 }
 
 // sample moves the limit for a call that took rtt with inflight calls in
-// flight (itself included) when it started, dropped or not.
-func (l *AdaptiveLimit) sample(rtt time.Duration, inflight int, drop bool) {
+// flight (itself included) when it started, dropped or not. It reports
+// whether the limit (rounded) changed.
+func (l *AdaptiveLimit) sample(rtt time.Duration, inflight int, drop bool) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	lim := l.est
@@ -208,7 +246,7 @@ func (l *AdaptiveLimit) sample(rtt time.Duration, inflight int, drop bool) {
 		}
 	case LimitVegas:
 		if rtt <= 0 {
-			return
+			return false
 		}
 		l.probe++
 		if float64(l.probe) >= 30*lim {
@@ -220,7 +258,7 @@ func (l *AdaptiveLimit) sample(rtt time.Duration, inflight int, drop bool) {
 		}
 		if l.noLoad == 0 || rtt < l.noLoad {
 			l.noLoad = rtt
-			return
+			return false
 		}
 		log := math.Log10(lim)
 		step := math.Max(1, log)
@@ -230,7 +268,7 @@ func (l *AdaptiveLimit) sample(rtt time.Duration, inflight int, drop bool) {
 		case drop:
 			next = lim - step
 		case float64(inflight)*2 < lim:
-			return // the caller, not the dependency, limits the calls
+			return false // the caller, not the dependency, limits the calls
 		case queue <= log:
 			next = lim + 6*step
 		case queue < 3*log:
@@ -238,11 +276,11 @@ func (l *AdaptiveLimit) sample(rtt time.Duration, inflight int, drop bool) {
 		case queue > 6*log:
 			next = lim - step
 		default:
-			return
+			return false
 		}
 		lim = (1-l.cfg.Smoothing)*lim + l.cfg.Smoothing*next
 	}
 	lim = math.Min(math.Max(lim, float64(l.cfg.MinLimit)), float64(l.cfg.MaxLimit))
 	l.est = lim
-	l.limit.Store(int64(lim))
+	return l.limit.Swap(int64(lim)) != int64(lim)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/fusebox-dev/fusebox/resilience"
 	"github.com/fusebox-dev/fusebox/resilience/resiliencetest"
@@ -74,5 +75,36 @@ func TestAdaptiveLimitConfigErrorsNameTheField(t *testing.T) {
 	}
 	if err := a.UnmarshalText([]byte("gradient")); err == nil {
 		t.Error("UnmarshalText(gradient) succeeded")
+	}
+}
+
+func TestAdaptiveLimitKeepsItsHistory(t *testing.T) {
+	clk := resiliencetest.NewClock(epoch)
+	l := must[*resilience.AdaptiveLimit](t)(resilience.NewAdaptiveLimit(resilience.AdaptiveLimitConfig{InitialLimit: 100, DropLatency: 10 * time.Millisecond}))
+	p := mustPipeline(t, "limited", resilience.Config{Policies: []resilience.Policy{l}, Clock: clk})
+	slow := func(context.Context) error { clk.Advance(20 * time.Millisecond); return nil }
+	for range 3 {
+		if err := resilience.Run(context.Background(), p, slow); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := l.History()
+	if len(h) != 3 || h[0].Limit != 90 || h[1].Limit != 81 || h[2].Limit != 72 || h[2].Limit != l.Limit() {
+		t.Fatalf("history %+v, want the limit falling by a tenth on each slow call: 90, 81, 72", h)
+	}
+	if !h[0].Time.Equal(epoch.Add(20*time.Millisecond)) || !h[2].Time.Equal(epoch.Add(60*time.Millisecond)) {
+		t.Errorf("history times %v … %v, want the end of each call", h[0].Time, h[2].Time)
+	}
+	// Down to the floor, then up and down by one on every call.
+	fast := func(context.Context) error { return nil }
+	for i := range 300 {
+		if i%2 == 0 {
+			_ = resilience.Run(context.Background(), p, slow)
+		} else {
+			_ = resilience.Run(context.Background(), p, fast)
+		}
+	}
+	if h := l.History(); len(h) != 120 || h[len(h)-1].Limit != l.Limit() {
+		t.Errorf("history of %d changes ending at %d, want the latest 120 ending at the limit %d", len(h), h[len(h)-1].Limit, l.Limit())
 	}
 }

@@ -188,6 +188,7 @@ func (s *Server) switches(p *resilience.Pipeline, loggedIn bool, csrf string) te
 		switch pol := pol.(type) {
 		case *resilience.AdaptiveLimit:
 			ps.Live = fmt.Sprintf("limit %d, %d in flight", pol.Limit(), pol.InFlight())
+			ps.Chart = limitChart(pol)
 		case *resilience.Timeout:
 			ps.Live = "timeout " + fmtDur(pol.Effective())
 			if pol.Adaptive() != nil {
@@ -213,4 +214,25 @@ func (s *Server) switches(p *resilience.Pipeline, loggedIn bool, csrf string) te
 		sw.Policies = append(sw.Policies, ps)
 	}
 	return sw
+}
+
+// limitChart draws an adaptive limit over its latest changes, ending at
+// the limit now.
+func limitChart(l *resilience.AdaptiveLimit) *templates.Spark {
+	h := l.History()
+	vals := make([]float64, 0, len(h)+1)
+	for _, p := range h {
+		vals = append(vals, float64(p.Limit))
+	}
+	vals = append(vals, float64(l.Limit()))
+	if len(vals) == 1 {
+		vals = append(vals, vals[0]) // a flat line at the initial limit
+	}
+	sp := spark(vals, "")
+	lo, hi := vals[0], vals[0]
+	for _, v := range vals {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	sp.Label = fmt.Sprintf("adaptive limit over its last %d changes: from %s to %s, now %d", len(h), fmtNum(lo), fmtNum(hi), l.Limit())
+	return &sp
 }

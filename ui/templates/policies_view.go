@@ -21,4 +21,7 @@ type PolicyState struct {
 	OffText string
 	// Action is the kill switch form's URL; "" when it has none.
 	Action string
+	// Chart, when set, draws the policy's value over its latest changes
+	// (the adaptive limit).
+	Chart *Spark
 }
