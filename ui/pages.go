@@ -30,6 +30,9 @@ func (s *Server) page(c echo.Context, heading, nav string) templates.Page {
 	}
 	p.AlertsFiring = s.firing()
 	p.Fleet = s.cfg.Fleet != nil
+	if s.cfg.Reloader != nil {
+		p.ReloadError = s.cfg.Reloader.Refused()
+	}
 	return p
 }
 

@@ -26,6 +26,9 @@ type ReloadReport struct {
 // is the file's fault (400).
 type Reloader interface {
 	Reload(ctx context.Context, actor string) (ReloadReport, error)
+	// Refused returns the error of the latest reload if it was refused,
+	// and "" after a reload that succeeded (or none).
+	Refused() string
 }
 
 // ErrReloadInvalid is wrapped by the errors of a configuration that

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,6 +36,16 @@ type reloader struct {
 	mu      sync.Mutex
 	inForce map[string]pipelineConfig
 	bound   map[string][]resilience.Observer
+	// refused is the error of the latest reload if it was refused.
+	refused atomic.Pointer[string]
+}
+
+// Refused returns the error of the latest reload if it was refused.
+func (r *reloader) Refused() string {
+	if s := r.refused.Load(); s != nil {
+		return *s
+	}
+	return ""
 }
 
 func newReloader(a *app) *reloader {
@@ -75,6 +86,7 @@ func (r *reloader) Reload(ctx context.Context, actor string) (ui.ReloadReport, e
 	if err != nil {
 		r.reloads.WithLabelValues("failure").Inc()
 		msg := truncate(err.Error(), 2000)
+		r.refused.Store(&msg)
 		entry := store.AuditEntry{At: r.a.opts.Clock.Now(), Actor: actor, Action: "config.reload_failed", Reason: msg, Detail: msg}
 		if _, aerr := r.a.store.AppendAudit(entry); aerr != nil {
 			r.a.log.Error("auditing a failed reload", "err", aerr)
@@ -83,6 +95,7 @@ func (r *reloader) Reload(ctx context.Context, actor string) (ui.ReloadReport, e
 		return rep, err
 	}
 	r.reloads.WithLabelValues("success").Inc()
+	r.refused.Store(nil)
 	return rep, nil
 }
 

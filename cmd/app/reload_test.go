@@ -82,6 +82,22 @@ func TestAnInvalidReloadKeepsTheConfigurationInForce(t *testing.T) {
 	if len(audit.Entries) == 0 || audit.Entries[0].Action != "config.reload_failed" {
 		t.Errorf("audit %+v, want the refused reload first", audit.Entries)
 	}
+	banner := func() bool {
+		resp, err := http.Get(r.url + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), `data-testid="reload-banner"`) && strings.Contains(string(b), "max_attempts")
+	}
+	if !banner() {
+		t.Error("the dashboard shows no banner with the refused reload's error")
+	}
+	rewrite(t, path, ordersConfig(20, 0.5, 3, false))
+	if code := r.do(t, "POST", "/api/v1/config/reload", nil, nil); code != 200 || banner() {
+		t.Errorf("a good reload = %d, banner still shown %v; want 200 and no banner", code, banner())
+	}
 }
 
 func TestAReloadKeepsBreakerStateKillSwitchesAndOverrides(t *testing.T) {

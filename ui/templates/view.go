@@ -28,6 +28,9 @@ type Page struct {
 	Events string
 	// Fleet is set on a fleet hub: the header links to the fleet pages.
 	Fleet bool
+	// ReloadError is the error of the latest configuration reload when it
+	// was refused, shown as a banner; "" otherwise.
+	ReloadError string
 	// AppJS and AppCSS are the URLs of the embedded assets.
 	AppJS, AppCSS string
 	// Next is where the login link comes back to.
