@@ -80,6 +80,8 @@ type pipelineConfig struct {
 	// AdaptiveLimit bounds the calls in flight by a limit that follows
 	// latency (policies.go).
 	AdaptiveLimit *adaptiveLimitConfig `yaml:"adaptive_limit"`
+	// Hedge starts further attempts of slow idempotent requests.
+	Hedge *hedgeConfig `yaml:"hedge"`
 }
 
 type retryConfig struct {
@@ -507,6 +509,11 @@ func buildPolicies(pc pipelineConfig) ([]resilience.Policy, error) {
 				continue
 			}
 			p, err = pc.AdaptiveLimit.build()
+		case "hedge":
+			if pc.Hedge == nil {
+				continue
+			}
+			p, err = pc.Hedge.build()
 		case "rate_limiter":
 			if pc.RateLimiter == nil {
 				continue

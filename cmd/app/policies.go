@@ -9,11 +9,11 @@ import (
 // defaultOrder returns the order of a pipeline's policies, outermost
 // first, when its configuration gives none.
 func defaultOrder() []string {
-	return []string{"rate_limiter", "adaptive_limit", "bulkhead", "breaker", "retry", "timeout"}
+	return []string{"rate_limiter", "adaptive_limit", "bulkhead", "breaker", "hedge", "retry", "timeout"}
 }
 
 // policyNames lists the names an order may use, for error messages.
-const policyNames = "rate_limiter, adaptive_limit, bulkhead, breaker, retry or timeout"
+const policyNames = "rate_limiter, adaptive_limit, bulkhead, breaker, hedge, retry or timeout"
 
 // rateLimiterConfig is a pipeline's rate_limiter: a token bucket of burst
 // tokens refilled at rate a second; a call may wait up to max_wait for one.
@@ -55,4 +55,29 @@ type adaptiveLimitConfig struct {
 
 func (a *adaptiveLimitConfig) build() (resilience.Policy, error) {
 	return resilience.NewAdaptiveLimit(resilience.AdaptiveLimitConfig(*a))
+}
+
+// hedgeConfig is a pipeline's hedge: up to max_hedges more attempts of an
+// idempotent request, each after delay, or after the percentile of recent
+// latency within [min_delay, max_delay]; hedges spend the retry's budget,
+// or this one.
+type hedgeConfig struct {
+	Delay      time.Duration `yaml:"delay"`
+	Percentile float64       `yaml:"percentile"`
+	MinDelay   time.Duration `yaml:"min_delay"`
+	MaxDelay   time.Duration `yaml:"max_delay"`
+	MaxHedges  int           `yaml:"max_hedges"`
+	Budget     struct {
+		Disabled     bool          `yaml:"disabled"`
+		Ratio        float64       `yaml:"ratio"`
+		MinPerSecond float64       `yaml:"min_per_second"`
+		Window       time.Duration `yaml:"window"`
+	} `yaml:"budget"`
+}
+
+func (h *hedgeConfig) build() (resilience.Policy, error) {
+	return resilience.NewHedge(resilience.HedgeConfig{
+		Delay: h.Delay, Percentile: h.Percentile, MinDelay: h.MinDelay, MaxDelay: h.MaxDelay,
+		MaxHedges: h.MaxHedges, Budget: resilience.BudgetConfig(h.Budget),
+	})
 }

@@ -36,9 +36,10 @@ func TestConfigNamesABadPolicySetting(t *testing.T) {
 		{"pipelines:\n  - name: a\n    rate_limiter:\n      rate: 0\n", "pipelines[0].rate_limiter.rate: 0 must be a positive number of calls a second (line 4)"},
 		{"pipelines:\n  - name: a\n    rate_limiter:\n      rate: 5\n      burst: -1\n", "pipelines[0].rate_limiter.burst: -1 must not be negative (line 5)"},
 		{"pipelines:\n  - name: a\n    rate_limiter: {rate: 5, max_wait: -1s}\n", "pipelines[0].rate_limiter.max_wait"},
-		{"pipelines:\n  - name: a\n    order: [limiter]\n", "want rate_limiter, adaptive_limit, bulkhead, breaker, retry or timeout"},
+		{"pipelines:\n  - name: a\n    order: [limiter]\n", "want rate_limiter, adaptive_limit, bulkhead, breaker, hedge, retry or timeout"},
 		{"pipelines:\n  - name: a\n    adaptive_limit: {algorithm: gradient}\n", "pipelines[0].adaptive_limit.algorithm"},
 		{"pipelines:\n  - name: a\n    adaptive_limit:\n      min_limit: 5\n      max_limit: 2\n", "pipelines[0].adaptive_limit.max_limit: 2 must be in [MinLimit (5), 1000000]"},
+		{"pipelines:\n  - name: a\n    hedge:\n      max_hedges: 50\n", "pipelines[0].hedge.max_hedges: 50 must be in [1, 10] (line 4)"},
 		{"pipelines:\n  - name: a\n    timeout:\n      adaptive: {min: 2s, max: 1s}\n", "pipelines[0].timeout.adaptive.max: 1s must not be shorter than Min (2s) (line 4)"},
 	} {
 		_, err := parseConfig([]byte(tc.yaml))
@@ -73,6 +74,7 @@ func TestConfigBuildsAnAdaptiveLimitInTheDefaultOrder(t *testing.T) {
 pipelines:
   - name: search
     adaptive_limit: {algorithm: vegas, initial_limit: 50, max_limit: 400}
+    hedge: {percentile: 0.9, max_hedges: 2}
     breaker: {}
     retry: {max_attempts: 2}
 `))
@@ -87,8 +89,8 @@ pipelines:
 	for _, p := range policies {
 		kinds = append(kinds, strings.Fields(p.String())[0])
 	}
-	if got := strings.Join(kinds, ","); got != "adaptive,breaker,retry" {
-		t.Errorf("policies = %s, want the adaptive limit, breaker, retry", got)
+	if got := strings.Join(kinds, ","); got != "adaptive,breaker,hedge,retry" {
+		t.Errorf("policies = %s, want the adaptive limit, breaker, hedge, retry", got)
 	}
 	l := policies[0].(*resilience.AdaptiveLimit)
 	if l.Config().Algorithm != resilience.LimitVegas || l.Limit() != 50 {

@@ -31,13 +31,16 @@ const drainLimit = 64 << 10
 type Transport struct {
 	p    *resilience.Pipeline
 	next http.RoundTripper
+	// hedged is set when p has a Hedge: replayable requests are then
+	// hedged (hedge.go).
+	hedged bool
 }
 
 // NewTransport returns a Transport that sends requests through p with next;
 // a nil next means http.DefaultTransport. A nil p makes every RoundTrip fail
 // with an error saying so.
 func NewTransport(p *resilience.Pipeline, next http.RoundTripper) *Transport {
-	return &Transport{p: p, next: next}
+	return &Transport{p: p, next: next, hedged: p != nil && hedges(p)}
 }
 
 // Pipeline returns the pipeline requests run through.
@@ -69,6 +72,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.p == nil {
 		closeRequestBody(req)
 		return nil, errors.New("resiliencehttp: Transport.Pipeline is nil: build the Transport with NewTransport and a pipeline")
+	}
+	if t.hedged && replayable(req) {
+		return t.roundTripHedged(req)
 	}
 	c := &roundTrip{next: t.transport(), clock: t.p.Clock(), req: req, replayable: replayable(req)}
 	err := resilience.Run(req.Context(), t.p, c.attempt)
