@@ -49,6 +49,10 @@ type HubConfig struct {
 	Replicas int
 	// Logger logs; nil discards.
 	Logger *slog.Logger
+	// OnSnapshot, when set, is called with each snapshot taken in and the
+	// hub's time of it, outside the hub's lock (SLOFeed feeds an SLO
+	// engine). It must not keep s.
+	OnSnapshot func(s *Snapshot, at time.Time)
 }
 
 // Drop reasons of HubStats.Dropped.
@@ -215,6 +219,9 @@ func (h *Hub) Ingest(subject string, data []byte) error {
 	h.take(s, now)
 	h.pruneLocked(now)
 	h.mu.Unlock()
+	if h.cfg.OnSnapshot != nil {
+		h.cfg.OnSnapshot(s, now)
+	}
 	h.notify()
 	return nil
 }

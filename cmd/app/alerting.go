@@ -82,9 +82,13 @@ func (al *alerting) wire(a *app) error {
 		return err
 	}
 	adapter := storeAlerts{a.store}
+	outbox, err := a.hubOutbox(adapter)
+	if err != nil {
+		return err
+	}
 	external := "http://" + a.opts.Addr
 	al.notifier, err = telemetry.NewWebhookNotifier(telemetry.WebhookNotifierConfig{
-		Receivers: receivers, Outbox: adapter, Log: adapter, Observers: []resilience.Observer{a.agg},
+		Receivers: receivers, Outbox: outbox, Log: adapter, Observers: []resilience.Observer{a.agg},
 		RepeatInterval: a.cfg.Alerts.repeatInterval(),
 		Clock:          a.opts.Clock, ExternalURL: external, Logger: a.log,
 	})

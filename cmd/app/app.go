@@ -91,7 +91,7 @@ func newApp(ctx context.Context, opts options) (_ *app, err error) {
 		}
 	}()
 	if opts.ConfigPath != "" {
-		if a.cfg, err = loadConfig(opts.ConfigPath); err != nil {
+		if a.cfg, err = loadConfigAs(opts.ConfigPath, opts.hub != nil); err != nil {
 			return nil, err
 		}
 	}
@@ -128,6 +128,9 @@ func newApp(ctx context.Context, opts options) (_ *app, err error) {
 	if err := a.buildGateway(); err != nil {
 		return nil, err
 	}
+	if err := a.startHub(ctx); err != nil { // before wire: a hub's outbox needs NATS
+		return nil, err
+	}
 	if err := a.alerting.wire(a); err != nil {
 		return nil, err
 	}
@@ -140,9 +143,6 @@ func newApp(ctx context.Context, opts options) (_ *app, err error) {
 	}
 	a.reloader = newReloader(a)
 	if err := a.joinFleet(ctx); err != nil {
-		return nil, err
-	}
-	if err := a.startHub(ctx); err != nil {
 		return nil, err
 	}
 	e, err := a.routes()

@@ -19,7 +19,7 @@ import (
 func checkStartup(opts options) error {
 	a := &app{opts: opts, cfg: &fileConfig{}, registry: &resilience.Registry{}, log: slog.New(slog.DiscardHandler)}
 	if opts.ConfigPath != "" {
-		cfg, err := loadConfig(opts.ConfigPath)
+		cfg, err := loadConfigAs(opts.ConfigPath, opts.hub != nil)
 		if err != nil {
 			return err
 		}

@@ -157,18 +157,26 @@ func (es configErrors) Error() string {
 }
 
 // loadConfig reads and validates the file at path.
-func loadConfig(path string) (*fileConfig, error) {
+func loadConfig(path string) (*fileConfig, error) { return loadConfigAs(path, false) }
+
+// loadConfigAs reads and validates the configuration of an app, or of a
+// fleet hub when hub is set (its SLOs name service/pipeline).
+func loadConfigAs(path string, hub bool) (*fileConfig, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	return parseConfig(b)
+	return parseConfigAs(b, hub)
 }
 
 // parseConfig parses and validates a configuration, reporting every problem
 // with its field path and line: a value of the wrong type does not hide
 // the problems of the other fields.
-func parseConfig(b []byte) (*fileConfig, error) {
+func parseConfig(b []byte) (*fileConfig, error) { return parseConfigAs(b, false) }
+
+// parseConfigAs is parseConfig for an app, or for a fleet hub when hub is
+// set.
+func parseConfigAs(b []byte, hub bool) (*fileConfig, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
@@ -187,7 +195,7 @@ func parseConfig(b []byte) (*fileConfig, error) {
 	case !errors.Is(err, io.EOF):
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
-	cfg := &fileConfig{}
+	cfg := &fileConfig{noDemo: hub}
 	lines := map[string]int{}
 	checkFields(root.Content[0], reflect.TypeOf(*cfg), "", lines, &errs)
 	if err := root.Decode(cfg); err != nil {
@@ -382,7 +390,13 @@ func (c *fileConfig) validate(lines map[string]int) configErrors {
 	sloNames := map[string]int{}
 	for i, slo := range c.SLOs {
 		path := fmt.Sprintf("slos[%d]", i)
-		addAll(&errs, lines, path, slo.Validate(known))
+		if c.noDemo {
+			// A hub's SLOs are on the fleet's pipelines: service/pipeline.
+			addAll(&errs, lines, path, slo.Validate(nil))
+			c.validateHubSLO(path, slo, add)
+		} else {
+			addAll(&errs, lines, path, slo.Validate(known))
+		}
 		if first, dup := sloNames[slo.Name]; dup && slo.Name != "" {
 			add(path+".name", fmt.Sprintf("%q is used by slos[%d]", slo.Name, first))
 		} else {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -61,6 +62,7 @@ func hubCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.StringVar(&h.NATSConfig, "nats-config", "", "NATS server configuration file for the embedded server (accounts, permissions, TLS)")
 	fs.StringVar(&opts.NATSCreds, "nats-creds", os.Getenv("NATS_CREDS"), "NATS credentials file of the hub's connection (default $NATS_CREDS)")
 	fs.Var((*stringList)(&opts.Webhooks), "alert-webhook", "URL that receives alert notifications (repeatable)")
+	checkOnly := fs.Bool("check-config", false, "validate the configuration (SLOs on service/pipeline) and exit")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage:\n  app hub [flags]   run the fleet hub: the fleet dashboard, API and overrides over NATS JetStream\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -80,6 +82,14 @@ func hubCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	opts.AdminToken = os.Getenv("FUSEBOX_ADMIN_TOKEN")
 	opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	opts.hub = h
+	if *checkOnly {
+		if err := checkStartup(opts); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s is valid for a hub\n", cmp.Or(opts.ConfigPath, "no --config given: the default configuration"))
+		return 0
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	a, err := newApp(ctx, opts)
@@ -127,7 +137,7 @@ func (a *app) startHub(ctx context.Context) error {
 		return fmt.Errorf("connecting to NATS at %s: %w", url, err)
 	}
 	a.hubState.conn = nc
-	hub, err := fleet.NewHub(ctx, fleet.HubConfig{Conn: nc, Clock: a.opts.Clock, Logger: a.log})
+	hub, err := fleet.NewHub(ctx, fleet.HubConfig{Conn: nc, Clock: a.opts.Clock, Logger: a.log, OnSnapshot: fleet.SLOFeed(a.alerting.slos)})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/fusebox-dev/fusebox/fleet"
+	"github.com/fusebox-dev/fusebox/telemetry"
+)
+
+// hubSetupTimeout bounds the creation of the hub's notifications bucket.
+const hubSetupTimeout = 10 * time.Second
+
+// hubOutbox returns the webhook outbox: the store's, and on a hub the
+// store's behind the fleet's notification records, so that the hubs on
+// one NATS cluster send each notification once.
+func (a *app) hubOutbox(store telemetry.Outbox) (telemetry.Outbox, error) {
+	if a.hubState == nil || a.hubState.conn == nil {
+		return store, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), hubSetupTimeout)
+	defer cancel()
+	return fleet.NewDedupOutbox(ctx, fleet.DedupConfig{
+		Conn: a.hubState.conn, Outbox: store, RepeatInterval: a.cfg.Alerts.repeatInterval(),
+		Clock: a.opts.Clock, Logger: a.log,
+	})
+}
+
+// validateHubSLO checks the pipeline of a hub's SLO, which names a
+// pipeline of a service of the fleet: service/pipeline.
+func (c *fileConfig) validateHubSLO(path string, slo telemetry.SLOConfig, add func(path, msg string)) {
+	if slo.Pipeline == "" {
+		return // Validate reported it
+	}
+	if _, _, err := fleet.ParseSLOPipeline(slo.Pipeline); err != nil {
+		add(path+".pipeline", strings.TrimPrefix(err.Error(), fleet.ErrInvalidName.Error()+": "))
+	}
+}
