@@ -43,6 +43,7 @@ func fleetDemoCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs.StringVar(&opts.Addr, "addr", "", "listen address of the hub's dashboard (default 127.0.0.1:8080)")
 	fs.StringVar(&opts.DataDir, "data-dir", "", "directory of the hub's data (default a new temporary directory, removed at exit)")
 	fs.StringVar(&opts.hub.NATSListen, "nats-listen", "127.0.0.1:4222", "client address of the embedded NATS server")
+	fs.StringVar(&opts.ConfigPath, "config", "", "the hub's configuration file (SLOs on service/pipeline, webhooks)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
