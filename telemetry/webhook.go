@@ -905,7 +905,11 @@ func (n *WebhookNotifier) deliver(ctx context.Context, r *receiver, item Notific
 	item.LastError = clipText(err.Error(), 512)
 	d.Error, d.NextAttempt = item.LastError, item.NextAttempt
 	n.remember(d)
-	n.log.Warn("webhook delivery failed", "receiver", r.cfg.Name, "notification", item.ID,
+	level := slog.LevelWarn
+	if d.Result == DeliveryRejected {
+		level = slog.LevelDebug // the breaker's refusals come every few seconds while a receiver is down
+	}
+	n.log.Log(ctx, level, "webhook delivery failed", "receiver", r.cfg.Name, "notification", item.ID,
 		"round", d.Round, "result", d.Result, "err", err, "next_attempt", item.NextAttempt)
 	if err := n.outbox.UpdateNotification(item); err != nil {
 		return false, fmt.Errorf("telemetry: recording the failed delivery of notification %d: %w", item.ID, err)
