@@ -176,9 +176,13 @@ type Delivery struct {
 	Receiver string    `json:"receiver"`
 	At       time.Time `json:"at"`
 	// Status is the payload's status ("firing", "resolved");
-	// Fingerprints are its alerts'.
+	// Fingerprints are its alerts'. In the deliveries of an alert
+	// (Alert.Deliveries), Status is the status the payload gave that alert:
+	// a group's payload may say "firing" while one of its alerts resolved.
 	Status       string   `json:"status"`
 	Fingerprints []string `json:"fingerprints"`
+	// statuses are the alerts' own, by Fingerprints index.
+	statuses []string
 	// Result is one of the Delivery* results.
 	Result string `json:"result"`
 	// Round counts the rounds of this notification, from 1; Requests the
@@ -861,6 +865,7 @@ func (n *WebhookNotifier) deliver(ctx context.Context, r *receiver, item Notific
 		d.Status = p.Status
 		for _, a := range p.Alerts {
 			d.Fingerprints = append(d.Fingerprints, a.Fingerprint)
+			d.statuses = append(d.statuses, a.Status)
 		}
 	}
 	if err == nil {
@@ -1037,8 +1042,12 @@ func (n *WebhookNotifier) Pending() ([]Notification, error) {
 func (n *WebhookNotifier) deliveriesByFingerprint() map[string][]Delivery {
 	out := map[string][]Delivery{}
 	for _, d := range n.Deliveries() {
-		for _, fp := range d.Fingerprints {
-			out[fp] = append(out[fp], d)
+		for i, fp := range d.Fingerprints {
+			ad := d
+			if i < len(d.statuses) {
+				ad.Status = d.statuses[i]
+			}
+			out[fp] = append(out[fp], ad)
 		}
 	}
 	return out

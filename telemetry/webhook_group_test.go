@@ -210,3 +210,24 @@ func equalSent(a, b []sent) bool {
 		return x.receiver == y.receiver && x.group == y.group && x.status == y.status && strings.Join(x.alerts, ",") == strings.Join(y.alerts, ",")
 	})
 }
+
+func TestAnAlertsDeliveriesShowTheStatusItsPayloadGaveIt(t *testing.T) {
+	rs := newReceiverServer(t, "", 0)
+	n := fastNotifier(t, &memoryOutbox{}, WebhookConfig{Name: "ops", URL: rs.URL})
+	page := sloAlert("checkout", "page", "1h", AlertFiring)
+	ticket := sloAlert("checkout", "ticket", "1d", AlertResolved)
+	if err := n.Notify([]AlertRecord{page, ticket}); err != nil {
+		t.Fatal(err)
+	}
+	deliverAll(t, n, 3)
+	by := n.deliveriesByFingerprint()
+	if d := by[page.Fingerprint]; len(d) != 1 || d[0].Status != AlertFiring {
+		t.Errorf("the firing alert's deliveries = %+v, want one firing", d)
+	}
+	if d := by[ticket.Fingerprint]; len(d) != 1 || d[0].Status != AlertResolved {
+		t.Errorf("the resolved alert's deliveries = %+v, want one resolved, though the payload fires", d)
+	}
+	if ds := n.Deliveries(); len(ds) != 1 || ds[0].Status != AlertFiring {
+		t.Errorf("deliveries = %+v, want one, with the payload's status", ds)
+	}
+}
