@@ -151,3 +151,39 @@ func TestDedupOutboxWithoutNATSQueuesTheNotification(t *testing.T) {
 		t.Fatalf("pending: %d, want 1", len(p))
 	}
 }
+
+// Hubs that queue the same transition at the same moment keep one copy
+// between them: the loser of the compare-and-set removes its own.
+func TestDedupOutboxRacingHubsKeepOneCopy(t *testing.T) {
+	srv := startServer(t, "", "")
+	clock := resiliencetest.NewClock(time.Date(2026, 12, 6, 1, 0, 0, 0, time.UTC))
+	inners := make([]*memOutbox, 4)
+	outs := make([]*fleet.DedupOutbox, 4)
+	for i := range outs {
+		inners[i] = &memOutbox{}
+		outs[i] = newDedup(t, srv.ClientURL(), clock, inners[i])
+	}
+	for round := range 12 {
+		st := telemetry.AlertFiring
+		if round%2 == 1 {
+			st = telemetry.AlertResolved
+		}
+		n := notification(t, "x", map[string]string{"fp1": st})
+		var wg sync.WaitGroup
+		for _, o := range outs {
+			wg.Go(func() {
+				if _, err := o.EnqueueNotification(n); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		total := 0
+		for _, in := range inners {
+			total += in.len()
+		}
+		if total != round+1 {
+			t.Fatalf("after transition %d the outboxes hold %d notifications, want %d", round+1, total, round+1)
+		}
+	}
+}
