@@ -192,6 +192,7 @@ func (a *app) hubRoutes(e *echo.Echo) {
 		return
 	}
 	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/fleet") }, a.ui.SecurityHeaders)
+	e.Pre(fleetPipelineLinks)
 }
 
 // hubStats is the aggregator whose changes are the fleet's: the live pages

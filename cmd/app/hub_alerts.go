@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"net/http"
+	"net/url"
 	"strings"
 	"time"
+
+	"github.com/labstack/echo/v4"
 
 	"github.com/fusebox-dev/fusebox/fleet"
 	"github.com/fusebox-dev/fusebox/telemetry"
@@ -35,5 +39,21 @@ func (c *fileConfig) validateHubSLO(path string, slo telemetry.SLOConfig, add fu
 	}
 	if _, _, err := fleet.ParseSLOPipeline(slo.Pipeline); err != nil {
 		add(path+".pipeline", strings.TrimPrefix(err.Error(), fleet.ErrInvalidName.Error()+": "))
+	}
+}
+
+// fleetPipelineLinks sends the links of a hub's alerts and SLOs to a
+// fleet pipeline, /pipelines/service/pipeline (or with the '/' escaped),
+// to the service's fleet page: the hub has no page of its own for them.
+func fleetPipelineLinks(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if rest, ok := strings.CutPrefix(c.Request().URL.EscapedPath(), "/pipelines/"); ok {
+			if p, err := url.PathUnescape(rest); err == nil {
+				if svc, _, err := fleet.ParseSLOPipeline(p); err == nil {
+					return c.Redirect(http.StatusSeeOther, "/fleet/"+svc)
+				}
+			}
+		}
+		return next(c)
 	}
 }

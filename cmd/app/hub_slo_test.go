@@ -305,3 +305,24 @@ func TestHubCheckConfigWantsSLOsOnServiceSlashPipeline(t *testing.T) {
 		t.Errorf("the app's loader accepted a hub SLO: %v", err)
 	}
 }
+
+// The links of a hub's alerts and SLOs to service/pipeline lead to the
+// service's fleet page.
+func TestAHubSendsFleetPipelineLinksToTheServicePage(t *testing.T) {
+	r := startHubApp(t)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for path, want := range map[string]string{
+		"/pipelines/shop/pay": "/fleet/shop", "/pipelines/shop%2Fpay": "/fleet/shop", "/pipelines/pay": "",
+	} {
+		resp, err := client.Get(r.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Location"); want != "" && (resp.StatusCode != http.StatusSeeOther || got != want) {
+			t.Errorf("GET %s: %d to %q, want 303 to %q", path, resp.StatusCode, got, want)
+		} else if want == "" && strings.HasPrefix(got, "/fleet") {
+			t.Errorf("GET %s went to %q: not a fleet pipeline", path, got)
+		}
+	}
+}
