@@ -176,10 +176,12 @@ func TestBrowserWalksTheNewcomersPath(t *testing.T) {
 	if err != nil || !strings.Contains(expect, "opens within ~5 s") {
 		t.Fatalf("the payments outage expects %q (%v)", expect, err)
 	}
+	// The clock is read before the click (as for the stop below): on the
+	// fast clock the breaker may open before the click's response arrives.
+	started := clock.Now()
 	if resp, err := chromedp.RunResponse(tab, click("scenario-start-payments-outage")); err != nil || resp.Status != http.StatusOK {
 		t.Fatalf("starting the payments outage: %v (%v)", resp, err)
 	}
-	started := clock.Now()
 	waitFor(tab, "the overview is live again", `document.querySelector('[data-testid="live"]').textContent.trim() === "live"`, 10*time.Second)
 	noReload(tab)
 
@@ -214,10 +216,11 @@ func TestBrowserWalksTheNewcomersPath(t *testing.T) {
 	assertNoReload(alertsTab, "while the outage ran")
 
 	// 4. Stop it: the breaker closes and the alert resolves.
+	// The clock is read before the click, as for the start.
+	stopped := clock.Now()
 	if resp, err := chromedp.RunResponse(tab, click("scenario-stop-payments-outage")); err != nil || resp.Status != http.StatusOK {
 		t.Fatalf("stopping the payments outage: %v (%v)", resp, err)
 	}
-	stopped := clock.Now()
 	waitFor(tab, "the overview is live again", `document.querySelector('[data-testid="live"]').textContent.trim() === "live"`, 10*time.Second)
 	noReload(tab)
 	waitFor(tab, "the payments breaker is closed", state("payments")+` === "state-closed"`, 60*time.Second)
