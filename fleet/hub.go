@@ -173,6 +173,14 @@ func NewHub(ctx context.Context, cfg HubConfig) (*Hub, error) {
 		_ = h.sub.Unsubscribe()
 		return nil, err
 	}
+	// The server knows of the subscription once the flush returns, so no
+	// snapshot published after NewHub returns is missed.
+	flushCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := cfg.Conn.FlushWithContext(flushCtx); err != nil {
+		_ = h.sub.Unsubscribe()
+		return nil, fmt.Errorf("fleet: subscribing to snapshots: %w", err)
+	}
 	return h, nil
 }
 
