@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,16 +23,23 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// The end-to-end test runs the demo app, a real Prometheus scraping it
-// every second with the committed rules and configuration, and a real
-// Alertmanager whose webhook points at the app. It checks the dashboards'
-// queries against Prometheus, the app's exposition with promtool, and that
-// an outage on a demo downstream reaches the app as a Prometheus alert.
+// The end-to-end test runs the demo app, the fleet demo (a hub with
+// instances joined to it), a real Prometheus scraping both every second
+// with the committed rules and configuration, and a real Alertmanager whose
+// webhook points at the app. It checks the dashboards' queries against
+// Prometheus (every query of the fleet row with data from the hub), the
+// app's exposition with promtool, and that an outage on a demo downstream
+// reaches the app as a Prometheus alert.
 
 const (
 	e2eToken    = "e2e-admin-token-0123"
 	e2ePipeline = "payments"
 	e2eSLO      = "payments-availability"
+	// e2eService is the fleet demo's service whose payments breaker the
+	// test forces open through the hub.
+	e2eService = "checkout"
+	// fleetRow is the title of the Overview's row of hub queries.
+	fleetRow = "Fleet (hub)"
 )
 
 func TestEndToEndWithPrometheusAndAlertmanager(t *testing.T) {
@@ -55,11 +63,20 @@ func TestEndToEndWithPrometheusAndAlertmanager(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/app: %v\n%s", err, out)
 	}
-	appAddr, promAddr, amAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-	app := "http://" + appAddr
+	appAddr, hubAddr, natsAddr, promAddr, amAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	app, hub := "http://"+appAddr, "http://"+hubAddr
 	start(t, dir, "app", []string{"FUSEBOX_ADMIN_TOKEN=" + e2eToken},
 		bin, "--addr", appAddr, "--data-dir", filepath.Join(dir, "data"))
 	waitHTTP(ctx, t, app+"/readyz")
+
+	// The fleet demo: a hub with its embedded NATS server and instances
+	// joined to it, with checkout's payments breaker forced open on every
+	// instance, so that the fleet row's breaker and override panels have
+	// something to show.
+	start(t, dir, "fleet-demo", []string{"FUSEBOX_ADMIN_TOKEN=" + e2eToken},
+		bin, "fleet-demo", "--addr", hubAddr, "--nats-listen", natsAddr, "--data-dir", filepath.Join(dir, "hub"))
+	waitHTTP(ctx, t, hub+"/readyz")
+	forceFleetBreaker(ctx, t, hub)
 
 	// Alertmanager, with the committed configuration pointed at the app.
 	tokenFile := filepath.Join(dir, "token")
@@ -75,7 +92,7 @@ func TestEndToEndWithPrometheusAndAlertmanager(t *testing.T) {
 	waitHTTP(ctx, t, "http://"+amAddr+"/-/ready")
 
 	// Prometheus, with the committed configuration and rules, every second.
-	promConfig := prometheusConfig(t, dir, appAddr, amAddr)
+	promConfig := prometheusConfig(t, dir, appAddr, hubAddr, amAddr)
 	start(t, dir, "prometheus", nil, prom,
 		"--config.file="+promConfig, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
 		"--web.listen-address="+promAddr, "--web.external-url=http://"+promAddr,
@@ -95,6 +112,9 @@ func TestEndToEndWithPrometheusAndAlertmanager(t *testing.T) {
 
 	t.Run("every dashboard query parses and most return data", func(t *testing.T) {
 		checkDashboardQueries(ctx, t, promURL)
+	})
+	t.Run("every query of the fleet row returns data from the hub", func(t *testing.T) {
+		checkFleetQueries(ctx, t, promURL)
 	})
 	t.Run("promtool check metrics accepts the exposition", func(t *testing.T) {
 		body := get(ctx, t, app+"/metrics", "text/plain")
@@ -283,10 +303,26 @@ func alertmanagerConfig(t *testing.T, app, tokenFile string) string {
 	return writeYAML(t, filepath.Dir(tokenFile), "alertmanager.yml", cfg)
 }
 
+// forceFleetBreaker forces the payments breaker of e2eService open on
+// every instance, through the hub's API.
+func forceFleetBreaker(ctx context.Context, t *testing.T, hub string) {
+	t.Helper()
+	u := hub + "/api/v1/fleet/" + e2eService + "/pipelines/" + e2ePipeline + "/breaker"
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	// The hub knows the service once its instances' first snapshots are in.
+	poll(wctx, t, "PUT "+u, func() error {
+		if code := status(wctx, t, http.MethodPut, u, `{"state":"forced_open","reason":"end-to-end test"}`); code/100 != 2 {
+			return fmt.Errorf("status %d", code)
+		}
+		return nil
+	})
+}
+
 // prometheusConfig writes the committed Prometheus configuration scraping
-// and evaluating every second, pointed at the app and Alertmanager, with the
-// committed rules.
-func prometheusConfig(t *testing.T, dir, appAddr, amAddr string) string {
+// and evaluating every second, pointed at the app, the hub and
+// Alertmanager, with the committed rules.
+func prometheusConfig(t *testing.T, dir, appAddr, hubAddr, amAddr string) string {
 	t.Helper()
 	var cfg map[string]any
 	readYAML(t, "prometheus/prometheus.yml", &cfg)
@@ -300,16 +336,17 @@ func prometheusConfig(t *testing.T, dir, appAddr, amAddr string) string {
 	cfg["alerting"] = map[string]any{"alertmanagers": []any{
 		map[string]any{"static_configs": []any{map[string]any{"targets": []any{amAddr}}}},
 	}}
+	targets := map[string]string{"fusebox": appAddr, "fusebox-hub": hubAddr}
 	var jobs []any
 	for _, sc := range cfg["scrape_configs"].([]any) {
 		sc := sc.(map[string]any)
-		if sc["job_name"] == "fusebox" {
-			sc["static_configs"] = []any{map[string]any{"targets": []any{appAddr}}}
+		if addr, ok := targets[sc["job_name"].(string)]; ok {
+			sc["static_configs"] = []any{map[string]any{"targets": []any{addr}}}
 			jobs = append(jobs, sc)
 		}
 	}
-	if len(jobs) != 1 {
-		t.Fatal("prometheus.yml has no fusebox job")
+	if len(jobs) != len(targets) {
+		t.Fatal("prometheus.yml lacks the fusebox or the fusebox-hub job")
 	}
 	cfg["scrape_configs"] = jobs
 	return writeYAML(t, dir, "prometheus.yml", cfg)
@@ -392,22 +429,24 @@ func substitute(expr string) string {
 	return strings.NewReplacer(
 		"$__rate_interval", "1m", "$__range", "5m", "$__interval", "15s",
 		"${datasource}", "prometheus", "$job", "fusebox", "$instance", ".*",
-		"$pipeline", e2ePipeline, "$slo", e2eSLO,
+		"$pipeline", e2ePipeline, "$slo", e2eSLO, "$service", e2eService,
 	).Replace(expr)
 }
 
 // dashboardQueries returns every PromQL expression of a committed dashboard
-// (panels, annotations) and its label_values variables, by name.
-func dashboardQueries(t *testing.T) (exprs, variables map[string]string) {
+// (panels, annotations) and its label_values variables, by name, and the
+// title of the row of each panel query.
+func dashboardQueries(t *testing.T) (exprs, variables, rows map[string]string) {
 	t.Helper()
 	paths, err := filepath.Glob("../grafana/dashboards/*.json")
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no committed dashboards (%v)", err)
 	}
-	exprs, variables = map[string]string{}, map[string]string{}
+	exprs, variables, rows = map[string]string{}, map[string]string{}, map[string]string{}
 	for _, p := range paths {
 		var d struct {
 			Panels []struct {
+				Type    string `json:"type"`
 				Title   string `json:"title"`
 				Targets []struct {
 					Expr string `json:"expr"`
@@ -434,9 +473,14 @@ func dashboardQueries(t *testing.T) (exprs, variables map[string]string) {
 			t.Fatalf("%s: %v", p, err)
 		}
 		base := filepath.Base(p)
+		row := ""
 		for _, panel := range d.Panels {
+			if panel.Type == "row" {
+				row = panel.Title
+			}
 			for i, tg := range panel.Targets {
-				exprs[fmt.Sprintf("%s / %s / query %d", base, panel.Title, i+1)] = tg.Expr
+				name := fmt.Sprintf("%s / %s / query %d", base, panel.Title, i+1)
+				exprs[name], rows[name] = tg.Expr, row
 			}
 		}
 		for _, a := range d.Annotations.List {
@@ -448,13 +492,13 @@ func dashboardQueries(t *testing.T) (exprs, variables map[string]string) {
 			}
 		}
 	}
-	return exprs, variables
+	return exprs, variables, rows
 }
 
 var labelValues = regexp.MustCompile(`^label_values\((.*), *(\w+)\)$`)
 
 func checkDashboardQueries(ctx context.Context, t *testing.T, promURL string) {
-	exprs, variables := dashboardQueries(t)
+	exprs, variables, _ := dashboardQueries(t)
 	var withData, total int
 	var empty []string
 	for name, expr := range exprs {
@@ -506,6 +550,47 @@ func checkDashboardQueries(ctx context.Context, t *testing.T, promURL string) {
 	if withData*5 < total*4 {
 		t.Errorf("only %d of %d dashboard queries return data; want at least 80 %%", withData, total)
 	}
+}
+
+// checkFleetQueries checks that every query of the fleet row returns data,
+// naming the panel of each one that does not within 30 s (a rate needs two
+// scrapes of the hub).
+func checkFleetQueries(ctx context.Context, t *testing.T, promURL string) {
+	exprs, _, rows := dashboardQueries(t)
+	var names []string
+	for name := range exprs {
+		if rows[name] == fleetRow {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		t.Fatalf("no dashboard has a %q row", fleetRow)
+	}
+	sort.Strings(names)
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for _, name := range names {
+		expr := substitute(exprs[name])
+		for {
+			n, err := instantQuery(ctx, promURL, expr)
+			if err == nil && n > 0 {
+				break
+			}
+			if err == nil {
+				err = errors.New("no data")
+			}
+			select {
+			case <-tick.C:
+				continue
+			case <-wctx.Done():
+			}
+			t.Errorf("%s: %s: %v", name, expr, err)
+			break
+		}
+	}
+	t.Logf("%d queries of the %q row checked", len(names), fleetRow)
 }
 
 // logRuleErrors logs the rules Prometheus failed to evaluate.
