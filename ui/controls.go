@@ -50,6 +50,10 @@ type OverrideRequest struct {
 	// Duration is how long a forced state holds before it reverts by
 	// itself; zero holds until reverted. Always zero for OverrideAuto.
 	Duration time.Duration
+	// Until, when not zero, is the end of the override in force, kept
+	// (duration "keep"): the override ends then, however little is left,
+	// and Duration is what was left of it when the request was validated.
+	Until time.Time
 }
 
 // Controls applies breaker overrides: cmd/app forces the registry's breaker,
@@ -195,7 +199,7 @@ func (s *Server) keepOverride(req OverrideRequest) (OverrideRequest, error) {
 		if p, err := s.cfg.Registry.Get(req.Pipeline); err == nil && p.Breaker() != nil {
 			if ov := p.Breaker().Metrics().Override; ov != nil && ov.State == want && !ov.Until.IsZero() {
 				if d := ov.Until.Sub(s.clock.Now()); d > 0 {
-					req.Duration = d
+					req.Duration, req.Until = d, ov.Until
 					return req, nil
 				}
 			}
@@ -262,7 +266,11 @@ func (s *Server) apiOverride(c echo.Context) error {
 		return s.fail(c, err)
 	}
 	out := map[string]any{"pipeline": req.Pipeline, "state": req.State, "reason": req.Reason, "actor": req.Actor}
-	if req.Duration > 0 {
+	switch {
+	case !req.Until.IsZero():
+		out["duration"] = req.Duration.String()
+		out["until"] = req.Until.UTC()
+	case req.Duration > 0:
 		out["duration"] = req.Duration.String()
 		out["until"] = s.clock.Now().Add(req.Duration).UTC()
 	}

@@ -120,7 +120,10 @@ func (f *fakeControls) Override(ctx context.Context, req OverrideRequest) error 
 	}
 	if st, ok := req.State.Breaker(); ok {
 		var until time.Time
-		if req.Duration > 0 {
+		switch {
+		case !req.Until.IsZero():
+			until = req.Until
+		case req.Duration > 0:
 			until = t0.Add(req.Duration)
 		}
 		return f.reg.Override(ctx, req.Pipeline, st, req.Reason, until)

@@ -411,7 +411,10 @@ func (s *Server) applyFleetOverride(c echo.Context, b fleetOverrideBody) (fleet.
 		return o, fleetError(err)
 	}
 	o.State = st
-	if req.Duration > 0 {
+	switch {
+	case !req.Until.IsZero():
+		o.Until = req.Until
+	case req.Duration > 0:
 		o.Until = s.clock.Now().Add(req.Duration)
 	}
 	o, err = s.cfg.Fleet.SetOverride(ctx, o)

@@ -164,6 +164,7 @@ func TestOverrideFormSubmittedUnchangedChangesNothing(t *testing.T) {
 		{"forced open until reverted", resilience.StateForcedOpen, time.Time{}},
 		{"forced open for 15 minutes", resilience.StateForcedOpen, until},
 		{"forced closed for 15 minutes", resilience.StateForcedClosed, until},
+		{"forced open with 30 seconds left", resilience.StateForcedOpen, t0.Add(30 * time.Second)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ev := newEnv(t)

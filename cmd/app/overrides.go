@@ -37,12 +37,25 @@ type overrides struct {
 // different stories. A request that changes nothing (lifting an override
 // that does not exist, repeating the override in force) writes nothing.
 func (o *overrides) apply(ctx context.Context, pipeline, state, reason, actor string, d time.Duration) error {
+	return o.set(ctx, pipeline, state, reason, actor, d, time.Time{})
+}
+
+// set is apply, and with keep not zero it keeps the end of the override
+// in force instead of taking a duration: the same forced state ends at
+// keep, however little is left, as long as that override is still in
+// force with that end. The shortest duration bounds new ends only.
+func (o *overrides) set(ctx context.Context, pipeline, state, reason, actor string, d time.Duration, keep time.Time) error {
 	reason = strings.TrimSpace(reason)
+	if !keep.IsZero() {
+		d = 0 // the end is keep
+	}
 	switch {
 	case reason == "":
 		return fmt.Errorf("%w: reason is required", errInvalid)
 	case len(reason) > ui.MaxReason:
 		return fmt.Errorf("%w: reason is %d bytes long: at most %d", errInvalid, len(reason), ui.MaxReason)
+	case !keep.IsZero() && state == "auto":
+		return fmt.Errorf("%w: only a forced state keeps an end", errInvalid)
 	case d < 0 || d > ui.MaxOverrideDuration:
 		return fmt.Errorf("%w: duration %v is outside [%v, %v]", errInvalid, d, ui.MinOverrideDuration, ui.MaxOverrideDuration)
 	case d > 0 && d < ui.MinOverrideDuration:
@@ -94,6 +107,12 @@ func (o *overrides) apply(ctx context.Context, pipeline, state, reason, actor st
 	var until time.Time
 	if d > 0 {
 		until = now.Add(d)
+	}
+	if !keep.IsZero() {
+		if prev == nil || prev.State != forced || !prev.Until.Equal(keep) || !keep.After(now) {
+			return fmt.Errorf("%w: the override to keep, %s until %s, is no longer in force", errInvalid, state, keep.UTC().Format(time.RFC3339))
+		}
+		until = keep
 	}
 	if prev != nil && hasStored && d == 0 && prev.Until.IsZero() && stored.Until.IsZero() &&
 		prev.State == forced && stored.State == state && prev.Reason == reason && stored.Reason == reason {

@@ -68,7 +68,7 @@ func (a *app) mountUI(e *echo.Echo) error {
 type uiControls struct{ o *overrides }
 
 func (c uiControls) Override(ctx context.Context, req ui.OverrideRequest) error {
-	err := c.o.apply(ctx, req.Pipeline, string(req.State), req.Reason, req.Actor, req.Duration)
+	err := c.o.set(ctx, req.Pipeline, string(req.State), req.Reason, req.Actor, req.Duration, req.Until)
 	if errors.Is(err, errInvalid) {
 		return ui.Errorf(ui.EINVALID, "%s", strings.TrimPrefix(err.Error(), errInvalid.Error()+": "))
 	}
