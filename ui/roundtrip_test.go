@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"math"
 	"net/http"
 	"net/url"
@@ -210,27 +211,168 @@ func TestKeepDurationNeedsAnOverrideWithAnEnd(t *testing.T) {
 	}
 }
 
+// fakeKillSwitches switches the registry's pipelines as cmd/app does,
+// without a store.
+type fakeKillSwitches struct {
+	reg   *resilience.Registry
+	clock resilience.Clock
+}
+
+func (f *fakeKillSwitches) Switch(ctx context.Context, req KillSwitchRequest) error {
+	p, err := f.reg.Get(req.Pipeline)
+	if err != nil {
+		return err
+	}
+	if req.Enabled {
+		return p.Enable(req.Policy)
+	}
+	var until time.Time
+	if req.Duration > 0 {
+		until = f.clock.Now().Add(req.Duration)
+	}
+	return p.Disable(resilience.WithActor(ctx, req.Actor), req.Policy, req.Reason, until)
+}
+
+// newSwitchEnv is newEnv with kill switches on and a pipeline, orders, of
+// a retry and a timeout, so that its page shows their switches.
+func newSwitchEnv(t *testing.T) *env {
+	t.Helper()
+	ev := newEnv(t, func(c *Config) { c.KillSwitches = &fakeKillSwitches{reg: c.Registry, clock: c.Clock} })
+	retry, err := resilience.NewRetry(resilience.RetryConfig{MaxAttempts: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	timeout, err := resilience.NewTimeout(resilience.TimeoutConfig{Duration: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.addPipeline("orders", retry, timeout)
+	return ev
+}
+
+// switchesOf returns the kill switches of the pipeline by policy.
+func (ev *env) switchesOf(name string) map[string]resilience.KillSwitch {
+	ev.t.Helper()
+	p, err := ev.reg.Get(name)
+	if err != nil {
+		ev.t.Fatal(err)
+	}
+	out := map[string]resilience.KillSwitch{}
+	for _, k := range p.KillSwitches() {
+		out[k.Policy] = k
+	}
+	return out
+}
+
+// A kill switch form does what it shows, to its own policy only: the
+// retry's "switch off" (for 10m, the option shown first) or "switch on",
+// leaving the timeout's switch, its reason and its end as they were.
+func TestKillSwitchFormsSubmittedUnchangedChangeOnlyTheirPolicy(t *testing.T) {
+	timeoutOff := resilience.KillSwitch{Policy: "timeout", Reason: "load test", Actor: "bo", Since: t0, Until: t0.Add(time.Hour)}
+	for _, tt := range []struct {
+		name string
+		// retryOff switches the retry off before the page is shown.
+		retryOff *resilience.KillSwitch
+		want     map[string]resilience.KillSwitch
+	}{
+		{
+			name: "switch off",
+			want: map[string]resilience.KillSwitch{
+				"retry":   {Policy: "retry", Reason: "checking", Actor: "ana", Since: t0, Until: t0.Add(10 * time.Minute)},
+				"timeout": timeoutOff,
+			},
+		},
+		{
+			name:     "switch on what is off with a reason and an end",
+			retryOff: &resilience.KillSwitch{Policy: "retry", Reason: "incident", Actor: "bo", Since: t0, Until: t0.Add(30 * time.Minute)},
+			want:     map[string]resilience.KillSwitch{"timeout": timeoutOff},
+		},
+		{
+			name:     "switch on what is off until switched on",
+			retryOff: &resilience.KillSwitch{Policy: "retry", Reason: "incident", Actor: "bo", Since: t0},
+			want:     map[string]resilience.KillSwitch{"timeout": timeoutOff},
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := newSwitchEnv(t)
+			p, err := ev.reg.Get("orders")
+			if err != nil {
+				t.Fatal(err)
+			}
+			off := func(k resilience.KillSwitch) {
+				if err := p.Disable(resilience.WithActor(t.Context(), k.Actor), k.Policy, k.Reason, k.Until); err != nil {
+					t.Fatal(err)
+				}
+			}
+			off(timeoutOff)
+			if tt.retryOff != nil {
+				off(*tt.retryOff)
+			}
+			session := ev.login("ana")
+			// The reason is the one field a person must fill in.
+			rsp := ev.submitUnchanged("/pipelines/orders", session, "switch-form-retry", url.Values{"reason": {"checking"}})
+			if rsp.code != http.StatusSeeOther || rsp.location != "/pipelines/orders" {
+				t.Fatalf("status %d to %q, want 303 back to /pipelines/orders: %s", rsp.code, rsp.location, rsp.body)
+			}
+			got := ev.switchesOf("orders")
+			if len(got) != len(tt.want) {
+				t.Errorf("switches after the submit %+v, want %+v", got, tt.want)
+			}
+			for name, w := range tt.want {
+				g, ok := got[name]
+				if !ok || g.Reason != w.Reason || g.Actor != w.Actor || !g.Since.Equal(w.Since) || !g.Until.Equal(w.Until) {
+					t.Errorf("%s switch after the submit %+v, want %+v", name, g, w)
+				}
+			}
+			doc := ev.page("/pipelines/orders", session)
+			for _, name := range []string{"retry", "timeout"} {
+				_, isOff := tt.want[name]
+				if shown := doc.Find(testid("policy-off-"+name)).Length() == 1; shown != isOff {
+					t.Errorf("page shows %s off: %v, want %v", name, shown, isOff)
+				}
+			}
+		})
+	}
+}
+
 // TestEveryFormHasARoundTripTest fails when a page grows a form this file
-// does not submit unchanged.
+// does not submit unchanged, or when a form it covers no longer shows up.
 func TestEveryFormHasARoundTripTest(t *testing.T) {
 	covered := map[string]bool{
-		"/pipelines/payments/breaker": true, // TestOverrideFormSubmittedUnchangedChangesNothing
-		"/demo/downstreams/payments":  true, // TestFaultFormSubmittedUnchangedChangesNothing
-		"/logout":                     true, // holds no stored state: only the CSRF token
-		"/login":                      true, // holds no stored state
+		"/pipelines/payments/breaker":          true, // TestOverrideFormSubmittedUnchangedChangesNothing
+		"/demo/downstreams/payments":           true, // TestFaultFormSubmittedUnchangedChangesNothing
+		"/pipelines/payments/policies/retry":   true, // TestKillSwitchFormsSubmittedUnchangedChangeOnlyTheirPolicy
+		"/pipelines/payments/policies/timeout": true, // the same form as the retry's
+		"/logout":                              true, // holds no stored state: only the CSRF token
+		"/login":                               true, // holds no stored state
 	}
-	ev := newEnv(t)
+	seen := map[string]bool{}
+	ev := newSwitchEnv(t)
+	// A policy switched off shows the "switch on" form instead.
+	p, err := ev.reg.Get("orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Disable(t.Context(), "timeout", "load test", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
 	session := ev.login("ana")
-	for _, path := range []string{"/", "/pipelines/payments", "/pipelines/search", "/slos", "/alerts", "/audit", "/login"} {
+	for _, path := range []string{"/", "/pipelines/payments", "/pipelines/search", "/pipelines/orders", "/slos", "/alerts", "/audit", "/login"} {
 		ev.page(path, session).Find("form").Each(func(_ int, f *goquery.Selection) {
 			action := f.AttrOr("action", "")
-			if parts := strings.Split(action, "/"); len(parts) == 4 && parts[1] == "pipelines" {
+			if parts := strings.Split(action, "/"); len(parts) >= 4 && parts[1] == "pipelines" {
 				parts[2] = "payments" // the same form on every pipeline's page
 				action = strings.Join(parts, "/")
 			}
+			seen[action] = true
 			if !covered[action] {
 				t.Errorf("%s: form %q has no round-trip test", path, action)
 			}
 		})
+	}
+	for action := range covered {
+		if !seen[action] {
+			t.Errorf("no page showed the form %q: the setup no longer renders it", action)
+		}
 	}
 }
