@@ -44,11 +44,8 @@ func fleetDemoCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs.StringVar(&opts.DataDir, "data-dir", "", "directory of the hub's data (default a new temporary directory, removed at exit)")
 	fs.StringVar(&opts.hub.NATSListen, "nats-listen", "127.0.0.1:4222", "client address of the embedded NATS server")
 	fs.StringVar(&opts.ConfigPath, "config", "", "the hub's configuration file (SLOs on service/pipeline, webhooks)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if opts.DataDir == "" {
 		dir, err := os.MkdirTemp("", "fusebox-fleet-demo-")

@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -67,15 +66,8 @@ func hubCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprint(fs.Output(), "Usage:\n  app hub [flags]   run the fleet hub: the fleet dashboard, API and overrides over NATS JetStream\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	h.NATSToken = os.Getenv("FUSEBOX_NATS_TOKEN")
 	h.NATSUser, h.NATSPassword = os.Getenv("NATS_USER"), os.Getenv("NATS_PASSWORD")

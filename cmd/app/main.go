@@ -31,6 +31,24 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
+// parseFlags parses args into fs, whose output is the command's standard
+// error. It returns false, with the exit code to end with, when the command
+// is not to run: 0 after -help, 2 after a bad flag or an argument that is
+// not a flag.
+func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 2, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected argument %q\n", fs.Arg(0))
+		return 2, false
+	}
+	return 0, true
+}
+
 // run parses the arguments, runs the app until SIGINT or SIGTERM, and
 // returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -64,15 +82,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			"  app fleet-demo                run a hub and 3 services × 3 instances joined to it\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	opts.AdminToken = os.Getenv("FUSEBOX_ADMIN_TOKEN")
 	if checkOnly {

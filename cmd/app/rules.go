@@ -17,11 +17,8 @@ func rulesCommand(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("fusebox rules", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "YAML configuration file; without one the demo's SLOs are used")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	cfg := &fileConfig{}
 	if *configPath != "" {

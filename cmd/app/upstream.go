@@ -30,11 +30,8 @@ func demoUpstreamCommand(ctx context.Context, args []string, stdout, stderr io.W
 	addr := fs.String("addr", "127.0.0.1:9100", "listen address")
 	rate := fs.Float64("error-rate", 0, "share of requests answered 503, in [0, 1]")
 	latency := fs.Duration("latency", 0, "added to every answer")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	u, err := newDemoUpstream(*rate, *latency)
 	if err != nil {
