@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fusebox-dev/fusebox/internal/callid"
 )
 
 // BudgetConfig configures a retry budget: over a sliding window, retries may
@@ -155,7 +157,7 @@ func (b *budget) turn(bk *budgetBucket, sec int64) *budgetBucket {
 func (b *budget) deposit(c *call) {
 	// A call counts on the stripe of the P it runs on, which its id tells
 	// when it has one (see Pipeline.begin).
-	i := (c.id >> 56) % budgetStripes
+	i := callid.Stripe(c.id) % budgetStripes
 	if c.id == 0 {
 		i = uint64(procHint()) % budgetStripes
 	}

@@ -29,18 +29,6 @@ type KindFilter interface {
 	Kinds() KindSet
 }
 
-// AttemptFolder is implemented by observers that take the end of a call's
-// last attempt inside the call's KindCallEnd event (Event.LastAttempt)
-// rather than as a KindAttemptEnd event of its own, so that a call that
-// succeeds at once costs them one event instead of two. The ends of the
-// other attempts still come as KindAttemptEnd events, before the events
-// that follow them in the call. A pipeline folds for an observer whose
-// FoldLastAttempt returns true and that takes both kinds; it asks once,
-// when it is built (the observer Bind returned, for a Binder).
-type AttemptFolder interface {
-	FoldLastAttempt() bool
-}
-
 // KindSet is a set of event kinds.
 type KindSet uint32
 
@@ -77,21 +65,11 @@ type Event struct {
 	Reason Reason
 	// Scope says whether a KindTimeout cut an attempt or the whole call.
 	Scope Scope
-	// LastAttempt is set on a KindCallEnd that carries the end of the
-	// call's last attempt, held back for it from an observer that folds
-	// (see AttemptFolder): LastOutcome, LastDuration and LastErr are then
-	// those of the attempt. Observers that do not fold never see it set.
-	LastAttempt bool
-	LastOutcome Outcome
 	// Pipeline is the name of the pipeline.
 	Pipeline string
 	// Call identifies a call of the pipeline so that the events of one call
-	// can be grouped: unique within the pipeline and never 0. Calls are
-	// counted on one of several counters, by the P they run on, and the id
-	// is the counter's number in the top byte and its count below: calls
-	// made one after the other on a goroutine have consecutive ids, unless
-	// it moved to another P in between. 0 for events outside a call (an
-	// override).
+	// can be grouped: an opaque number, unique within the pipeline and
+	// never 0. 0 for events outside a call (an override).
 	Call uint64
 	// Attempt is the 1-based attempt number (attempt, retry, timeout,
 	// rejection and call-end events; for call end, the number of attempts).
@@ -100,15 +78,10 @@ type Event struct {
 	Duration time.Duration
 	// Delay is the wait before the next attempt (KindRetryScheduled).
 	Delay time.Duration
-	// LastDuration is the time the call's last attempt took (see
-	// LastAttempt).
-	LastDuration time.Duration
 	// Actor and Message describe a manual transition: who and why.
 	Actor, Message string
 	// Err is the error of the attempt or call, if any.
 	Err error
-	// LastErr is the error of the call's last attempt (see LastAttempt).
-	LastErr error
 	// Time is when the event happened.
 	Time time.Time
 }

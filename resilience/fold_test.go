@@ -6,22 +6,51 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fusebox-dev/fusebox/internal/fold"
 	"github.com/fusebox-dev/fusebox/resilience"
 	"github.com/fusebox-dev/fusebox/resilience/resiliencetest"
 )
 
-// folder is an event log that takes the end of a call's last attempt in
-// the call's end, when fold says so.
+// folder is an event log that takes the end of a call's last attempt with
+// the call's end (fold.Folder); lasts[i] is the attempt that came with the
+// i-th call end, nil for one that came to Observe.
 type folder struct {
 	eventLog
-	fold bool
-	want resilience.KindSet
+	want  resilience.KindSet
+	lasts []*fold.Attempt
 }
 
-func (f *folder) FoldLastAttempt() bool     { return f.fold }
 func (f *folder) Kinds() resilience.KindSet { return f.want }
 
-func newFolder() *folder { return &folder{fold: true, want: resilience.AllKinds} }
+func (f *folder) Observe(ctx context.Context, e resilience.Event) {
+	f.eventLog.Observe(ctx, e)
+	if e.Kind == resilience.KindCallEnd {
+		f.mu.Lock()
+		f.lasts = append(f.lasts, nil)
+		f.mu.Unlock()
+	}
+}
+
+func (f *folder) ObserveFolded(ctx context.Context, e resilience.Event, last fold.Attempt) {
+	f.eventLog.Observe(ctx, e)
+	f.mu.Lock()
+	f.lasts = append(f.lasts, &last)
+	f.mu.Unlock()
+}
+
+// last returns the attempt that came with the i-th call end, or nil.
+func (f *folder) last(i int) *fold.Attempt {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lasts[i]
+}
+
+func newFolder() *folder { return &folder{want: resilience.AllKinds} }
+
+var _ fold.Folder[resilience.Event] = (*folder)(nil)
+
+// outcome returns the resilience.Outcome of a folded attempt.
+func outcome(a *fold.Attempt) resilience.Outcome { return resilience.Outcome(a.Outcome) }
 
 func TestAFolderGetsOneEventForACallThatSucceedsAtOnce(t *testing.T) {
 	clk := resiliencetest.NewClock(epoch)
@@ -42,17 +71,17 @@ func TestAFolderGetsOneEventForACallThatSucceedsAtOnce(t *testing.T) {
 	if got := plain.kinds(); !equalSlices(got, []resilience.Kind{resilience.KindAttemptStart, resilience.KindAttemptEnd, resilience.KindCallEnd}) {
 		t.Fatalf("an observer that does not fold got %v, want every kind", got)
 	}
-	end := f.of(resilience.KindCallEnd)[0]
-	if !end.LastAttempt || end.LastOutcome != resilience.OutcomeSuccess || end.LastDuration != 30*time.Millisecond ||
-		end.LastErr != nil || end.Attempt != 1 || !end.Time.Equal(epoch.Add(30*time.Millisecond)) {
-		t.Errorf("call end = %+v, want the attempt folded in: success in 30ms, attempt 1, at the attempt's end", end)
-	}
-	if e := plain.of(resilience.KindCallEnd)[0]; e.LastAttempt {
-		t.Errorf("an observer that does not fold got a call end carrying the attempt: %+v", e)
+	end, last := f.of(resilience.KindCallEnd)[0], f.last(0)
+	if last == nil || outcome(last) != resilience.OutcomeSuccess || last.Duration != 30*time.Millisecond ||
+		last.Err != nil || end.Attempt != 1 || !end.Time.Equal(epoch.Add(30*time.Millisecond)) {
+		t.Fatalf("call end = %+v with %+v, want the attempt folded in: success in 30ms, attempt 1, at the attempt's end", end, last)
 	}
 	att := plain.of(resilience.KindAttemptEnd)[0]
-	if att.Outcome != end.LastOutcome || att.Duration != end.LastDuration || !att.Time.Equal(end.Time) {
-		t.Errorf("the folded attempt %+v does not match the attempt end %+v", end, att)
+	if att.Outcome != outcome(last) || att.Duration != last.Duration || !att.Time.Equal(end.Time) {
+		t.Errorf("the folded attempt %+v does not match the attempt end %+v", last, att)
+	}
+	if e := plain.of(resilience.KindCallEnd)[0]; e != end {
+		t.Errorf("an observer that does not fold got call end %+v, the folder %+v: want the same event", e, end)
 	}
 }
 
@@ -84,9 +113,9 @@ func TestAFolderGetsTheEndsOfEarlierAttemptsBeforeWhatFollowsThem(t *testing.T) 
 			t.Errorf("attempt end %d = %+v, want attempt %d failing with boom", i, e, i+1)
 		}
 	}
-	end := f.of(resilience.KindCallEnd)[0]
-	if !end.LastAttempt || end.Attempt != 3 || end.LastOutcome != resilience.OutcomeSuccess || end.Outcome != resilience.OutcomeSuccess {
-		t.Errorf("call end = %+v, want attempt 3 folded in, successful", end)
+	end, last := f.of(resilience.KindCallEnd)[0], f.last(0)
+	if last == nil || end.Attempt != 3 || outcome(last) != resilience.OutcomeSuccess || end.Outcome != resilience.OutcomeSuccess {
+		t.Errorf("call end = %+v with %+v, want attempt 3 folded in, successful", end, last)
 	}
 	if n := len(plain.of(resilience.KindAttemptEnd)); n != 3 {
 		t.Errorf("an observer that does not fold got %d attempt ends, want 3", n)
@@ -103,9 +132,9 @@ func TestAFailedLastAttemptIsFoldedWithItsError(t *testing.T) {
 	if !errors.As(err, &re) {
 		t.Fatalf("err = %v, want a RetryError", err)
 	}
-	end := f.of(resilience.KindCallEnd)[0]
-	if !end.LastAttempt || end.LastOutcome != resilience.OutcomeFailure || end.LastErr != errBoom || end.Err != err || end.Attempt != 2 {
-		t.Errorf("call end = %+v, want attempt 2 folded in with boom, the call ending with the RetryError", end)
+	end, last := f.of(resilience.KindCallEnd)[0], f.last(0)
+	if last == nil || outcome(last) != resilience.OutcomeFailure || last.Err != errBoom || end.Err != err || end.Attempt != 2 {
+		t.Errorf("call end = %+v with %+v, want attempt 2 folded in with boom, the call ending with the RetryError", end, last)
 	}
 	if n := len(f.of(resilience.KindAttemptEnd)); n != 1 {
 		t.Errorf("folder got %d attempt ends, want 1 (the first attempt)", n)
@@ -130,8 +159,8 @@ func TestAFallbackComesAfterTheAttemptItAnswersFor(t *testing.T) {
 	if want := []resilience.Kind{resilience.KindAttemptEnd, resilience.KindFallback, resilience.KindCallEnd}; !equalSlices(got, want) {
 		t.Fatalf("folder got %v, want %v", got, want)
 	}
-	if end := f.of(resilience.KindCallEnd)[0]; end.LastAttempt {
-		t.Errorf("call end = %+v carries an attempt already delivered", end)
+	if last := f.last(0); last != nil {
+		t.Errorf("call end carries %+v, an attempt already delivered", last)
 	}
 }
 
@@ -146,30 +175,34 @@ func TestACallRefusedBeforeAnyAttemptCarriesNone(t *testing.T) {
 		t.Fatalf("err = %v, want ErrOpen", err)
 	}
 	end := f.of(resilience.KindCallEnd)
-	if len(end) != 1 || end[0].LastAttempt || end[0].Outcome != resilience.OutcomeRejected {
+	if len(end) != 1 || f.last(0) != nil || end[0].Outcome != resilience.OutcomeRejected {
 		t.Errorf("call ends = %+v, want one rejected call without an attempt", end)
 	}
 }
 
-func TestOnlyAnObserverThatAsksAndTakesBothKindsIsFoldedFor(t *testing.T) {
+func TestOnlyAFolderThatTakesBothKindsIsFoldedFor(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		f    *folder
 	}{
-		{"FoldLastAttempt returns false", &folder{fold: false, want: resilience.AllKinds}},
-		{"it takes no call end", &folder{fold: true, want: resilience.Kinds(resilience.KindAttemptEnd)}},
+		{"it takes no call end", &folder{want: resilience.Kinds(resilience.KindAttemptEnd)}},
+		{"it takes no attempt end", &folder{want: resilience.Kinds(resilience.KindCallEnd)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := mustPipeline(t, "p", resilience.Config{Observers: []resilience.Observer{tc.f}})
 			if err := resilience.Run(context.Background(), p, func(context.Context) error { return nil }); err != nil {
 				t.Fatal(err)
 			}
-			if n := len(tc.f.of(resilience.KindAttemptEnd)); n != 1 {
-				t.Errorf("got %d attempt ends, want 1", n)
+			wantEnds := 0
+			if tc.f.want.Has(resilience.KindAttemptEnd) {
+				wantEnds = 1
 			}
-			for _, e := range tc.f.of(resilience.KindCallEnd) {
-				if e.LastAttempt {
-					t.Errorf("call end %+v carries the attempt too", e)
+			if n := len(tc.f.of(resilience.KindAttemptEnd)); n != wantEnds {
+				t.Errorf("got %d attempt ends, want %d", n, wantEnds)
+			}
+			for i := range tc.f.of(resilience.KindCallEnd) {
+				if last := tc.f.last(i); last != nil {
+					t.Errorf("call end %d carries the attempt %+v", i, last)
 				}
 			}
 		})
@@ -196,7 +229,7 @@ func TestTheAttemptThatTripsTheBreakerComesBeforeTheTransition(t *testing.T) {
 	if !equalSlices(got, want) {
 		t.Fatalf("folder got %v, want %v", got, want)
 	}
-	if ends := f.of(resilience.KindCallEnd); !ends[0].LastAttempt || ends[1].LastAttempt {
-		t.Errorf("call ends %+v: want the first to carry its attempt and the second not", ends)
+	if f.last(0) == nil || f.last(1) != nil {
+		t.Errorf("call ends carry %+v, %+v: want the first to carry its attempt and the second not", f.last(0), f.last(1))
 	}
 }

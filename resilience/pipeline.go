@@ -9,6 +9,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fusebox-dev/fusebox/internal/callid"
+	"github.com/fusebox-dev/fusebox/internal/fold"
 )
 
 // Config configures a Pipeline.
@@ -37,11 +40,12 @@ type Pipeline struct {
 	byKind  [numKinds][]Observer
 	watched bool
 	// folders take the end of a call's last attempt in its call end (see
-	// AttemptFolder); they are in byKind for every kind they take but
-	// KindAttemptEnd, and folds[i] tells whether byKind[KindCallEnd][i] is
-	// one. attemptEnds is set when anyone takes attempt ends.
+	// package internal/fold); they are in byKind for every kind they take
+	// but KindAttemptEnd, and foldAt[i] is byKind[KindCallEnd][i] as a
+	// fold.Folder, or nil if it does not fold. attemptEnds is set when
+	// anyone takes attempt ends.
 	folders     []Observer
-	folds       []bool
+	foldAt      []fold.Folder[Event]
 	attemptEnds bool
 	clock       Clock
 	// kills holds the kinds of policy switched off (killswitch.go), nil
@@ -65,11 +69,8 @@ type Pipeline struct {
 	// goroutine counts on the stripe of the P it runs on, so that cores do
 	// not take turns with one cache line on every call (see begin).
 	_   [64]byte
-	ids [callStripes]idStripe
+	ids [callid.Stripes]idStripe
 }
-
-// callStripes is the number of counters of call ids, a power of two.
-const callStripes = 8
 
 type idStripe struct {
 	n atomic.Uint64
@@ -125,14 +126,15 @@ func New(name string, cfg Config) (*Pipeline, error) {
 		if f, ok := o.(KindFilter); ok {
 			kinds = f.Kinds()
 		}
-		fold := false
-		if f, ok := o.(AttemptFolder); ok && kinds.Has(KindAttemptEnd) && kinds.Has(KindCallEnd) && f.FoldLastAttempt() {
+		f, folds := o.(fold.Folder[Event])
+		if folds && kinds.Has(KindAttemptEnd) && kinds.Has(KindCallEnd) {
 			p.folders = append(p.folders, o)
 			kinds &^= Kinds(KindAttemptEnd)
-			fold = true
+		} else {
+			f = nil
 		}
 		if kinds.Has(KindCallEnd) {
-			p.folds = append(p.folds, fold)
+			p.foldAt = append(p.foldAt, f)
 		}
 		for k := range numKinds {
 			if kinds.Has(k) {
@@ -262,7 +264,7 @@ type call struct {
 	// time calls.
 	start, now stamp
 	// last is the end of the latest attempt, held back from the folders
-	// (see AttemptFolder) until it proves not to be the last one.
+	// (see package internal/fold) until it proves not to be the last one.
 	last heldAttempt
 	// answered is set when a Fallback answered for the call, with answer
 	// as the call's result.
@@ -330,10 +332,10 @@ func (p *Pipeline) runCall(ctx context.Context, c *call, fn func(context.Context
 func (p *Pipeline) begin(c *call) {
 	c.p, c.attempt = p, 1
 	if p.watched {
-		// The id of the n-th call counted on stripe s is s<<56 | n: unique
-		// and never 0, consecutive on each stripe.
-		s := uint64(procHint()) % callStripes
-		c.id = s<<56 | p.ids[s].n.Add(1)
+		// Unique and never 0, consecutive on each stripe (see package
+		// internal/callid).
+		s := uint64(procHint()) % callid.Stripes
+		c.id = callid.Make(s, p.ids[s].n.Add(1))
 	}
 	if p.timing {
 		c.start = p.read()
@@ -349,14 +351,17 @@ func (p *Pipeline) end(ctx context.Context, c *call, err error) {
 		return
 	}
 	l := &c.last
-	if l.held && len(p.folders) == len(p.folds) {
+	if l.held && len(p.folders) == len(p.foldAt) {
 		// Every observer of call ends folds: they all get the held
-		// attempt in it. The call ends here: l is left as it is.
-		p.emit(ctx, Event{
-			Kind: KindCallEnd, Outcome: classify(ctx, err), LastAttempt: true, LastOutcome: l.outcome,
-			Pipeline: c.p.name, Call: c.id, Attempt: c.attempt, Duration: time.Duration(c.now - c.start),
-			LastDuration: l.dur, Err: err, LastErr: l.err, Time: p.time(c.now),
-		})
+		// attempt with it. The call ends here: l is left as it is.
+		e := Event{
+			Kind: KindCallEnd, Outcome: classify(ctx, err), Pipeline: c.p.name, Call: c.id, Attempt: c.attempt,
+			Duration: time.Duration(c.now - c.start), Err: err, Time: p.time(c.now),
+		}
+		last := fold.Attempt{Outcome: uint8(l.outcome), Duration: l.dur, Err: l.err}
+		for _, f := range p.foldAt {
+			f.ObserveFolded(ctx, e, last)
+		}
 		return
 	}
 	var e Event
@@ -368,22 +373,16 @@ func (p *Pipeline) end(ctx context.Context, c *call, err error) {
 		p.emit(ctx, e)
 		return
 	}
-	// The folders get the held attempt in the call end; the others had
+	// The folders get the held attempt with the call end; the others had
 	// it as an event of its own.
-	folded := e
-	l.fold(&folded)
+	last := fold.Attempt{Outcome: uint8(l.outcome), Duration: l.dur, Err: l.err}
 	for i, o := range p.byKind[KindCallEnd] {
-		if p.folds[i] {
-			o.Observe(ctx, folded)
+		if f := p.foldAt[i]; f != nil {
+			f.ObserveFolded(ctx, e, last)
 		} else {
 			o.Observe(ctx, e)
 		}
 	}
-}
-
-// fold sets the fields of call end e that carry the held attempt.
-func (h *heldAttempt) fold(e *Event) {
-	e.LastAttempt, e.LastOutcome, e.LastDuration, e.LastErr = true, h.outcome, h.dur, h.err
 }
 
 // next runs the policy at index i, or the function itself past the last.

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fusebox-dev/fusebox/internal/callid"
+	"github.com/fusebox-dev/fusebox/internal/fold"
 	"github.com/fusebox-dev/fusebox/resilience"
 )
 
@@ -288,20 +290,30 @@ func (p *pipeline) Kinds() resilience.KindSet {
 	return resilience.AllKinds &^ resilience.Kinds(resilience.KindAttemptStart)
 }
 
-// FoldLastAttempt asks for the end of a call's last attempt inside the
-// call's end: one event and one lock for a call that succeeds at once.
-func (p *pipeline) FoldLastAttempt() bool { return true }
+// ObserveFolded records call end e with the end of the call's last
+// attempt (see package internal/fold): one event and one lock for a call
+// that succeeds at once.
+func (p *pipeline) ObserveFolded(_ context.Context, e resilience.Event, last fold.Attempt) {
+	p.record(&e, &last)
+}
 
-// Observe records e. It takes the lock of one shard, uncontended unless
-// two calls of the same shard end at once, and once per second of event
-// time the pipeline's lock to fold the second into the history.
+// Observe records e.
 func (p *pipeline) Observe(_ context.Context, e resilience.Event) {
 	if e.Kind == resilience.KindAttemptStart {
 		return
 	}
+	p.record(&e, nil)
+}
+
+// record records e, and last, the end of the call's last attempt, when e
+// is a call end that carries one. It takes the lock of one shard,
+// uncontended unless two calls of the same shard end at once, and once per
+// second of event time the pipeline's lock to fold the second into the
+// history.
+func (p *pipeline) record(e *resilience.Event, last *fold.Attempt) {
 	// A call's id names the counter it was numbered on, the P it started
-	// on (see resilience.Event.Call): its shard.
-	sh := &p.shards[e.Call>>56&p.mask]
+	// on (see package internal/callid): its shard.
+	sh := &p.shards[callid.Stripe(e.Call)&p.mask]
 	sec := e.Time.Unix()
 	sh.mu.Lock()
 	if sec != sh.sec {
@@ -317,12 +329,12 @@ func (p *pipeline) Observe(_ context.Context, e resilience.Event) {
 		if e.Outcome < resilience.NumOutcomes {
 			c.calls[e.Outcome]++
 		}
-		if e.LastAttempt {
-			if e.LastOutcome < resilience.NumOutcomes {
-				c.attempts[e.LastOutcome]++
+		if last != nil {
+			if resilience.Outcome(last.Outcome) < resilience.NumOutcomes {
+				c.attempts[last.Outcome]++
 			}
-			if !foldable(&e) {
-				sh.pending[sh.npending].setLastAttempt(&e)
+			if !foldable(e, last) {
+				sh.pending[sh.npending].setLastAttempt(e, last)
 				p.kept(sh)
 			}
 		}
@@ -358,11 +370,11 @@ func (p *pipeline) Observe(_ context.Context, e resilience.Event) {
 		c.fallbacks++
 	case resilience.KindBreakerTransition:
 		p.mu.Lock()
-		p.hist.breaker.transition(&e)
+		p.hist.breaker.transition(e)
 		p.mu.Unlock()
 	}
 	sh.dirty = true
-	sh.pending[sh.npending].set(&e)
+	sh.pending[sh.npending].set(e, last)
 	p.kept(sh)
 	sh.mu.Unlock()
 	if e.Kind == resilience.KindBreakerTransition {

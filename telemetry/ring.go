@@ -3,6 +3,7 @@ package telemetry
 import (
 	"time"
 
+	"github.com/fusebox-dev/fusebox/internal/fold"
 	"github.com/fusebox-dev/fusebox/resilience"
 )
 
@@ -35,13 +36,16 @@ type record struct {
 	last    uint8 // 0, or 1 + the Outcome of a folded last attempt
 }
 
-// foldable reports whether call end e carries a last attempt that one
-// record can keep with it: neither has an error.
-func foldable(e *resilience.Event) bool {
-	return e.LastAttempt && e.LastErr == nil && e.Err == nil
+// foldable reports whether call end e and last, the end of its last
+// attempt, can be kept in one record: last is set and neither has an
+// error.
+func foldable(e *resilience.Event, last *fold.Attempt) bool {
+	return last != nil && last.Err == nil && e.Err == nil
 }
 
-func (r *record) set(e *resilience.Event) {
+// set records e; last is the end of the call's last attempt that call end
+// e carries, or nil.
+func (r *record) set(e *resilience.Event, last *fold.Attempt) {
 	r.time = e.Time.UnixNano()
 	r.call = e.Call
 	r.dur = int64(e.Duration)
@@ -52,19 +56,19 @@ func (r *record) set(e *resilience.Event) {
 	r.attempt = clampAttempt(e.Attempt)
 	r.kind, r.outcome, r.states, r.reason, r.scope = e.Kind, e.Outcome, uint8(e.From)<<4|uint8(e.To)&15, e.Reason, e.Scope
 	r.last, r.lastDur = 0, 0
-	if e.Kind == resilience.KindCallEnd && foldable(e) {
-		r.last, r.lastDur = 1+uint8(e.LastOutcome), int64(e.LastDuration)
+	if e.Kind == resilience.KindCallEnd && foldable(e, last) {
+		r.last, r.lastDur = 1+last.Outcome, int64(last.Duration)
 	}
 }
 
 func clampAttempt(n int) uint16 { return uint16(min(max(n, 0), 1<<16-1)) }
 
-// setLastAttempt records the end of the last attempt that call end e
-// carries (e.LastAttempt), when it cannot be folded into the call's record.
-func (r *record) setLastAttempt(e *resilience.Event) {
+// setLastAttempt records last, the end of the last attempt that call end
+// e carries, when it cannot be kept in the call's record.
+func (r *record) setLastAttempt(e *resilience.Event, last *fold.Attempt) {
 	*r = record{
-		time: e.Time.UnixNano(), call: e.Call, dur: int64(e.LastDuration), err: e.LastErr,
-		attempt: clampAttempt(e.Attempt), kind: resilience.KindAttemptEnd, outcome: e.LastOutcome,
+		time: e.Time.UnixNano(), call: e.Call, dur: int64(last.Duration), err: last.Err,
+		attempt: clampAttempt(e.Attempt), kind: resilience.KindAttemptEnd, outcome: resilience.Outcome(last.Outcome),
 	}
 }
 

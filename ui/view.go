@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fusebox-dev/fusebox/internal/callid"
 	"github.com/fusebox-dev/fusebox/resilience"
 	"github.com/fusebox-dev/fusebox/telemetry"
 	"github.com/fusebox-dev/fusebox/ui/templates"
@@ -318,10 +319,10 @@ func (s *Server) call(id uint64, events []telemetry.RecentEvent) templates.Call 
 
 // callID formats a call id as the counter it was counted on and its count
 // there ("#0-4812", "#1-671"): the id keeps the counter's number in its top
-// byte (see resilience.Event.Call), which printed whole reads as a huge
+// byte (see package internal/callid), which printed whole reads as a huge
 // number beside small ones.
 func callID(id uint64) string {
-	return "#" + strconv.FormatUint(id>>56, 10) + "-" + strconv.FormatUint(id&(1<<56-1), 10)
+	return "#" + strconv.FormatUint(callid.Stripe(id), 10) + "-" + strconv.FormatUint(callid.Seq(id), 10)
 }
 
 // errText is a short form of an attempt's error, or its outcome.
