@@ -29,10 +29,15 @@ type Timer interface {
 	Stop() bool
 }
 
-// SystemClock returns the real clock. Its Now reads only the monotonic clock
-// and adds the elapsed time to the wall time read once when the clock was
-// made, which costs about half of time.Now; so its wall time does not follow
-// later steps of the system clock.
+// SystemClock returns the real clock. Its Now returns the wall time that
+// time.Now gave when SystemClock was called, plus the time elapsed since on
+// the monotonic clock (as time.Since measures it); the result carries a
+// monotonic reading, so differences between its times are monotonic. It
+// costs about half of time.Now, and its wall time does not follow what the
+// system's wall clock does afterwards: steps (settimeofday, an NTP step)
+// are not seen. Pipelines on this clock read the same monotonic clock
+// directly and date their events the same way, from the wall time of the
+// clock's reading when they were built. Its timers are the time package's.
 func SystemClock() Clock {
 	return systemClock{epoch: time.Now()}
 }

@@ -51,7 +51,7 @@ const (
 )
 
 // numCallShards is the number of shards of a pipeline's open-call table.
-// Call ids are consecutive (per P; see resilience.Event.Call), so
+// Call ids are consecutive (per counter; see package internal/callid), so
 // consecutive calls land in different shards.
 const numCallShards = 16
 
@@ -259,9 +259,14 @@ func (p *tracePipeline) store(sh *callShard, id uint64, span trace.Span, now tim
 		sh.spans = make(map[uint64]trace.Span)
 	}
 	if len(sh.spans) >= p.perShard {
-		oldest := id
+		// The oldest open call is the one of smallest id, on one counter;
+		// across counters, roughly. It is never the call being stored,
+		// even when that one's id is the smallest (its counter lags).
+		oldest, first := uint64(0), true
 		for k := range sh.spans {
-			oldest = min(oldest, k)
+			if first || k < oldest {
+				oldest, first = k, false
+			}
 		}
 		evicted = sh.spans[oldest]
 		delete(sh.spans, oldest)

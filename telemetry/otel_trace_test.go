@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/fusebox-dev/fusebox/internal/callid"
 	"github.com/fusebox-dev/fusebox/resilience"
 	"github.com/fusebox-dev/fusebox/resilience/resiliencetest"
 )
@@ -366,6 +367,31 @@ func TestTracingRecordsEventsNoPolicyEmitsYet(t *testing.T) {
 	}
 }
 
+func TestTracingBoundsOpenCallsWhoseIdsComeFromSeveralCounters(t *testing.T) {
+	// A call counted on a lagging counter has a smaller id than the open
+	// calls it joins: the bound holds all the same.
+	sr := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	tr, err := NewTracing(tp, TracingConfig{MaxOpenCalls: numCallShards})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := tr.Bind("flaky")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range []uint64{callid.Make(7, 1), callid.Make(3, 1), callid.Make(0, 1)} {
+		o.Observe(context.Background(), resilience.Event{Kind: resilience.KindAttemptStart, Pipeline: "flaky", Call: id, Attempt: 1, Time: traceEpoch})
+		if n := tr.OpenCalls("flaky"); n != 1 {
+			t.Fatalf("open calls after the start of call %d of one shard: %d, want the bound 1", i+1, n)
+		}
+	}
+	if n := len(sr.Ended()); n != 2 {
+		t.Errorf("%d abandoned spans ended, want 2", n)
+	}
+}
+
 func TestTracingBoundsTheCallsWhoseEndNeverArrives(t *testing.T) {
 	sr := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
@@ -401,10 +427,10 @@ func TestTracingBoundsTheCallsWhoseEndNeverArrives(t *testing.T) {
 		}
 	}
 	// The oldest calls go first: the first evicted has the smallest id of
-	// the calls counted on its P (see resilience.Event.Call).
+	// the calls counted on its counter (see package internal/callid).
 	first := attrs(ended[0].Attributes())[AttrCall].(int64)
 	for _, s := range ended[1:] {
-		if id := attrs(s.Attributes())[AttrCall].(int64); id>>56 == first>>56 && id < first {
+		if id := attrs(s.Attributes())[AttrCall].(int64); callid.Stripe(uint64(id)) == callid.Stripe(uint64(first)) && id < first {
 			t.Errorf("call %d was evicted after call %d", id, first)
 		}
 	}
