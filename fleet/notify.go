@@ -16,8 +16,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/fusebox-dev/fusebox/alerting"
 	"github.com/fusebox-dev/fusebox/resilience"
-	"github.com/fusebox-dev/fusebox/telemetry"
 )
 
 // SLOPipeline returns the name a hub's SLO gives a pipeline of a service:
@@ -43,16 +43,16 @@ func ParseSLOPipeline(s string) (service, pipeline string, err error) {
 // calls for the SLOs of eng, whose pipelines are named
 // SLOPipeline(service, pipeline): the SLOs see the merged calls of every
 // instance of the service, at the hub's time of each snapshot.
-func SLOFeed(eng *telemetry.SLOEngine) func(*Snapshot, time.Time) {
+func SLOFeed(eng *alerting.SLOEngine) func(*Snapshot, time.Time) {
 	return func(s *Snapshot, at time.Time) {
 		for i := range s.Pipelines {
 			d := &s.Pipelines[i]
 			if d.Counts.CallCount() == 0 {
 				continue
 			}
-			c := telemetry.CallCounts{Calls: d.Counts.Calls, Latency: make([]telemetry.BucketCount, len(d.Latency))}
+			c := alerting.CallCounts{Calls: d.Counts.Calls, Latency: make([]alerting.BucketCount, len(d.Latency))}
 			for j, b := range d.Latency {
-				c.Latency[j] = telemetry.BucketCount{Index: int(b.Index), Count: b.Count}
+				c.Latency[j] = alerting.BucketCount{Index: int(b.Index), Count: b.Count}
 			}
 			eng.ObserveCounts(SLOPipeline(s.Service, d.Name), at, c)
 		}
@@ -73,11 +73,11 @@ type DedupConfig struct {
 	// Names derives the bucket name; the zero value uses "fusebox".
 	Names Names
 	// Outbox is the hub's own durable outbox. Required.
-	Outbox telemetry.Outbox
+	Outbox alerting.Outbox
 	// RepeatInterval is the receivers' repeat interval: a notification
 	// equal to the last one sent for its group is a repeat to send once
 	// half of it has passed since. Zero means
-	// telemetry.DefaultRepeatInterval.
+	// alerting.DefaultRepeatInterval.
 	RepeatInterval time.Duration
 	// TTL is how long a record lives in the bucket; zero means
 	// DefaultNotifiedTTL.
@@ -130,7 +130,7 @@ func NewDedupOutbox(ctx context.Context, cfg DedupConfig) (*DedupOutbox, error) 
 		return nil, errors.New("fleet: DedupConfig needs Conn and Outbox")
 	}
 	if cfg.RepeatInterval <= 0 {
-		cfg.RepeatInterval = telemetry.DefaultRepeatInterval
+		cfg.RepeatInterval = alerting.DefaultRepeatInterval
 	}
 	if cfg.TTL <= 0 {
 		cfg.TTL = DefaultNotifiedTTL
@@ -176,7 +176,7 @@ func notifiedKey(receiver, group string) string {
 // payload: the status, then each alert's fingerprint and status, sorted.
 // An unreadable payload is its own content.
 func content(payload []byte) string {
-	var p telemetry.AlertmanagerPayload
+	var p alerting.AlertmanagerPayload
 	if err := json.Unmarshal(payload, &p); err != nil || len(p.Alerts) == 0 {
 		h := sha256.Sum256(payload)
 		return "payload:" + hex.EncodeToString(h[:])
@@ -213,7 +213,7 @@ func (o *DedupOutbox) get(ctx context.Context, key string) (notifiedRecord, uint
 
 // EnqueueNotification writes n to the hub's outbox unless another hub
 // sent it (then it returns 0 and no error), and claims it.
-func (o *DedupOutbox) EnqueueNotification(n telemetry.Notification) (uint64, error) {
+func (o *DedupOutbox) EnqueueNotification(n alerting.Notification) (uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), o.cfg.Timeout)
 	defer cancel()
 	key, c, now := notifiedKey(n.Receiver, n.Group), content(n.Payload), o.cfg.Clock.Now()
@@ -281,18 +281,18 @@ func isWrongSequence(err error) bool {
 
 // PendingNotifications returns the hub's pending notifications, without
 // those whose claim is not settled.
-func (o *DedupOutbox) PendingNotifications(receiver string) ([]telemetry.Notification, error) {
+func (o *DedupOutbox) PendingNotifications(receiver string) ([]alerting.Notification, error) {
 	ns, err := o.cfg.Outbox.PendingNotifications(receiver)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if len(o.claiming) > 0 {
-		ns = slices.DeleteFunc(ns, func(n telemetry.Notification) bool { return o.claiming[n.ID] })
+		ns = slices.DeleteFunc(ns, func(n alerting.Notification) bool { return o.claiming[n.ID] })
 	}
 	return ns, err
 }
 
 // UpdateNotification records a failed round in the hub's outbox.
-func (o *DedupOutbox) UpdateNotification(n telemetry.Notification) error {
+func (o *DedupOutbox) UpdateNotification(n alerting.Notification) error {
 	return o.cfg.Outbox.UpdateNotification(n)
 }
 

@@ -8,20 +8,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fusebox-dev/fusebox/alerting"
 	"github.com/fusebox-dev/fusebox/fleet"
 	"github.com/fusebox-dev/fusebox/resilience"
 	"github.com/fusebox-dev/fusebox/resilience/resiliencetest"
-	"github.com/fusebox-dev/fusebox/telemetry"
 )
 
-// memOutbox is an in-memory telemetry.Outbox.
+// memOutbox is an in-memory alerting.Outbox.
 type memOutbox struct {
 	mu   sync.Mutex
 	next uint64
-	ns   []telemetry.Notification
+	ns   []alerting.Notification
 }
 
-func (o *memOutbox) EnqueueNotification(n telemetry.Notification) (uint64, error) {
+func (o *memOutbox) EnqueueNotification(n alerting.Notification) (uint64, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.next++
@@ -30,18 +30,18 @@ func (o *memOutbox) EnqueueNotification(n telemetry.Notification) (uint64, error
 	return n.ID, nil
 }
 
-func (o *memOutbox) PendingNotifications(string) ([]telemetry.Notification, error) {
+func (o *memOutbox) PendingNotifications(string) ([]alerting.Notification, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return slices.Clone(o.ns), nil
 }
 
-func (o *memOutbox) UpdateNotification(telemetry.Notification) error { return nil }
+func (o *memOutbox) UpdateNotification(alerting.Notification) error { return nil }
 
 func (o *memOutbox) AckNotification(id uint64) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.ns = slices.DeleteFunc(o.ns, func(n telemetry.Notification) bool { return n.ID == id })
+	o.ns = slices.DeleteFunc(o.ns, func(n alerting.Notification) bool { return n.ID == id })
 	return nil
 }
 
@@ -54,23 +54,23 @@ func (o *memOutbox) len() int {
 // notification returns the notification of one alert group whose alerts
 // have the given statuses by fingerprint; the annotations differ from hub
 // to hub (each computes its own figures) and do not count.
-func notification(t *testing.T, annotation string, statuses map[string]string) telemetry.Notification {
+func notification(t *testing.T, annotation string, statuses map[string]string) alerting.Notification {
 	t.Helper()
-	p := telemetry.AlertmanagerPayload{Version: "4", GroupKey: `{}:{alertname="ErrorBudgetBurn", slo="s"}`, Status: telemetry.AlertResolved, Receiver: "oncall"}
+	p := alerting.AlertmanagerPayload{Version: "4", GroupKey: `{}:{alertname="ErrorBudgetBurn", slo="s"}`, Status: alerting.AlertResolved, Receiver: "oncall"}
 	for fp, st := range statuses {
-		if st == telemetry.AlertFiring {
-			p.Status = telemetry.AlertFiring
+		if st == alerting.AlertFiring {
+			p.Status = alerting.AlertFiring
 		}
-		p.Alerts = append(p.Alerts, telemetry.AlertmanagerAlert{Status: st, Fingerprint: fp, Annotations: map[string]string{"budget_remaining": annotation}})
+		p.Alerts = append(p.Alerts, alerting.AlertmanagerAlert{Status: st, Fingerprint: fp, Annotations: map[string]string{"budget_remaining": annotation}})
 	}
 	b, err := json.Marshal(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return telemetry.Notification{Receiver: "oncall", Group: p.GroupKey, Payload: b}
+	return alerting.Notification{Receiver: "oncall", Group: p.GroupKey, Payload: b}
 }
 
-func newDedup(t *testing.T, url string, clock resilience.Clock, inner telemetry.Outbox) *fleet.DedupOutbox {
+func newDedup(t *testing.T, url string, clock resilience.Clock, inner alerting.Outbox) *fleet.DedupOutbox {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -90,7 +90,7 @@ func TestDedupOutboxLetsEachTransitionThroughOnce(t *testing.T) {
 	clock := resiliencetest.NewClock(time.Date(2026, 12, 6, 1, 0, 0, 0, time.UTC))
 	var innerA, innerB memOutbox
 	a, b := newDedup(t, srv.ClientURL(), clock, &innerA), newDedup(t, srv.ClientURL(), clock, &innerB)
-	enqueue := func(o *fleet.DedupOutbox, n telemetry.Notification) {
+	enqueue := func(o *fleet.DedupOutbox, n alerting.Notification) {
 		t.Helper()
 		if _, err := o.EnqueueNotification(n); err != nil {
 			t.Fatal(err)
@@ -102,7 +102,7 @@ func TestDedupOutboxLetsEachTransitionThroughOnce(t *testing.T) {
 			t.Fatalf("%s: outboxes hold %d and %d, want %d and %d", step, innerA.len(), innerB.len(), na, nb)
 		}
 	}
-	firing := map[string]string{"fp1": telemetry.AlertFiring}
+	firing := map[string]string{"fp1": alerting.AlertFiring}
 	enqueue(a, notification(t, "0.5", firing))
 	enqueue(b, notification(t, "0.4", firing))
 	want("fired", 1, 0)
@@ -113,11 +113,11 @@ func TestDedupOutboxLetsEachTransitionThroughOnce(t *testing.T) {
 	enqueue(b, notification(t, "0.2", firing))
 	enqueue(a, notification(t, "0.2", firing))
 	want("a repeat half a repeat interval on", 1, 1)
-	two := map[string]string{"fp1": telemetry.AlertFiring, "fp2": telemetry.AlertFiring}
+	two := map[string]string{"fp1": alerting.AlertFiring, "fp2": alerting.AlertFiring}
 	enqueue(a, notification(t, "0.1", two))
 	enqueue(b, notification(t, "0.1", two))
 	want("a second alert in the group", 2, 1)
-	resolved := map[string]string{"fp1": telemetry.AlertResolved, "fp2": telemetry.AlertResolved}
+	resolved := map[string]string{"fp1": alerting.AlertResolved, "fp2": alerting.AlertResolved}
 	enqueue(b, notification(t, "0", resolved))
 	enqueue(a, notification(t, "0", resolved))
 	want("resolved", 2, 2)
@@ -143,7 +143,7 @@ func TestDedupOutboxWithoutNATSQueuesTheNotification(t *testing.T) {
 	var inner memOutbox
 	o := newDedup(t, srv.ClientURL(), clock, &inner)
 	srv.Shutdown()
-	id, err := o.EnqueueNotification(notification(t, "0.5", map[string]string{"fp1": telemetry.AlertFiring}))
+	id, err := o.EnqueueNotification(notification(t, "0.5", map[string]string{"fp1": alerting.AlertFiring}))
 	if err != nil || id == 0 || inner.len() != 1 {
 		t.Fatalf("EnqueueNotification without NATS = %d, %v; outbox holds %d, want the notification", id, err, inner.len())
 	}
@@ -164,9 +164,9 @@ func TestDedupOutboxRacingHubsKeepOneCopy(t *testing.T) {
 		outs[i] = newDedup(t, srv.ClientURL(), clock, inners[i])
 	}
 	for round := range 12 {
-		st := telemetry.AlertFiring
+		st := alerting.AlertFiring
 		if round%2 == 1 {
-			st = telemetry.AlertResolved
+			st = alerting.AlertResolved
 		}
 		n := notification(t, "x", map[string]string{"fp1": st})
 		var wg sync.WaitGroup

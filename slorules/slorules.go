@@ -54,7 +54,7 @@ const DefaultBreakerOpenFor = 5 * time.Minute
 
 // DefaultLatencyBuckets are the classic bucket bounds, in seconds, of
 // fusebox_call_duration_seconds as the app exposes them (those of
-// telemetry.DefaultLatencyBuckets).
+// promexport.DefaultLatencyBuckets).
 var DefaultLatencyBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 
 // Windows are the windows, shortest first, over which the error ratio of

@@ -10,7 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/fusebox-dev/fusebox/slorules"
-	"github.com/fusebox-dev/fusebox/telemetry"
+	"github.com/fusebox-dev/fusebox/telemetry/promexport"
 )
 
 func validSLOs() []slorules.SLO {
@@ -43,8 +43,8 @@ func parse(t *testing.T, out []byte) ruleFile {
 }
 
 func TestDefaultLatencyBucketsAreTheCollectors(t *testing.T) {
-	if !slices.Equal(slorules.DefaultLatencyBuckets, telemetry.DefaultLatencyBuckets) {
-		t.Errorf("DefaultLatencyBuckets = %v, telemetry exposes %v", slorules.DefaultLatencyBuckets, telemetry.DefaultLatencyBuckets)
+	if !slices.Equal(slorules.DefaultLatencyBuckets, promexport.DefaultLatencyBuckets) {
+		t.Errorf("DefaultLatencyBuckets = %v, telemetry exposes %v", slorules.DefaultLatencyBuckets, promexport.DefaultLatencyBuckets)
 	}
 }
 

@@ -1,6 +1,13 @@
 // Package telemetry turns the events of resilience pipelines into live
-// statistics (Aggregator) and exports them to Prometheus (Collector) and
-// OpenTelemetry.
+// statistics: an Aggregator keeps rolling windows of counts, latency
+// histograms, breaker timelines and recent events per pipeline, and hands
+// out consistent snapshots of them.
+//
+// It imports only the standard library and resilience. The exporters and
+// consumers of its figures live elsewhere: telemetry/promexport (the
+// Prometheus collector and /metrics handler), telemetry/otelexport
+// (OpenTelemetry traces and metrics) and alerting (SLOs, alert rules and
+// webhook delivery).
 package telemetry
 
 import (
@@ -236,8 +243,6 @@ type pipeline struct {
 
 	mu   sync.Mutex // guards hist; taken after a shard's mu, never before
 	hist history
-
-	labels atomic.Pointer[seriesLabels] // the Prometheus label pairs, made at the first scrape
 }
 
 // shard is the hot state of a pipeline for a share of its calls: the

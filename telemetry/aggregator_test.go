@@ -15,9 +15,10 @@ import (
 
 	"github.com/fusebox-dev/fusebox/resilience"
 	"github.com/fusebox-dev/fusebox/resilience/resiliencetest"
+	"github.com/fusebox-dev/fusebox/telemetry/internal/calltest"
 )
 
-var epoch = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+var epoch = calltest.Epoch
 
 func newTestAggregator(t testing.TB, cfg AggregatorConfig) (*Aggregator, *resiliencetest.Clock) {
 	t.Helper()
@@ -34,11 +35,7 @@ func newTestAggregator(t testing.TB, cfg AggregatorConfig) (*Aggregator, *resili
 
 func mustBind(t testing.TB, a *Aggregator, name string) resilience.Observer {
 	t.Helper()
-	o, err := a.Bind(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return o
+	return calltest.Bind(t, a, name)
 }
 
 func mustSnapshot(t testing.TB, a *Aggregator, name string) PipelineSnapshot {
@@ -53,16 +50,7 @@ func mustSnapshot(t testing.TB, a *Aggregator, name string) PipelineSnapshot {
 // call emits the events of one call with the given attempt outcomes; the
 // call ends with the last one.
 func call(o resilience.Observer, id uint64, at time.Time, d time.Duration, outcomes ...resilience.Outcome) {
-	ctx := context.Background()
-	for i, out := range outcomes {
-		o.Observe(ctx, resilience.Event{Kind: resilience.KindAttemptStart, Call: id, Attempt: i + 1, Time: at})
-		o.Observe(ctx, resilience.Event{Kind: resilience.KindAttemptEnd, Call: id, Attempt: i + 1, Outcome: out, Duration: d, Time: at})
-		if i < len(outcomes)-1 {
-			o.Observe(ctx, resilience.Event{Kind: resilience.KindRetryScheduled, Call: id, Attempt: i + 1, Delay: 100 * time.Millisecond, Time: at})
-		}
-	}
-	o.Observe(ctx, resilience.Event{Kind: resilience.KindCallEnd, Call: id, Attempt: len(outcomes),
-		Outcome: outcomes[len(outcomes)-1], Duration: d * time.Duration(len(outcomes)), Time: at})
+	calltest.Call(o, id, at, d, outcomes...)
 }
 
 func TestAggregatorRejectsBadInput(t *testing.T) {
@@ -547,7 +535,6 @@ func TestMemoryPerPipelineIsBounded(t *testing.T) {
 
 func TestAggregatorUnderConcurrentUse(t *testing.T) {
 	a, clock := newTestAggregator(t, AggregatorConfig{})
-	reg := newTestRegistry(t, a)
 	const goroutines, calls = 8, 2000
 	obs := []resilience.Observer{mustBind(t, a, "a"), mustBind(t, a, "b")}
 	var wg sync.WaitGroup
@@ -556,6 +543,7 @@ func TestAggregatorUnderConcurrentUse(t *testing.T) {
 	readers.Add(1)
 	go func() {
 		defer readers.Done()
+		var cum []Cumulative
 		for {
 			select {
 			case <-stop:
@@ -566,9 +554,7 @@ func TestAggregatorUnderConcurrentUse(t *testing.T) {
 			if _, err := a.Pipeline("a"); err != nil {
 				t.Error(err)
 			}
-			if _, err := reg.Gather(); err != nil {
-				t.Error(err)
-			}
+			cum = a.ReadCumulative(cum)
 			clock.Advance(100 * time.Millisecond)
 		}
 	}()

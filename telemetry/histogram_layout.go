@@ -20,3 +20,17 @@ func LatencyBucket(i int) (b HistogramBucket, ok bool) {
 	lo, hi := bucketBounds(i, latencyBits)
 	return HistogramBucket{Lower: time.Duration(lo), Upper: time.Duration(hi)}, true
 }
+
+// BackoffBuckets is the number of buckets of a retry-delay histogram; a
+// bucket's index is in [0, BackoffBuckets).
+const BackoffBuckets = backoffBuckets
+
+// BackoffBucket returns the bounds of retry-delay bucket i, with a zero
+// count; ok is false when i is out of range.
+func BackoffBucket(i int) (b HistogramBucket, ok bool) {
+	if i < 0 || i >= backoffBuckets {
+		return HistogramBucket{}, false
+	}
+	lo, hi := bucketBounds(i, backoffBits)
+	return HistogramBucket{Lower: time.Duration(lo), Upper: time.Duration(hi)}, true
+}

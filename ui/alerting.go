@@ -13,47 +13,47 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/fusebox-dev/fusebox/telemetry"
+	"github.com/fusebox-dev/fusebox/alerting"
 	"github.com/fusebox-dev/fusebox/ui/templates"
 )
 
-// SLOReader reports the state of the SLOs; *telemetry.SLOEngine is one.
+// SLOReader reports the state of the SLOs; *alerting.SLOEngine is one.
 // Its methods must be safe for concurrent use.
 type SLOReader interface {
 	// Statuses returns the status of every SLO now, by name; history adds
 	// each one's budget history.
-	Statuses(history bool) []telemetry.SLOStatus
+	Statuses(history bool) []alerting.SLOStatus
 	// ForPipeline returns the status of the named pipeline's SLOs now,
 	// with their budget history, by name (none for a pipeline without one).
-	ForPipeline(pipeline string) []telemetry.SLOStatus
+	ForPipeline(pipeline string) []alerting.SLOStatus
 }
 
-// AlertLister lists the alerts; *telemetry.AlertManager is one. Alerts
+// AlertLister lists the alerts; *alerting.AlertManager is one. Alerts
 // must be safe for concurrent use.
 type AlertLister interface {
 	// Alerts returns every alert, Fusebox's own and those received from
 	// Alertmanager, with their history and webhook deliveries.
-	Alerts() []telemetry.Alert
+	Alerts() []alerting.Alert
 }
 
 // AlertReceiver takes the webhook notifications Alertmanager posts;
-// *telemetry.AlertManager is one.
+// *alerting.AlertManager is one.
 type AlertReceiver interface {
 	// ReceiveAlertmanager merges the alerts of an Alertmanager webhook
 	// body. A body that is not a valid payload is an error wrapping
-	// telemetry.ErrInvalidPayload (400) that leaves the alerts unchanged.
+	// alerting.ErrInvalidPayload (400) that leaves the alerts unchanged.
 	ReceiveAlertmanager(ctx context.Context, body []byte) error
 }
 
 // WebhookReader lists the webhook deliveries and the outbox;
-// *telemetry.WebhookNotifier is one. Its methods must be safe for
+// *alerting.WebhookNotifier is one. Its methods must be safe for
 // concurrent use.
 type WebhookReader interface {
 	// Deliveries returns the recent delivery rounds, newest first.
-	Deliveries() []telemetry.Delivery
+	Deliveries() []alerting.Delivery
 	// Pending returns the notifications waiting in the outbox, oldest
 	// first.
-	Pending() ([]telemetry.Notification, error)
+	Pending() ([]alerting.Notification, error)
 }
 
 // How much of the webhook state the alerts page lists.
@@ -64,7 +64,7 @@ const (
 )
 
 // alerts returns the alerts, or nil when alerting is off.
-func (s *Server) alerts() []telemetry.Alert {
+func (s *Server) alerts() []alerting.Alert {
 	if s.cfg.Alerts == nil {
 		return nil
 	}
@@ -75,7 +75,7 @@ func (s *Server) alerts() []telemetry.Alert {
 func (s *Server) firing() int {
 	n := 0
 	for _, a := range s.alerts() {
-		if a.State == telemetry.AlertFiring {
+		if a.State == alerting.AlertFiring {
 			n++
 		}
 	}
@@ -89,10 +89,10 @@ func (s *Server) apiAlertmanager(c echo.Context) error {
 		return s.fail(c, Errorf(ENOTFOUND, "receiving Alertmanager webhooks is not enabled"))
 	}
 	r := c.Request()
-	if r.ContentLength > telemetry.MaxAlertmanagerPayload {
-		return s.fail(c, Errorf(ETOOLARGE, "the body of %d bytes exceeds %d", r.ContentLength, telemetry.MaxAlertmanagerPayload))
+	if r.ContentLength > alerting.MaxAlertmanagerPayload {
+		return s.fail(c, Errorf(ETOOLARGE, "the body of %d bytes exceeds %d", r.ContentLength, alerting.MaxAlertmanagerPayload))
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, telemetry.MaxAlertmanagerPayload))
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, alerting.MaxAlertmanagerPayload))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); !ok {
 			err = Errorf(EINVALID, "reading the body: %v", err)
@@ -105,7 +105,7 @@ func (s *Server) apiAlertmanager(c echo.Context) error {
 	// Malformed JSON, a key given twice or a value of the wrong type is
 	// named in the body's terms first; unknown fields are allowed, as
 	// Alertmanager adds fields over time.
-	if err := parseJSON(body, new(telemetry.AlertmanagerPayload), false); err != nil {
+	if err := parseJSON(body, new(alerting.AlertmanagerPayload), false); err != nil {
 		return s.fail(c, err)
 	}
 	if err := s.cfg.AlertReceiver.ReceiveAlertmanager(r.Context(), body); err != nil {
@@ -118,19 +118,19 @@ func (s *Server) apiAlertmanager(c echo.Context) error {
 // The JSON shapes of GET /api/v1/alerts. Times that are unknown are null.
 
 type alertJSON struct {
-	Fingerprint  string                      `json:"fingerprint"`
-	Name         string                      `json:"name"`
-	Source       string                      `json:"source"`
-	State        string                      `json:"state"`
-	Severity     string                      `json:"severity"`
-	Labels       map[string]string           `json:"labels"`
-	Annotations  map[string]string           `json:"annotations"`
-	ActiveAt     *time.Time                  `json:"active_at"`
-	StartsAt     *time.Time                  `json:"starts_at"`
-	EndsAt       *time.Time                  `json:"ends_at"`
-	GeneratorURL string                      `json:"generator_url,omitempty"`
-	History      []telemetry.AlertTransition `json:"history"`
-	Deliveries   []deliveryJSON              `json:"deliveries"`
+	Fingerprint  string                     `json:"fingerprint"`
+	Name         string                     `json:"name"`
+	Source       string                     `json:"source"`
+	State        string                     `json:"state"`
+	Severity     string                     `json:"severity"`
+	Labels       map[string]string          `json:"labels"`
+	Annotations  map[string]string          `json:"annotations"`
+	ActiveAt     *time.Time                 `json:"active_at"`
+	StartsAt     *time.Time                 `json:"starts_at"`
+	EndsAt       *time.Time                 `json:"ends_at"`
+	GeneratorURL string                     `json:"generator_url,omitempty"`
+	History      []alerting.AlertTransition `json:"history"`
+	Deliveries   []deliveryJSON             `json:"deliveries"`
 }
 
 type deliveryJSON struct {
@@ -168,7 +168,7 @@ func orEmpty(m map[string]string) map[string]string {
 	return m
 }
 
-func deliveryOut(d telemetry.Delivery) deliveryJSON {
+func deliveryOut(d alerting.Delivery) deliveryJSON {
 	fps := d.Fingerprints
 	if fps == nil {
 		fps = []string{}
@@ -179,13 +179,13 @@ func deliveryOut(d telemetry.Delivery) deliveryJSON {
 	}
 }
 
-func alertOut(a telemetry.Alert) alertJSON {
+func alertOut(a alerting.Alert) alertJSON {
 	out := alertJSON{
 		Fingerprint: a.Fingerprint, Name: a.Name, Source: a.Source, State: a.State, Severity: a.Severity,
 		Labels: orEmpty(a.Labels), Annotations: orEmpty(a.Annotations),
 		ActiveAt: timeJSON(a.ActiveAt), StartsAt: timeJSON(a.StartsAt), EndsAt: timeJSON(a.EndsAt),
 		GeneratorURL: a.GeneratorURL,
-		History:      make([]telemetry.AlertTransition, len(a.History)),
+		History:      make([]alerting.AlertTransition, len(a.History)),
 		Deliveries:   make([]deliveryJSON, len(a.Deliveries)),
 	}
 	for i, h := range a.History {
@@ -244,9 +244,9 @@ func (s *Server) alertsView() templates.Alerts {
 	for _, a := range s.alerts() {
 		row := s.alertRow(a, now)
 		switch a.State {
-		case telemetry.AlertFiring:
+		case alerting.AlertFiring:
 			view.Firing = append(view.Firing, row)
-		case telemetry.AlertPending:
+		case alerting.AlertPending:
 			view.Pending = append(view.Pending, row)
 		default:
 			view.Resolved = append(view.Resolved, row)
@@ -260,7 +260,7 @@ func (s *Server) alertsView() templates.Alerts {
 }
 
 // alertRow formats an alert for the alerts page.
-func (s *Server) alertRow(a telemetry.Alert, now time.Time) templates.AlertRow {
+func (s *Server) alertRow(a alerting.Alert, now time.Time) templates.AlertRow {
 	row := templates.AlertRow{
 		Fingerprint: a.Fingerprint, Name: a.Name, Severity: a.Severity, SeverityClass: severityClass(a.Severity),
 		State: a.State, Class: "alert-" + a.State, Source: a.Source, SourceClass: "src-" + a.Source,
@@ -273,16 +273,16 @@ func (s *Server) alertRow(a telemetry.Alert, now time.Time) templates.AlertRow {
 		row.Name = a.Labels["alertname"]
 	}
 	if row.Source == "" {
-		row.Source, row.SourceClass = telemetry.SourceFusebox, "src-"+telemetry.SourceFusebox
+		row.Source, row.SourceClass = alerting.SourceFusebox, "src-"+alerting.SourceFusebox
 	}
 	if row.Pipeline != "" && s.ownPipeline(row.Pipeline, a.Source) {
 		row.PipelineURL = "/pipelines/" + url.PathEscape(row.Pipeline)
 	}
 	since := a.ActiveAt
 	switch a.State {
-	case telemetry.AlertFiring:
+	case alerting.AlertFiring:
 		since = a.StartsAt
-	case telemetry.AlertResolved:
+	case alerting.AlertResolved:
 		since = a.EndsAt
 	}
 	row.Since = s.stamp(since)
@@ -314,7 +314,7 @@ func (s *Server) alertRow(a telemetry.Alert, now time.Time) templates.AlertRow {
 // ownPipeline tells whether a pipeline label names one of the dashboard's
 // pipelines, so that it can be linked.
 func (s *Server) ownPipeline(name, source string) bool {
-	if source != telemetry.SourceAlertmanager {
+	if source != alerting.SourceAlertmanager {
 		return true
 	}
 	if s.cfg.Registry == nil {
@@ -347,9 +347,9 @@ func severityClass(sev string) string {
 
 func resultClass(result string) string {
 	switch result {
-	case telemetry.DeliverySuccess:
+	case alerting.DeliverySuccess:
 		return "res-ok"
-	case telemetry.DeliveryFailure, telemetry.DeliveryTimeout:
+	case alerting.DeliveryFailure, alerting.DeliveryTimeout:
 		return "res-bad"
 	}
 	return "res-warn"
@@ -362,7 +362,7 @@ func plural(n int, one, many string) string {
 	return strconv.Itoa(n) + " " + many
 }
 
-func (s *Server) deliveryRow(d telemetry.Delivery) templates.DeliveryRow {
+func (s *Server) deliveryRow(d alerting.Delivery) templates.DeliveryRow {
 	return templates.DeliveryRow{
 		At: s.stamp(d.At), Receiver: d.Receiver, Status: d.Status,
 		Result: d.Result, ResultClass: resultClass(d.Result),

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fusebox-dev/fusebox/alerting"
 	"github.com/fusebox-dev/fusebox/resilience"
-	"github.com/fusebox-dev/fusebox/telemetry"
 )
 
 // fakeReceiver records the bodies it receives and answers err.
@@ -37,19 +37,19 @@ func (f *fakeReceiver) received() []string {
 }
 
 // fakeAlerts lists fixed alerts.
-type fakeAlerts []telemetry.Alert
+type fakeAlerts []alerting.Alert
 
-func (f fakeAlerts) Alerts() []telemetry.Alert { return f }
+func (f fakeAlerts) Alerts() []alerting.Alert { return f }
 
 // fakeWebhooks lists fixed deliveries and outbox entries.
 type fakeWebhooks struct {
-	deliveries []telemetry.Delivery
-	pending    []telemetry.Notification
+	deliveries []alerting.Delivery
+	pending    []alerting.Notification
 	err        error
 }
 
-func (f fakeWebhooks) Deliveries() []telemetry.Delivery { return f.deliveries }
-func (f fakeWebhooks) Pending() ([]telemetry.Notification, error) {
+func (f fakeWebhooks) Deliveries() []alerting.Delivery { return f.deliveries }
+func (f fakeWebhooks) Pending() ([]alerting.Notification, error) {
 	return f.pending, f.err
 }
 
@@ -68,7 +68,7 @@ func amPayload(startsAt time.Time) string {
 
 func TestAlertmanagerWebhookStatuses(t *testing.T) {
 	const path = "/api/v1/alertmanager"
-	invalid := fmt.Errorf("%w: alerts[0].labels.alertname: missing", telemetry.ErrInvalidPayload)
+	invalid := fmt.Errorf("%w: alerts[0].labels.alertname: missing", alerting.ErrInvalidPayload)
 	tests := []struct {
 		name     string
 		r        req
@@ -84,8 +84,8 @@ func TestAlertmanagerWebhookStatuses(t *testing.T) {
 		{name: "an empty body is a bad request", r: req{bearer: testToken}, want: 400, wantMsg: "empty body"},
 		{name: "a payload the receiver finds malformed is a bad request naming the field", r: req{body: `{"version":"4"}`, bearer: testToken},
 			recvErr: invalid, want: 400, wantMsg: "alerts[0].labels.alertname", received: true},
-		{name: "a body over the limit is too large", r: req{body: strings.Repeat(" ", telemetry.MaxAlertmanagerPayload+1), bearer: testToken}, want: 413, wantMsg: "exceeds"},
-		{name: "a body over the limit without a length is too large", r: req{body: strings.Repeat(" ", telemetry.MaxAlertmanagerPayload+1), bearer: testToken},
+		{name: "a body over the limit is too large", r: req{body: strings.Repeat(" ", alerting.MaxAlertmanagerPayload+1), bearer: testToken}, want: 413, wantMsg: "exceeds"},
+		{name: "a body over the limit without a length is too large", r: req{body: strings.Repeat(" ", alerting.MaxAlertmanagerPayload+1), bearer: testToken},
 			chunked: true, want: 413, wantMsg: "exceeds"},
 		{name: "a failing receiver is an internal error that hides the cause", r: req{body: amPayload(t0), bearer: testToken},
 			recvErr: errors.New("disk full"), want: 500, wantMsg: "internal error", received: true},
@@ -185,7 +185,7 @@ func getAlerts(t *testing.T, ev *env) (alerts []apiAlert, raw map[string]json.Ra
 func TestReceivedAlertsAreListedWithTheirSource(t *testing.T) {
 	ev := newEnv(t)
 	clock := ev.clock
-	am, err := telemetry.NewAlertManager(telemetry.AlertManagerConfig{Clock: clock})
+	am, err := alerting.NewAlertManager(alerting.AlertManagerConfig{Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,22 +240,22 @@ func TestReceivedAlertsAreListedWithTheirSource(t *testing.T) {
 
 func TestAlertsJSONShape(t *testing.T) {
 	alerts := fakeAlerts{
-		{AlertRecord: telemetry.AlertRecord{
-			Fingerprint: "f1", Name: telemetry.AlertErrorBudgetBurn, Severity: "page", State: telemetry.AlertFiring,
+		{AlertRecord: alerting.AlertRecord{
+			Fingerprint: "f1", Name: alerting.AlertErrorBudgetBurn, Severity: "page", State: alerting.AlertFiring,
 			Labels:      map[string]string{"alertname": "ErrorBudgetBurn", "slo": "payments-availability", "pipeline": "payments", "severity": "page"},
-			Annotations: map[string]string{"summary": "burning"}, Source: telemetry.SourceFusebox,
+			Annotations: map[string]string{"summary": "burning"}, Source: alerting.SourceFusebox,
 			ActiveAt: t0.Add(-2 * time.Minute), StartsAt: t0.Add(-2 * time.Minute),
-			History: []telemetry.AlertTransition{{At: t0.Add(-2 * time.Minute), To: "firing", Detail: "burn 14.9× over 1h"}},
-		}, Deliveries: []telemetry.Delivery{{ID: 7, Receiver: "hooks", At: t0, Status: "firing", Fingerprints: []string{"f1"}, Result: "failure", Round: 1, Requests: 3, Error: "503"}}},
-		{AlertRecord: telemetry.AlertRecord{
-			Fingerprint: "f2", Name: telemetry.AlertBreakerOpen, Severity: "ticket", State: telemetry.AlertResolved,
-			Labels: map[string]string{"alertname": "BreakerOpen", "pipeline": "search"}, Source: telemetry.SourceFusebox,
+			History: []alerting.AlertTransition{{At: t0.Add(-2 * time.Minute), To: "firing", Detail: "burn 14.9× over 1h"}},
+		}, Deliveries: []alerting.Delivery{{ID: 7, Receiver: "hooks", At: t0, Status: "firing", Fingerprints: []string{"f1"}, Result: "failure", Round: 1, Requests: 3, Error: "503"}}},
+		{AlertRecord: alerting.AlertRecord{
+			Fingerprint: "f2", Name: alerting.AlertBreakerOpen, Severity: "ticket", State: alerting.AlertResolved,
+			Labels: map[string]string{"alertname": "BreakerOpen", "pipeline": "search"}, Source: alerting.SourceFusebox,
 			StartsAt: t0.Add(-time.Hour), EndsAt: t0.Add(-30 * time.Minute),
 		}},
 	}
 	ev := newEnv(t, func(c *Config) {
 		c.Alerts = alerts
-		c.Webhooks = fakeWebhooks{deliveries: alerts[0].Deliveries, pending: []telemetry.Notification{{ID: 1, Receiver: "hooks"}}}
+		c.Webhooks = fakeWebhooks{deliveries: alerts[0].Deliveries, pending: []alerting.Notification{{ID: 1, Receiver: "hooks"}}}
 	})
 	rec := ev.do(req{method: http.MethodGet, path: "/api/v1/alerts"})
 	var body struct {
@@ -296,34 +296,34 @@ func TestAlertsJSONShape(t *testing.T) {
 
 func TestAlertsPage(t *testing.T) {
 	alerts := fakeAlerts{
-		{AlertRecord: telemetry.AlertRecord{
-			Fingerprint: "f1", Name: telemetry.AlertErrorBudgetBurn, Severity: "page", State: telemetry.AlertFiring,
+		{AlertRecord: alerting.AlertRecord{
+			Fingerprint: "f1", Name: alerting.AlertErrorBudgetBurn, Severity: "page", State: alerting.AlertFiring,
 			Labels: map[string]string{"alertname": "ErrorBudgetBurn", "slo": "payments-availability", "pipeline": "payments", "severity": "page",
 				"long_window": "1h", "short_window": "5m"},
 			Annotations: map[string]string{"summary": "SLO payments-availability is burning its error budget 14.9× too fast", "description": "Burn rate 14.9× over 1h"},
-			Source:      telemetry.SourceFusebox, ActiveAt: t0.Add(-200 * time.Second), StartsAt: t0.Add(-200 * time.Second),
-			History: []telemetry.AlertTransition{
+			Source:      alerting.SourceFusebox, ActiveAt: t0.Add(-200 * time.Second), StartsAt: t0.Add(-200 * time.Second),
+			History: []alerting.AlertTransition{
 				{At: t0.Add(-2 * time.Hour), To: "firing"}, {At: t0.Add(-time.Hour), From: "firing", To: "resolved"},
 				{At: t0.Add(-200 * time.Second), From: "resolved", To: "firing", Detail: "burn 14.9× over 1h, 20.0× over 5m"},
 			},
-		}, Deliveries: []telemetry.Delivery{{Receiver: "hooks", At: t0, Status: "firing", Result: "success", Round: 2, Requests: 1}}},
-		{AlertRecord: telemetry.AlertRecord{
-			Fingerprint: "f3", Name: telemetry.AlertBreakerOpen, Severity: "ticket", State: telemetry.AlertPending,
-			Labels: map[string]string{"alertname": "BreakerOpen", "pipeline": "payments"}, Source: telemetry.SourceFusebox, ActiveAt: t0.Add(-10 * time.Second),
+		}, Deliveries: []alerting.Delivery{{Receiver: "hooks", At: t0, Status: "firing", Result: "success", Round: 2, Requests: 1}}},
+		{AlertRecord: alerting.AlertRecord{
+			Fingerprint: "f3", Name: alerting.AlertBreakerOpen, Severity: "ticket", State: alerting.AlertPending,
+			Labels: map[string]string{"alertname": "BreakerOpen", "pipeline": "payments"}, Source: alerting.SourceFusebox, ActiveAt: t0.Add(-10 * time.Second),
 		}},
-		{AlertRecord: telemetry.AlertRecord{
-			Fingerprint: "f2", Name: "HighLatency", Severity: "warning", State: telemetry.AlertResolved,
-			Labels: map[string]string{"alertname": "HighLatency", "pipeline": "elsewhere"}, Source: telemetry.SourceAlertmanager,
+		{AlertRecord: alerting.AlertRecord{
+			Fingerprint: "f2", Name: "HighLatency", Severity: "warning", State: alerting.AlertResolved,
+			Labels: map[string]string{"alertname": "HighLatency", "pipeline": "elsewhere"}, Source: alerting.SourceAlertmanager,
 			StartsAt: t0.Add(-time.Hour), EndsAt: t0.Add(-30 * time.Minute), GeneratorURL: "javascript:alert(1)",
-			History: []telemetry.AlertTransition{{At: t0.Add(-time.Hour), To: "firing"}, {At: t0.Add(-30 * time.Minute), From: "firing", To: "resolved"}},
+			History: []alerting.AlertTransition{{At: t0.Add(-time.Hour), To: "firing"}, {At: t0.Add(-30 * time.Minute), From: "firing", To: "resolved"}},
 		}},
 	}
 	hooks := fakeWebhooks{
-		deliveries: []telemetry.Delivery{
+		deliveries: []alerting.Delivery{
 			{Receiver: "hooks", At: t0, Status: "firing", Result: "success", Round: 2, Requests: 1},
 			{Receiver: "hooks", At: t0.Add(-time.Minute), Status: "firing", Result: "failure", Round: 1, Requests: 3, Error: "503 Service Unavailable", NextAttempt: t0.Add(-50 * time.Second)},
 		},
-		pending: []telemetry.Notification{{ID: 4, Receiver: "pager", CreatedAt: t0.Add(-time.Minute), Attempts: 2, LastError: "connection refused"}},
+		pending: []alerting.Notification{{ID: 4, Receiver: "pager", CreatedAt: t0.Add(-time.Minute), Attempts: 2, LastError: "connection refused"}},
 	}
 	ev := newEnv(t, func(c *Config) { c.Alerts, c.Webhooks = alerts, hooks })
 	doc := ev.page("/alerts", "")
@@ -439,10 +439,10 @@ func TestAlertsPageSaysWhenTheOutboxCannotBeRead(t *testing.T) {
 // realEngine is an SLO engine on the test clock with an SLO on payments
 // that has seen calls fail for the last ten minutes, after an hour of
 // successes.
-func realEngine(t *testing.T, ev *env) *telemetry.SLOEngine {
+func realEngine(t *testing.T, ev *env) *alerting.SLOEngine {
 	t.Helper()
-	eng, err := telemetry.NewSLOEngine(telemetry.SLOEngineConfig{
-		SLOs:  []telemetry.SLOConfig{{Name: "payments-availability", Pipeline: "payments", Objective: 99.9, Period: 30 * 24 * time.Hour}},
+	eng, err := alerting.NewSLOEngine(alerting.SLOEngineConfig{
+		SLOs:  []alerting.SLOConfig{{Name: "payments-availability", Pipeline: "payments", Objective: 99.9, Period: 30 * 24 * time.Hour}},
 		Clock: ev.clock,
 	})
 	if err != nil {
@@ -464,7 +464,7 @@ func realEngine(t *testing.T, ev *env) *telemetry.SLOEngine {
 func TestRealEngineAndAlertManagerOnTheSLOPage(t *testing.T) {
 	ev := newEnv(t)
 	eng := realEngine(t, ev)
-	am, err := telemetry.NewAlertManager(telemetry.AlertManagerConfig{SLOs: eng, Clock: ev.clock})
+	am, err := alerting.NewAlertManager(alerting.AlertManagerConfig{SLOs: eng, Clock: ev.clock})
 	if err != nil {
 		t.Fatal(err)
 	}

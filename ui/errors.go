@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/fusebox-dev/fusebox/alerting"
 	"github.com/fusebox-dev/fusebox/resilience"
 	"github.com/fusebox-dev/fusebox/telemetry"
 )
@@ -57,7 +58,7 @@ var codeStatus = map[string]int{
 // pipeline"): the client reads about its request, not about the code.
 func plain(err error) string {
 	msg := err.Error()
-	for _, prefix := range []string{"resilience: ", "telemetry: ", "store: "} {
+	for _, prefix := range []string{"resilience: ", "telemetry: ", "alerting: ", "store: "} {
 		msg = strings.ReplaceAll(msg, prefix, "")
 	}
 	return msg
@@ -79,7 +80,7 @@ func statusOf(err error) (status int, msg string) {
 		return http.StatusNotFound, plain(err)
 	case errors.Is(err, resilience.ErrNoBreaker), errors.Is(err, resilience.ErrNoPolicy):
 		return http.StatusConflict, plain(err)
-	case errors.Is(err, telemetry.ErrInvalidPayload):
+	case errors.Is(err, alerting.ErrInvalidPayload):
 		return http.StatusBadRequest, plain(err)
 	}
 	var tooLarge *http.MaxBytesError

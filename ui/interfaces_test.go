@@ -1,11 +1,11 @@
 package ui
 
-import "github.com/fusebox-dev/fusebox/telemetry"
+import "github.com/fusebox-dev/fusebox/alerting"
 
 // The telemetry types cmd/app passes in Config as they are.
 var (
-	_ SLOReader     = (*telemetry.SLOEngine)(nil)
-	_ AlertLister   = (*telemetry.AlertManager)(nil)
-	_ AlertReceiver = (*telemetry.AlertManager)(nil)
-	_ WebhookReader = (*telemetry.WebhookNotifier)(nil)
+	_ SLOReader     = (*alerting.SLOEngine)(nil)
+	_ AlertLister   = (*alerting.AlertManager)(nil)
+	_ AlertReceiver = (*alerting.AlertManager)(nil)
+	_ WebhookReader = (*alerting.WebhookNotifier)(nil)
 )

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/fusebox-dev/fusebox/alerting"
 	"github.com/fusebox-dev/fusebox/resilience"
 	"github.com/fusebox-dev/fusebox/telemetry"
 )
@@ -13,19 +14,19 @@ import (
 // liveAlerts is an AlertLister whose alerts a test changes.
 type liveAlerts struct {
 	mu  sync.Mutex
-	all []telemetry.Alert
+	all []alerting.Alert
 }
 
-func (l *liveAlerts) Alerts() []telemetry.Alert {
+func (l *liveAlerts) Alerts() []alerting.Alert {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]telemetry.Alert(nil), l.all...)
+	return append([]alerting.Alert(nil), l.all...)
 }
 
 func (l *liveAlerts) fire(name string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.all = append(l.all, telemetry.Alert{AlertRecord: telemetry.AlertRecord{Fingerprint: name, Name: name, State: telemetry.AlertFiring, Severity: "page", Source: telemetry.SourceFusebox, StartsAt: t0}})
+	l.all = append(l.all, alerting.Alert{AlertRecord: alerting.AlertRecord{Fingerprint: name, Name: name, State: alerting.AlertFiring, Severity: "page", Source: alerting.SourceFusebox, StartsAt: t0}})
 }
 
 func TestLivePartsUpdate(t *testing.T) {

@@ -69,19 +69,19 @@ type Config struct {
 	// Scenarios are the demo's scenarios. Nil outside the demo: no
 	// scenario panel, and the scenario routes answer 404.
 	Scenarios Scenarios
-	// SLOs reports the SLOs (*telemetry.SLOEngine). Nil: no SLO sections,
+	// SLOs reports the SLOs (*alerting.SLOEngine). Nil: no SLO sections,
 	// no budget line on the tiles, and /slos says none is configured.
 	SLOs SLOReader
-	// Alerts lists the alerts (*telemetry.AlertManager). Nil when alerting
+	// Alerts lists the alerts (*alerting.AlertManager). Nil when alerting
 	// is off: the alerts page says so and GET /api/v1/alerts answers an
 	// empty list.
 	Alerts AlertLister
 	// AlertReceiver takes the webhooks of Alertmanager posted to
-	// POST /api/v1/alertmanager (*telemetry.AlertManager). Nil: that route
+	// POST /api/v1/alertmanager (*alerting.AlertManager). Nil: that route
 	// answers 404.
 	AlertReceiver AlertReceiver
 	// Webhooks lists the webhook deliveries and the outbox
-	// (*telemetry.WebhookNotifier). Nil: the alerts page shows no
+	// (*alerting.WebhookNotifier). Nil: the alerts page shows no
 	// deliveries.
 	Webhooks WebhookReader
 	// Sessions keeps the sessions ended by a logout. Nil: they are kept in

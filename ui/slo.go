@@ -10,7 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/fusebox-dev/fusebox/telemetry"
+	"github.com/fusebox-dev/fusebox/alerting"
 	"github.com/fusebox-dev/fusebox/ui/templates"
 )
 
@@ -45,11 +45,11 @@ type burnKey struct{ slo, long string }
 
 // sloViews formats SLO statuses, each alert row with the state of its
 // alert among as.
-func (s *Server) sloViews(sts []telemetry.SLOStatus, as []telemetry.Alert) []templates.SLO {
+func (s *Server) sloViews(sts []alerting.SLOStatus, as []alerting.Alert) []templates.SLO {
 	states := map[burnKey]string{}
-	rank := map[string]int{telemetry.AlertFiring: 3, telemetry.AlertPending: 2, telemetry.AlertResolved: 1}
+	rank := map[string]int{alerting.AlertFiring: 3, alerting.AlertPending: 2, alerting.AlertResolved: 1}
 	for _, a := range as {
-		if a.Name != telemetry.AlertErrorBudgetBurn || a.Source == telemetry.SourceAlertmanager {
+		if a.Name != alerting.AlertErrorBudgetBurn || a.Source == alerting.SourceAlertmanager {
 			continue
 		}
 		k := burnKey{a.Labels["slo"], a.Labels["long_window"]}
@@ -65,7 +65,7 @@ func (s *Server) sloViews(sts []telemetry.SLOStatus, as []telemetry.Alert) []tem
 }
 
 // sloView formats one SLO's status.
-func (s *Server) sloView(st *telemetry.SLOStatus, states map[burnKey]string) templates.SLO {
+func (s *Server) sloView(st *alerting.SLOStatus, states map[burnKey]string) templates.SLO {
 	v := templates.SLO{
 		ID: "slo-" + st.Name, Name: st.Name, Pipeline: st.Pipeline,
 		PipelineURL: "/pipelines/" + url.PathEscape(st.Pipeline),
@@ -76,7 +76,7 @@ func (s *Server) sloView(st *telemetry.SLOStatus, states map[burnKey]string) tem
 		BudgetClass: budgetClass(st.BudgetRemaining),
 		Chart:       s.budgetChart(st.BudgetHistory),
 	}
-	if st.SLI == telemetry.SLILatency {
+	if st.SLI == alerting.SLILatency {
 		v.SLI = "latency ≤ " + fmtDur(st.LatencyThreshold)
 	}
 	bad := st.Total - st.Good
@@ -106,7 +106,7 @@ func (s *Server) sloView(st *telemetry.SLOStatus, states map[burnKey]string) tem
 	for _, b := range st.BurnRates {
 		v.Burns = append(v.Burns, templates.Burn{Window: b.Window.Name, Rate: fmtBurn(b.Rate), Class: burnClass(b.Rate)})
 	}
-	for _, row := range telemetry.BurnRateAlerts() {
+	for _, row := range alerting.BurnRateAlerts() {
 		long, short := st.Burn(row.Long.Name), st.Burn(row.Short.Name)
 		a := templates.BurnAlert{
 			Severity: row.Severity, Long: row.Long.Name, Short: row.Short.Name,
@@ -115,9 +115,9 @@ func (s *Server) sloView(st *telemetry.SLOStatus, states map[burnKey]string) tem
 			Spends:    spends(row.Factor, row.Long, st.Period),
 		}
 		switch states[burnKey{st.Name, row.Long.Name}] {
-		case telemetry.AlertFiring:
+		case alerting.AlertFiring:
 			a.Status, a.Class = "firing", "alert-firing"
-		case telemetry.AlertPending:
+		case alerting.AlertPending:
 			a.Status, a.Class = "pending", "alert-pending"
 		default:
 			if long > row.Factor && short > row.Factor {
@@ -133,7 +133,7 @@ func (s *Server) sloView(st *telemetry.SLOStatus, states map[burnKey]string) tem
 
 // spends says how much of the budget a burn at factor over the long window
 // spends ("2% of the budget in 1h"), or how soon it spends all of it.
-func spends(factor float64, long telemetry.BurnWindow, period time.Duration) string {
+func spends(factor float64, long alerting.BurnWindow, period time.Duration) string {
 	if period <= 0 {
 		return ""
 	}
@@ -146,7 +146,7 @@ func spends(factor float64, long telemetry.BurnWindow, period time.Duration) str
 
 // budgetChart draws the budget left over the period: 100 % at the top,
 // 0 % (or the lowest overspent value) at the bottom.
-func (s *Server) budgetChart(h []telemetry.BudgetPoint) templates.BudgetChart {
+func (s *Server) budgetChart(h []alerting.BudgetPoint) templates.BudgetChart {
 	c := templates.BudgetChart{Empty: len(h) < 2}
 	if c.Empty {
 		return c
@@ -184,7 +184,7 @@ func (s *Server) tileBudgets() map[string]*templates.Budget {
 	if s.cfg.SLOs == nil {
 		return nil
 	}
-	worst := map[string]telemetry.SLOStatus{}
+	worst := map[string]alerting.SLOStatus{}
 	for _, st := range s.cfg.SLOs.Statuses(false) {
 		if w, ok := worst[st.Pipeline]; !ok || st.BudgetRemaining < w.BudgetRemaining {
 			worst[st.Pipeline] = st
@@ -198,7 +198,7 @@ func (s *Server) tileBudgets() map[string]*templates.Budget {
 }
 
 // tileBudget is the tile's line of an SLO: "budget 62% left · burn 14.9×".
-func tileBudget(st telemetry.SLOStatus) *templates.Budget {
+func tileBudget(st alerting.SLOStatus) *templates.Budget {
 	b := &templates.Budget{
 		Burn:  "burn " + fmtBurn(st.Burn("1h")),
 		Class: budgetClass(st.BudgetRemaining),

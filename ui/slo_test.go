@@ -9,15 +9,15 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/fusebox-dev/fusebox/alerting"
 	"github.com/fusebox-dev/fusebox/resilience"
-	"github.com/fusebox-dev/fusebox/telemetry"
 )
 
 // fakeSLOs reports fixed statuses.
-type fakeSLOs []telemetry.SLOStatus
+type fakeSLOs []alerting.SLOStatus
 
-func (f fakeSLOs) Statuses(history bool) []telemetry.SLOStatus {
-	out := make([]telemetry.SLOStatus, len(f))
+func (f fakeSLOs) Statuses(history bool) []alerting.SLOStatus {
+	out := make([]alerting.SLOStatus, len(f))
 	for i, st := range f {
 		if !history {
 			st.BudgetHistory = nil
@@ -27,8 +27,8 @@ func (f fakeSLOs) Statuses(history bool) []telemetry.SLOStatus {
 	return out
 }
 
-func (f fakeSLOs) ForPipeline(p string) []telemetry.SLOStatus {
-	var out []telemetry.SLOStatus
+func (f fakeSLOs) ForPipeline(p string) []alerting.SLOStatus {
+	var out []alerting.SLOStatus
 	for _, st := range f {
 		if st.Pipeline == p {
 			out = append(out, st)
@@ -40,21 +40,21 @@ func (f fakeSLOs) ForPipeline(p string) []telemetry.SLOStatus {
 // sloStatus is an SLO of pipeline at 99.9 % over 30 days with remaining
 // budget and burn rates by window name; its budget history falls linearly
 // from 100 % to remaining over 60 points.
-func sloStatus(name, pipeline string, remaining float64, burns map[string]float64) telemetry.SLOStatus {
-	st := telemetry.SLOStatus{
-		SLOConfig: telemetry.SLOConfig{Name: name, Pipeline: pipeline, SLI: telemetry.SLIAvailability, Objective: 99.9, Period: 30 * 24 * time.Hour},
+func sloStatus(name, pipeline string, remaining float64, burns map[string]float64) alerting.SLOStatus {
+	st := alerting.SLOStatus{
+		SLOConfig: alerting.SLOConfig{Name: name, Pipeline: pipeline, SLI: alerting.SLIAvailability, Objective: 99.9, Period: 30 * 24 * time.Hour},
 		Time:      t0, Coverage: 30 * 24 * time.Hour,
 		Good: 999_620, Total: 1_000_000, Availability: 0.99962,
 		BudgetTotal: 1000, BudgetRemaining: remaining, BudgetRemainingCalls: 1000 * remaining,
 	}
-	for _, w := range telemetry.BurnWindows() {
-		st.BurnRates = append(st.BurnRates, telemetry.BurnRate{Window: w, Rate: burns[w.Name]})
+	for _, w := range alerting.BurnWindows() {
+		st.BurnRates = append(st.BurnRates, alerting.BurnRate{Window: w, Rate: burns[w.Name]})
 	}
 	if b := burns["1h"]; b > 0 && remaining > 0 {
 		st.Exhausts, st.TimeToExhaustion = true, time.Duration(remaining*float64(st.Period)/b)
 	}
 	for i := range 60 {
-		st.BudgetHistory = append(st.BudgetHistory, telemetry.BudgetPoint{
+		st.BudgetHistory = append(st.BudgetHistory, alerting.BudgetPoint{
 			Time:      t0.Add(-st.Period).Add(time.Duration(i+1) * st.Period / 60),
 			Remaining: 1 - (1-remaining)*float64(i)/59,
 		})
@@ -71,17 +71,17 @@ func paymentsSLOs() fakeSLOs {
 	}
 }
 
-func burnAlert(slo, long, state string) telemetry.Alert {
-	return telemetry.Alert{AlertRecord: telemetry.AlertRecord{
-		Fingerprint: slo + long, Name: telemetry.AlertErrorBudgetBurn, State: state, Source: telemetry.SourceFusebox,
-		Labels: map[string]string{"alertname": telemetry.AlertErrorBudgetBurn, "slo": slo, "long_window": long},
+func burnAlert(slo, long, state string) alerting.Alert {
+	return alerting.Alert{AlertRecord: alerting.AlertRecord{
+		Fingerprint: slo + long, Name: alerting.AlertErrorBudgetBurn, State: state, Source: alerting.SourceFusebox,
+		Labels: map[string]string{"alertname": alerting.AlertErrorBudgetBurn, "slo": slo, "long_window": long},
 	}}
 }
 
 func TestSLOPage(t *testing.T) {
 	ev := newEnv(t, func(c *Config) {
 		c.SLOs = paymentsSLOs()
-		c.Alerts = fakeAlerts{burnAlert("payments-availability", "1h", telemetry.AlertFiring)}
+		c.Alerts = fakeAlerts{burnAlert("payments-availability", "1h", alerting.AlertFiring)}
 	})
 	doc := ev.page("/slos", "")
 	if doc.Find(`nav a[href="/slos"].current`).Length() != 1 {
@@ -256,8 +256,8 @@ func TestFormats(t *testing.T) {
 		{"a full availability", fmtAvailability(1), "100%"},
 		{"a count", fmtCount(1234567), "1,234,567"},
 		{"a small count", fmtCount(47), "47"},
-		{"a share of the budget", spends(14.4, telemetry.BurnWindow{Name: "1h", Duration: time.Hour}, 30*24*time.Hour), "2% of the budget in 1h"},
-		{"a burn that spends a short period", spends(14.4, telemetry.BurnWindow{Name: "1h", Duration: time.Hour}, time.Hour), "all of it in 4m10s"},
+		{"a share of the budget", spends(14.4, alerting.BurnWindow{Name: "1h", Duration: time.Hour}, 30*24*time.Hour), "2% of the budget in 1h"},
+		{"a burn that spends a short period", spends(14.4, alerting.BurnWindow{Name: "1h", Duration: time.Hour}, time.Hour), "all of it in 4m10s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -198,7 +198,7 @@ func overviewView(tiles []templates.Tile) templates.Overview {
 }
 
 // webhookPrefix starts the names of the pipelines that deliver alert
-// notifications to webhooks (telemetry.WebhookNotifier).
+// notifications to webhooks (alerting.WebhookNotifier).
 const webhookPrefix = "webhook:"
 
 // internalPipeline reports whether name is one of Fusebox's own pipelines

@@ -7,9 +7,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fusebox-dev/fusebox/alerting"
 	"github.com/fusebox-dev/fusebox/resilience"
 	"github.com/fusebox-dev/fusebox/store"
-	"github.com/fusebox-dev/fusebox/telemetry"
 )
 
 // alertsConfig is the alerts section of the configuration file.
@@ -25,7 +25,7 @@ func (c *alertsConfig) validate(add func(path, msg string)) {
 		return
 	}
 	if c.RepeatInterval < 0 {
-		add("alerts.repeat_interval", fmt.Sprintf("%v must not be negative (zero means %v)", c.RepeatInterval, telemetry.DefaultRepeatInterval))
+		add("alerts.repeat_interval", fmt.Sprintf("%v must not be negative (zero means %v)", c.RepeatInterval, alerting.DefaultRepeatInterval))
 	} else if c.RepeatInterval > 0 && c.RepeatInterval < time.Minute {
 		add("alerts.repeat_interval", fmt.Sprintf("%v is under a minute: receivers would be reminded at every evaluation", c.RepeatInterval))
 	}
@@ -40,32 +40,32 @@ func (c *alertsConfig) repeatInterval() time.Duration {
 	return c.RepeatInterval
 }
 
-// alerting is the SLO engine, the alert manager and the webhook notifier,
+// alertingParts is the SLO engine, the alert manager and the webhook notifier,
 // kept in the store.
-type alerting struct {
-	slos     *telemetry.SLOEngine
-	alerts   *telemetry.AlertManager
-	notifier *telemetry.WebhookNotifier
+type alertingParts struct {
+	slos     *alerting.SLOEngine
+	alerts   *alerting.AlertManager
+	notifier *alerting.WebhookNotifier
 }
 
 // newAlerting builds the SLO engine of slos and, once the pipelines exist,
 // the alert manager and notifier (see start).
-func newAlerting(a *app, slos []telemetry.SLOConfig) (*alerting, error) {
-	eng, err := telemetry.NewSLOEngine(telemetry.SLOEngineConfig{
+func newAlerting(a *app, slos []alerting.SLOConfig) (*alertingParts, error) {
+	eng, err := alerting.NewSLOEngine(alerting.SLOEngineConfig{
 		SLOs: slos, Clock: a.opts.Clock, History: a.store, Logger: a.log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &alerting{slos: eng}, nil
+	return &alertingParts{slos: eng}, nil
 }
 
 // receivers returns the configured webhook receivers and those of the
 // --alert-webhook flags.
-func (a *app) receivers() ([]telemetry.WebhookConfig, error) {
-	out := append([]telemetry.WebhookConfig(nil), a.cfg.Webhooks...)
+func (a *app) receivers() ([]alerting.WebhookConfig, error) {
+	out := append([]alerting.WebhookConfig(nil), a.cfg.Webhooks...)
 	for i, raw := range a.opts.Webhooks {
-		w := telemetry.WebhookFromURL(raw)
+		w := alerting.WebhookFromURL(raw)
 		if err := w.Validate(); err != nil {
 			return nil, fmt.Errorf("--alert-webhook #%d %q: %w", i+1, raw, err)
 		}
@@ -76,7 +76,7 @@ func (a *app) receivers() ([]telemetry.WebhookConfig, error) {
 
 // wire builds the notifier and the alert manager, registering the
 // receivers' pipelines so they show on the dashboard.
-func (al *alerting) wire(a *app) error {
+func (al *alertingParts) wire(a *app) error {
 	receivers, err := a.receivers()
 	if err != nil {
 		return err
@@ -87,7 +87,7 @@ func (al *alerting) wire(a *app) error {
 		return err
 	}
 	external := "http://" + a.opts.Addr
-	al.notifier, err = telemetry.NewWebhookNotifier(telemetry.WebhookNotifierConfig{
+	al.notifier, err = alerting.NewWebhookNotifier(alerting.WebhookNotifierConfig{
 		Receivers: receivers, Outbox: outbox, Log: adapter, Observers: []resilience.Observer{a.agg},
 		RepeatInterval: a.cfg.Alerts.repeatInterval(),
 		Clock:          a.opts.Clock, ExternalURL: external, Logger: a.log,
@@ -100,8 +100,8 @@ func (al *alerting) wire(a *app) error {
 			return err
 		}
 	}
-	al.alerts, err = telemetry.NewAlertManager(telemetry.AlertManagerConfig{
-		SLOs: al.slos, Breakers: telemetry.RegistryBreakers(a.registry), Store: adapter,
+	al.alerts, err = alerting.NewAlertManager(alerting.AlertManagerConfig{
+		SLOs: al.slos, Breakers: alerting.RegistryBreakers(a.registry), Store: adapter,
 		Notifier: al.notifier, Clock: a.opts.Clock, ExternalURL: external, Logger: a.log,
 	})
 	return err
@@ -109,7 +109,7 @@ func (al *alerting) wire(a *app) error {
 
 // run runs the engine, the alert manager and the notifier until ctx ends,
 // then saves the SLO history.
-func (al *alerting) run(ctx context.Context, wg *sync.WaitGroup, errs chan<- error) {
+func (al *alertingParts) run(ctx context.Context, wg *sync.WaitGroup, errs chan<- error) {
 	for _, r := range []func(context.Context) error{al.slos.Run, al.alerts.Run, al.notifier.Run} {
 		wg.Go(func() {
 			if err := r(ctx); err != nil && !errors.Is(err, context.Canceled) {
@@ -120,7 +120,7 @@ func (al *alerting) run(ctx context.Context, wg *sync.WaitGroup, errs chan<- err
 }
 
 // close saves the SLO history and closes the notifier's connections.
-func (al *alerting) close() error {
+func (al *alertingParts) close() error {
 	var errs []error
 	if al.slos != nil {
 		errs = append(errs, al.slos.Close())
@@ -134,7 +134,7 @@ func (al *alerting) close() error {
 // storeAlerts keeps alert state and the webhook outbox in the store.
 type storeAlerts struct{ s *store.Store }
 
-func (a storeAlerts) PutAlert(r telemetry.AlertRecord) error {
+func (a storeAlerts) PutAlert(r alerting.AlertRecord) error {
 	h := make([]store.AlertTransition, len(r.History))
 	for i, t := range r.History {
 		h[i] = store.AlertTransition(t)
@@ -146,18 +146,18 @@ func (a storeAlerts) PutAlert(r telemetry.AlertRecord) error {
 	})
 }
 
-func (a storeAlerts) Alerts() ([]telemetry.AlertRecord, error) {
+func (a storeAlerts) Alerts() ([]alerting.AlertRecord, error) {
 	recs, err := a.s.Alerts()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]telemetry.AlertRecord, len(recs))
+	out := make([]alerting.AlertRecord, len(recs))
 	for i, r := range recs {
-		h := make([]telemetry.AlertTransition, len(r.History))
+		h := make([]alerting.AlertTransition, len(r.History))
 		for j, t := range r.History {
-			h[j] = telemetry.AlertTransition(t)
+			h[j] = alerting.AlertTransition(t)
 		}
-		out[i] = telemetry.AlertRecord{
+		out[i] = alerting.AlertRecord{
 			Fingerprint: r.Fingerprint, Name: r.Name, Severity: r.Severity, Labels: r.Labels, Annotations: r.Annotations,
 			State: r.State, ActiveAt: r.ActiveAt, StartsAt: r.StartsAt, EndsAt: r.EndsAt, Source: r.Source,
 			GeneratorURL: r.GeneratorURL, History: h,
@@ -168,26 +168,26 @@ func (a storeAlerts) Alerts() ([]telemetry.AlertRecord, error) {
 
 func (a storeAlerts) DeleteAlert(fp string) error { return a.s.DeleteAlert(fp) }
 
-func (a storeAlerts) EnqueueNotification(n telemetry.Notification) (uint64, error) {
+func (a storeAlerts) EnqueueNotification(n alerting.Notification) (uint64, error) {
 	return a.s.EnqueueNotification(store.Notification(n))
 }
 
-func (a storeAlerts) PendingNotifications(receiver string) ([]telemetry.Notification, error) {
+func (a storeAlerts) PendingNotifications(receiver string) ([]alerting.Notification, error) {
 	ns, err := a.s.PendingNotifications(receiver)
-	out := make([]telemetry.Notification, len(ns))
+	out := make([]alerting.Notification, len(ns))
 	for i, n := range ns {
-		out[i] = telemetry.Notification(n)
+		out[i] = alerting.Notification(n)
 	}
 	return out, err
 }
 
-func (a storeAlerts) UpdateNotification(n telemetry.Notification) error {
+func (a storeAlerts) UpdateNotification(n alerting.Notification) error {
 	return a.s.UpdateNotification(store.Notification(n))
 }
 
 func (a storeAlerts) AckNotification(id uint64) error { return a.s.AckNotification(id) }
 
-func (a storeAlerts) PutNotifiedGroup(g telemetry.NotifiedGroup) error {
+func (a storeAlerts) PutNotifiedGroup(g alerting.NotifiedGroup) error {
 	return a.s.PutNotifiedGroup(store.NotifiedGroup(g))
 }
 
@@ -195,11 +195,11 @@ func (a storeAlerts) DeleteNotifiedGroup(receiver, group string) error {
 	return a.s.DeleteNotifiedGroup(receiver, group)
 }
 
-func (a storeAlerts) NotifiedGroups() ([]telemetry.NotifiedGroup, error) {
+func (a storeAlerts) NotifiedGroups() ([]alerting.NotifiedGroup, error) {
 	gs, err := a.s.NotifiedGroups()
-	out := make([]telemetry.NotifiedGroup, len(gs))
+	out := make([]alerting.NotifiedGroup, len(gs))
 	for i, g := range gs {
-		out[i] = telemetry.NotifiedGroup(g)
+		out[i] = alerting.NotifiedGroup(g)
 	}
 	return out, err
 }

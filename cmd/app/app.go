@@ -21,6 +21,8 @@ import (
 	"github.com/fusebox-dev/fusebox/resilience"
 	"github.com/fusebox-dev/fusebox/store"
 	"github.com/fusebox-dev/fusebox/telemetry"
+	"github.com/fusebox-dev/fusebox/telemetry/otelexport"
+	"github.com/fusebox-dev/fusebox/telemetry/promexport"
 	"github.com/fusebox-dev/fusebox/ui"
 )
 
@@ -58,13 +60,13 @@ type app struct {
 	store     *store.Store
 	registry  *resilience.Registry
 	agg       *telemetry.Aggregator
-	otel      *telemetry.OTel
+	otel      *otelexport.OTel
 	demo      *demo.Demo
 	overrides *overrides
 	kills     *killSwitches
 	reloader  *reloader
 	expiries  *expiries
-	alerting  *alerting
+	alerting  *alertingParts
 	ui        *ui.Server
 	agent     *fleet.Agent
 	hubState  *hubState
@@ -110,7 +112,7 @@ func newApp(ctx context.Context, opts options) (_ *app, err error) {
 	if a.agg, err = telemetry.NewAggregator(telemetry.AggregatorConfig{Clock: a.opts.Clock, Policies: telemetry.RegistryReader(a.registry)}); err != nil {
 		return nil, err
 	}
-	if a.otel, err = telemetry.SetupOTel(ctx, telemetry.OTelConfig{ServiceName: "fusebox", Metrics: a.agg}); err != nil {
+	if a.otel, err = otelexport.SetupOTel(ctx, otelexport.OTelConfig{ServiceName: "fusebox", Metrics: a.agg}); err != nil {
 		return nil, err
 	}
 	a.overrides = &overrides{reg: a.registry, store: a.store, clock: a.opts.Clock, log: a.log}
@@ -185,7 +187,7 @@ func (a *app) demoMode() bool { return a.cfg.demoMode() }
 func (a *app) observers() ([]resilience.Observer, error) {
 	obs := []resilience.Observer{a.agg, a.alerting.slos, a.expiries}
 	if a.otel.TracerProvider != nil {
-		tr, err := a.otel.Tracing(telemetry.TracingConfig{})
+		tr, err := a.otel.Tracing(otelexport.TracingConfig{})
 		if err != nil {
 			return nil, err
 		}
@@ -233,15 +235,15 @@ func (a *app) routes() (*echo.Echo, error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	reg.MustRegister(a.fleetCollectors()...)
-	reg.MustRegister(telemetry.NewPolicyCollector(a.registry), a.reloader.reloads)
-	alerting := telemetry.NewAlertingCollector(a.alerting.slos, a.alerting.alerts, a.alerting.notifier)
-	g, err := telemetry.RegisterGatherer(reg, a.agg, telemetry.CollectorConfig{}, alerting)
+	reg.MustRegister(promexport.NewPolicyCollector(a.registry), a.reloader.reloads)
+	alerts := promexport.NewAlertingCollector(a.alerting.slos, a.alerting.alerts, a.alerting.notifier)
+	g, err := promexport.RegisterGatherer(reg, a.agg, promexport.CollectorConfig{}, alerts)
 	if err != nil {
 		return nil, err
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	metrics, err := telemetry.NewMetricsHandler(g, telemetry.MetricsHandlerOpts{EnableOpenMetrics: true, Registry: reg})
+	metrics, err := promexport.NewMetricsHandler(g, promexport.MetricsHandlerOpts{EnableOpenMetrics: true, Registry: reg})
 	if err != nil {
 		return nil, err
 	}

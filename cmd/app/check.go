@@ -6,8 +6,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/fusebox-dev/fusebox/alerting"
 	"github.com/fusebox-dev/fusebox/resilience"
-	"github.com/fusebox-dev/fusebox/telemetry"
 )
 
 // checkStartup runs, for --check-config, every check newApp runs before it
@@ -36,15 +36,15 @@ func checkStartup(opts options) error {
 	if err != nil {
 		return err
 	}
-	slos, err := telemetry.NewSLOEngine(telemetry.SLOEngineConfig{SLOs: a.cfg.slos(), Clock: a.opts.Clock})
+	slos, err := alerting.NewSLOEngine(alerting.SLOEngineConfig{SLOs: a.cfg.slos(), Clock: a.opts.Clock})
 	if err != nil {
 		return err
 	}
-	a.alerting = &alerting{slos: slos}
+	a.alerting = &alertingParts{slos: slos}
 	if err := a.buildPipelines([]resilience.Observer{slos}); err != nil {
 		return err
 	}
-	n, err := telemetry.NewWebhookNotifier(telemetry.WebhookNotifierConfig{Receivers: receivers, Clock: a.opts.Clock})
+	n, err := alerting.NewWebhookNotifier(alerting.WebhookNotifierConfig{Receivers: receivers, Clock: a.opts.Clock})
 	if err != nil {
 		return err
 	}

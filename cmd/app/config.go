@@ -18,9 +18,9 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/fusebox-dev/fusebox/alerting"
 	"github.com/fusebox-dev/fusebox/demo"
 	"github.com/fusebox-dev/fusebox/resilience"
-	"github.com/fusebox-dev/fusebox/telemetry"
 )
 
 // fileConfig is the YAML configuration file. Every field is optional; an
@@ -44,9 +44,9 @@ type fileConfig struct {
 	Demo *demoConfig `yaml:"demo"`
 	// SLOs are the service-level objectives; none in demo mode means the
 	// demo's.
-	SLOs []telemetry.SLOConfig `yaml:"slos"`
+	SLOs []alerting.SLOConfig `yaml:"slos"`
 	// Webhooks receive alert notifications, beside --alert-webhook URLs.
-	Webhooks []telemetry.WebhookConfig `yaml:"webhooks"`
+	Webhooks []alerting.WebhookConfig `yaml:"webhooks"`
 	// Alerts tunes the notifications (alerting.go).
 	Alerts *alertsConfig `yaml:"alerts"`
 	// HTTP holds the server's timeouts (config_security.go).
@@ -427,7 +427,7 @@ func addAll(errs *configErrors, lines map[string]int, path string, err error) {
 		list = j.Unwrap()
 	}
 	for _, e := range list {
-		var fe *telemetry.FieldError
+		var fe *alerting.FieldError
 		p, msg := path, e.Error()
 		if errors.As(e, &fe) {
 			p, msg = path+"."+fe.Field, fmt.Sprintf("%s (got %v)", fe.Msg, fe.Value)
@@ -454,14 +454,14 @@ func (c *fileConfig) pipelineNames() []string {
 
 // slos returns the configured SLOs, or the demo's in demo mode when none
 // are configured.
-func (c *fileConfig) slos() []telemetry.SLOConfig {
+func (c *fileConfig) slos() []alerting.SLOConfig {
 	if len(c.SLOs) > 0 || !c.demoMode() {
 		return c.SLOs
 	}
-	var out []telemetry.SLOConfig
+	var out []alerting.SLOConfig
 	for _, s := range demo.SLOs() {
-		out = append(out, telemetry.SLOConfig{
-			Name: s.Name, Pipeline: s.Pipeline, SLI: telemetry.SLI(s.Kind),
+		out = append(out, alerting.SLOConfig{
+			Name: s.Name, Pipeline: s.Pipeline, SLI: alerting.SLI(s.Kind),
 			Objective: s.Objective, Period: s.Period, LatencyThreshold: s.LatencyThreshold,
 		})
 	}

