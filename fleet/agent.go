@@ -54,7 +54,8 @@ type AgentStats struct {
 	// Published counts the snapshots published; PublishErrors those that
 	// could not be.
 	Published, PublishErrors uint64
-	// Applied counts the overrides applied to a breaker (and released).
+	// Applied counts the overrides applied to a breaker and the kill
+	// switches applied to a pipeline (and released).
 	Applied uint64
 	// Invalid counts the bucket entries that could not be read.
 	Invalid uint64
@@ -81,8 +82,9 @@ type Agent struct {
 	done      chan struct{}
 
 	mu      sync.Mutex
-	applied map[string]Override // by pipeline: the override in force
-	bad     map[uint64]struct{} // revisions of unreadable entries; run's only
+	applied map[string]Override     // by pipeline: the breaker override in force
+	killed  map[killKey]killApplied // the fleet kill switches in force
+	bad     map[uint64]struct{}     // revisions of unreadable entries; run's only
 
 	published, publishErrors, appliedN, invalid, syncs atomic.Uint64
 }
@@ -123,7 +125,7 @@ func Join(ctx context.Context, cfg Config, reg *resilience.Registry, agg *teleme
 	a := &Agent{
 		cfg: cfg, reg: reg, agg: agg, log: cfg.Logger,
 		ready: make(chan struct{}), resync: make(chan struct{}, 1), done: make(chan struct{}),
-		applied: make(map[string]Override), bad: make(map[uint64]struct{}),
+		applied: make(map[string]Override), killed: make(map[killKey]killApplied), bad: make(map[uint64]struct{}),
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -192,8 +194,8 @@ func (a *Agent) Stats() AgentStats {
 	}
 }
 
-// Overrides returns the fleet overrides in force on this instance, by
-// pipeline name.
+// Overrides returns the fleet breaker overrides in force on this instance,
+// by pipeline name (KillSwitch tells of the kill switches).
 func (a *Agent) Overrides() map[string]Override {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -333,14 +335,22 @@ func (a *Agent) record(entries map[string]Override, e jetstream.KeyValueEntry) {
 	entries[e.Key()] = o
 }
 
-// apply brings every breaker in line with entries: the instance's own
-// override, else the service's, else none (an override the agent applied
-// and that is gone is released).
+// apply brings every breaker and kill switch in line with entries: the
+// instance's own override, else the service's, else none (an override the
+// agent applied and that is gone is released).
 func (a *Agent) apply(ctx context.Context, entries map[string]Override) {
 	now := a.cfg.Clock.Now()
 	want := make(map[string]Override)
+	kills := make(map[killKey]Override)
 	for _, o := range entries {
 		if !o.Active(now) {
+			continue
+		}
+		if o.KillSwitch() {
+			k := killKey{o.Pipeline, o.Policy}
+			if cur, ok := kills[k]; !ok || cur.Instance == "" {
+				kills[k] = o // the instance's own wins
+			}
 			continue
 		}
 		if cur, ok := want[o.Pipeline]; ok && cur.Instance != "" {
@@ -350,7 +360,9 @@ func (a *Agent) apply(ctx context.Context, entries map[string]Override) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, p := range a.reg.List() {
+	pipelines := a.reg.List()
+	for _, p := range pipelines {
+		a.applyKills(ctx, p, kills, now)
 		b := p.Breaker()
 		if b == nil {
 			continue
@@ -379,6 +391,18 @@ func (a *Agent) apply(ctx context.Context, entries map[string]Override) {
 			}
 			a.appliedN.Add(1)
 			a.log.Info("fleet: override released", "pipeline", name)
+		}
+	}
+	// Forget the kill switches of pipelines that left the registry.
+	if len(a.killed) > 0 {
+		names := make(map[string]bool, len(pipelines))
+		for _, p := range pipelines {
+			names[p.Name()] = true
+		}
+		for k := range a.killed {
+			if !names[k.pipeline] {
+				delete(a.killed, k)
+			}
 		}
 	}
 }

@@ -36,7 +36,7 @@ func TestAServiceOverrideReachesTenAgentsWithinASecond(t *testing.T) {
 		t.Errorf("billing's payments is %s, want closed: the override is for shop", got)
 	}
 
-	if err := hub.Release(context.Background(), "shop", "payments", "", "tester", "fixed"); err != nil {
+	if err := hub.Release(context.Background(), fleet.Override{Service: "shop", Pipeline: "payments", Actor: "tester", Reason: "fixed"}); err != nil {
 		t.Fatal(err)
 	}
 	deadline = time.After(time.Second)
@@ -59,7 +59,7 @@ func TestAnInstanceOverrideWinsOverTheServiceOneOnThatInstanceOnly(t *testing.T)
 	b.waitTransition(t, "payments", resilience.StateForcedClosed, deadline)
 
 	// Releasing b's own override leaves it with the service's.
-	if err := hub.Release(context.Background(), "shop", "payments", "b", "tester", "done"); err != nil {
+	if err := hub.Release(context.Background(), fleet.Override{Service: "shop", Pipeline: "payments", Instance: "b", Actor: "tester", Reason: "done"}); err != nil {
 		t.Fatal(err)
 	}
 	b.waitTransition(t, "payments", resilience.StateForcedOpen, deadline)
@@ -139,7 +139,7 @@ func TestAnAgentCutOffKeepsItsOverridesAndResyncsWhenNATSReturns(t *testing.T) {
 	// server comes back on the same address and data.
 	srv2 := startServer(t, addr, dir)
 	hub2 := startHub(t, srv2.ClientURL(), fleet.HubConfig{})
-	if err := hub2.Release(context.Background(), "shop", "payments", "", "tester", "back"); err != nil {
+	if err := hub2.Release(context.Background(), fleet.Override{Service: "shop", Pipeline: "payments", Actor: "tester", Reason: "back"}); err != nil {
 		t.Fatal(err)
 	}
 	setOverride(t, hub2, fleet.Override{Service: "shop", Pipeline: "inventory", State: resilience.StateForcedClosed})

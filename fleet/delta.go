@@ -69,6 +69,7 @@ func (s *snapshotter) next() ([]byte, error) {
 			LatencySum:  max(cur.latencySum-prev.latencySum, 0),
 			Latency:     subBuckets(cur.latency, prev.latency),
 		}
+		d.Policies, d.Off, d.FleetOff = s.a.policyState(p.Name)
 		snap.Pipelines = append(snap.Pipelines, d)
 	}
 	var err error

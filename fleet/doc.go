@@ -4,9 +4,10 @@
 // An Agent (Join) runs in each instance of a service: once a second it
 // publishes a compact snapshot of the instance's pipelines, it answers the
 // hub's requests for the instance's recent events, and it watches the
-// overrides KV bucket and applies the breaker overrides meant for its service
-// or for itself. Without NATS it fails static: it keeps the overrides it
-// has, reconnects with backoff and resyncs the whole bucket when back.
+// overrides KV bucket and applies the breaker overrides and kill switches
+// meant for its service or for itself. Without NATS it fails static: it
+// keeps the overrides it has, reconnects with backoff and resyncs the whole
+// bucket when back.
 //
 // A Hub consumes the snapshots into fleet state (service → pipeline →
 // instances), merges latency histograms bucket by bucket, marks instances
@@ -18,13 +19,45 @@
 //	fusebox.snap.<service>.<instance>     snapshots, agent → hub (core NATS)
 //	fusebox.events.<service>.<instance>   recent-events requests, hub → agent (request/reply)
 //	fusebox.audit.<service>               audit entries (stream FUSEBOX_AUDIT)
-//	KV bucket fusebox_overrides           keys <service>.<pipeline> (whole service)
-//	                                      and <service>.<pipeline>.<instance>
+//	KV bucket fusebox_overrides           breakers: <service>.<pipeline> (whole service)
+//	                                      and <service>.<pipeline>.<instance>;
+//	                                      kill switches: <service>.<pipeline>.policy=<policy>
+//	                                      and <service>.<pipeline>.policy=<policy>.<instance>
 //
-// Service and instance names are 1 to 64 letters, digits, '-' or '_' (they
-// are subject tokens). Pipeline names may also hold '.' and ':', written as
-// "=2E" and "=3A" in KV keys.
+// # Kill switches
 //
-// Service, pipeline and instance names are 1 to 64 letters, digits, '-' or
-// '_' (they are subject tokens and KV key parts).
+// A fleet kill switch (an Override with Policy set) turns a kind of policy
+// of a pipeline off ("retry", "hedge", "rate_limiter", …), on every
+// instance of a service or on one, until released or until its end. It
+// lives in the same bucket as the breaker overrides, the policy in the key,
+// rather than in a bucket of its own: one watch per agent carries both, so
+// the resync after a reconnection, failing static and readiness (ready once
+// the bucket is applied) hold for both with no second copy of that code,
+// and a NATS account that lets an agent read the overrides bucket (as
+// deploy/nats/fleet.conf does) needs no new permission. The policy token
+// "policy=<name>" cannot be mistaken for an instance, whose name holds no
+// '='. Agents built before kill switches count such entries as unreadable
+// and ignore them: upgrade the agents before switching policies off from
+// the hub.
+//
+// Where an instance's own switch (its dashboard's or API's) and a fleet
+// one meet, the fleet's wins while it lasts, as a fleet breaker override
+// does: the agent puts the fleet's switch in the pipeline (again, should
+// anything replace it), and the app refuses to change that policy
+// locally, naming the fleet's switch. When the fleet's ends (released or
+// run out) the agent puts back the instance's own switch it displaced, if
+// that has not run out meanwhile, else switches the policy on. An
+// instance's own switch outlives a restart in its store; a fleet one in the
+// bucket (KV is durable), so a restarted instance gets both back, the
+// fleet's on top.
+//
+// Snapshots (format version 2) carry per pipeline the kinds of policy it
+// has, those off and those the fleet switched off (PolicySet), so the hub
+// shows what each instance runs, not what it was asked to; a hub reads
+// version 1 snapshots too (as pipelines without such policies).
+//
+// Service, instance and pipeline names: service and instance names are 1
+// to 64 letters, digits, '-' or '_' (they are subject tokens and KV key
+// parts). Pipeline names may also hold '.' and ':', written as "=2E" and
+// "=3A" in KV keys.
 package fleet

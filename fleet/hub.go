@@ -144,7 +144,7 @@ func NewHub(ctx context.Context, cfg HubConfig) (*Hub, error) {
 	}
 	h.kv, err = h.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      cfg.Names.Bucket(),
-		Description: "Fusebox fleet breaker overrides: <service>.<pipeline>[.<instance>]",
+		Description: "Fusebox fleet breaker overrides and kill switches: <service>.<pipeline>[.policy=<policy>][.<instance>]",
 		History:     5,
 		Storage:     jetstream.FileStorage,
 		Replicas:    cfg.Replicas,
@@ -263,6 +263,7 @@ func (h *Hub) take(s *Snapshot, now time.Time) {
 			in.pipelines[d.Name] = ip
 		}
 		ip.state, ip.override, ip.noBreaker = d.State, d.Override, d.NoBreaker
+		ip.policies, ip.off, ip.fleetOff = d.Policies, d.Off, d.FleetOff
 		ip.slots[sec%rateWindow].at(sec, false).add(d, false)
 		pa := svc.pipelines[d.Name]
 		if pa == nil {
@@ -400,10 +401,12 @@ func (h *Hub) serviceView(name string, svc *serviceState, now time.Time) Service
 			c, _ := sumSlots(ip.slots[:], sec, rateWindow)
 			b := InstanceBreaker{
 				Instance: in.ID, InstanceState: in.State, State: ip.state, Override: ip.override, NoBreaker: ip.noBreaker,
+				Policies: ip.policies, Off: ip.off, FleetOff: ip.fleetOff,
 				CallsPerSecond: float64(c.CallCount()) / rateWindow, SuccessRate: c.EffectiveSuccessRate(),
 			}
 			pv.Instances++
 			pv.HasBreaker = pv.HasBreaker || !b.NoBreaker
+			pv.Policies |= b.Policies
 			if b.Open() {
 				pv.Open++
 			}
@@ -452,10 +455,14 @@ func (h *Hub) Pipeline(service, pipeline string) (PipelineView, error) {
 	return PipelineView{}, fmt.Errorf("%w %q in service %q", ErrUnknownPipeline, pipeline, service)
 }
 
-// SetOverride writes o to the bucket, stamped with now, and appends its
-// audit entry. Errors about o wrap ErrInvalidOverride or ErrInvalidName.
+// SetOverride writes o (a breaker override, or a kill switch when
+// o.Policy is set) to the bucket, stamped with now, and appends its audit
+// entry. Errors about o wrap ErrInvalidOverride or ErrInvalidName.
 func (h *Hub) SetOverride(ctx context.Context, o Override) (Override, error) {
 	o.Reason = strings.TrimSpace(o.Reason)
+	if o.KillSwitch() {
+		o.State = 0
+	}
 	if err := o.validate(); err != nil {
 		return Override{}, err
 	}
@@ -471,28 +478,40 @@ func (h *Hub) SetOverride(ctx context.Context, o Override) (Override, error) {
 	if o.Revision, err = h.kv.Put(ctx, o.Key(), data); err != nil {
 		return Override{}, fmt.Errorf("fleet: writing override %s: %w", o.Key(), err)
 	}
-	err = h.appendAudit(ctx, AuditEntry{
+	e := AuditEntry{
 		Time: now, Actor: o.Actor, Action: "override.set", Service: o.Service, Pipeline: o.Pipeline,
 		Instance: o.Instance, State: o.State.String(), Reason: o.Reason, Until: o.Until,
-	})
-	return o, err
+	}
+	if o.KillSwitch() {
+		e.Action, e.Policy, e.State = "killswitch.off", o.Policy, stateOff
+	}
+	return o, h.appendAudit(ctx, e)
 }
 
-// Release deletes the override of a service's pipeline (instance empty) or
-// of one instance, and appends its audit entry. Releasing what is not
-// there is not an error (and is audited all the same).
-func (h *Hub) Release(ctx context.Context, service, pipeline, instance, actor, reason string) error {
-	o := Override{Service: service, Pipeline: pipeline, Instance: instance, State: resilience.StateForcedOpen, Reason: reason}
-	if err := o.validate(); err != nil {
+// Release deletes the override that o names (its Service, Pipeline,
+// Instance and Policy: a breaker's, or a kill switch's, which switches the
+// policy back on) and appends its audit entry with o.Actor and o.Reason.
+// Releasing what is not there is not an error (and is audited all the
+// same).
+func (h *Hub) Release(ctx context.Context, o Override) error {
+	o.Reason = strings.TrimSpace(o.Reason)
+	if err := o.validateKey(); err != nil {
+		return err
+	}
+	if err := validReason(o.Reason); err != nil {
 		return err
 	}
 	if err := h.kv.Delete(ctx, o.Key()); err != nil {
 		return fmt.Errorf("fleet: deleting override %s: %w", o.Key(), err)
 	}
-	return h.appendAudit(ctx, AuditEntry{
-		Time: h.cfg.Clock.Now(), Actor: actor, Action: "override.release", Service: service, Pipeline: pipeline,
-		Instance: instance, State: "auto", Reason: strings.TrimSpace(reason),
-	})
+	e := AuditEntry{
+		Time: h.cfg.Clock.Now(), Actor: o.Actor, Action: "override.release", Service: o.Service, Pipeline: o.Pipeline,
+		Instance: o.Instance, State: "auto", Reason: o.Reason,
+	}
+	if o.KillSwitch() {
+		e.Action, e.Policy, e.State = "killswitch.on", o.Policy, "on"
+	}
+	return h.appendAudit(ctx, e)
 }
 
 func (h *Hub) appendAudit(ctx context.Context, e AuditEntry) error {

@@ -171,7 +171,7 @@ func TestAHubRestartLosesNoOverrideOrAuditEntry(t *testing.T) {
 	setOverride(t, hub, fleet.Override{Service: "shop", Pipeline: "payments", State: resilience.StateForcedOpen, Reason: "outage", Actor: "ann", Until: until})
 	setOverride(t, hub, fleet.Override{Service: "shop", Pipeline: "db.main", Instance: "a", State: resilience.StateForcedClosed})
 	setOverride(t, hub, fleet.Override{Service: "billing", Pipeline: "ledger", State: resilience.StateForcedOpen})
-	if err := hub.Release(context.Background(), "billing", "ledger", "", "bob", "fixed"); err != nil {
+	if err := hub.Release(context.Background(), fleet.Override{Service: "billing", Pipeline: "ledger", Actor: "bob", Reason: "fixed"}); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -294,6 +294,7 @@ func TestSnapshotsRoundTrip(t *testing.T) {
 	s := fleet.Snapshot{Service: "shop", Instance: "a-1", Seq: 42, Time: time.UnixMilli(1_780_000_000_123), Interval: time.Second}
 	var d fleet.PipelineDelta
 	d.Name, d.State, d.Override, d.Transitions, d.LatencySum = "db.main:primary", resilience.StateForcedOpen, 7, 3, 123456789
+	d.Policies, d.Off, d.FleetOff = fleet.PolicyBit("retry")|fleet.PolicyBit("hedge")|fleet.PolicyBit("fallback"), fleet.PolicyBit("retry")|fleet.PolicyBit("hedge"), fleet.PolicyBit("hedge")
 	d.Counts.Calls = [resilience.NumOutcomes]uint64{1, 2, 3, 4, 5}
 	d.Counts.Attempts = [resilience.NumOutcomes]uint64{6, 7, 8, 9, 10}
 	d.Counts.Retries, d.Counts.Fallbacks = 11, 12

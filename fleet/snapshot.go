@@ -10,9 +10,10 @@ import (
 	"github.com/fusebox-dev/fusebox/telemetry"
 )
 
-// Version is the snapshot format that this package writes and reads. A hub
-// drops (and counts) a snapshot of any other version.
-const Version = 1
+// Version is the snapshot format that this package writes. A hub reads it
+// and the one before (version 1 has no kinds of policy: its pipelines read
+// as having none), and drops (and counts) a snapshot of any other version.
+const Version = 2
 
 // MaxSnapshotBytes is the default bound on an encoded snapshot; a hub drops
 // (and counts) a larger one. A snapshot of 20 pipelines is 1,826 bytes when
@@ -22,6 +23,9 @@ const MaxSnapshotBytes = 64 << 10
 
 // maxPipelines bounds the pipelines of one snapshot.
 const maxPipelines = 1024
+
+// maxPolicySet bounds a PolicySet on the wire: 16 kinds of policy.
+const maxPolicySet = 1<<16 - 1
 
 // magic starts every encoded snapshot.
 var magic = [2]byte{'F', 'S'}
@@ -61,8 +65,12 @@ type PipelineDelta struct {
 	// NoBreaker is set for a pipeline without a circuit breaker.
 	NoBreaker bool
 	// Override is the revision of the overrides-bucket entry the instance
-	// applies to this pipeline; zero when none.
+	// applies to this pipeline's breaker; zero when none.
 	Override uint64
+	// Policies are the pipeline's kinds of policy that kill switches turn
+	// off; Off those switched off now, by the instance's own kill switch
+	// or the fleet's; FleetOff those of Off the fleet's switched off.
+	Policies, Off, FleetOff PolicySet
 	// Counts are the events since the previous snapshot.
 	Counts telemetry.Counts
 	// Transitions counts the breaker transitions since the previous
@@ -86,7 +94,8 @@ type BucketCount struct {
 // Layout (uvarint unless said): "FS", version byte, seq, time in Unix
 // milliseconds (varint), interval in milliseconds, service and instance
 // (length and bytes), pipeline count; per pipeline: name, state byte,
-// override revision, a flags byte (1: something happened, and the rest
+// override revision, the kinds of policy, those off and those the fleet
+// switched off (three PolicySet bit sets; not in version 1), a flags byte (1: something happened, and the rest
 // follows; without it nothing follows for this pipeline; 2: the pipeline
 // has no breaker), calls by outcome (5), attempts by outcome (5), retries,
 // rejections by reason (telemetry.NumRejections), timeouts by scope (2), fallbacks, transitions,
@@ -105,6 +114,9 @@ func (s *Snapshot) AppendBinary(b []byte) ([]byte, error) {
 		b = appendString(b, p.Name)
 		b = append(b, byte(p.State))
 		b = binary.AppendUvarint(b, p.Override)
+		b = binary.AppendUvarint(b, uint64(p.Policies))
+		b = binary.AppendUvarint(b, uint64(p.Off))
+		b = binary.AppendUvarint(b, uint64(p.FleetOff))
 		flags := byte(0)
 		if p.NoBreaker {
 			flags |= flagNoBreaker
@@ -143,8 +155,8 @@ const (
 	flagNoBreaker = 1 << 1
 )
 
-// idle reports whether nothing happened: only the name, state and
-// override are written.
+// idle reports whether nothing happened: only the name, state, override
+// and kinds of policy are written.
 func (p *PipelineDelta) idle() bool {
 	return p.Counts == (telemetry.Counts{}) && p.Transitions == 0 && p.LatencySum == 0 && len(p.Latency) == 0
 }
@@ -174,8 +186,9 @@ func DecodeSnapshot(data []byte, limit int) (*Snapshot, error) {
 	if len(data) < 3 || data[0] != magic[0] || data[1] != magic[1] {
 		return nil, fmt.Errorf("%w: no snapshot header", ErrMalformed)
 	}
-	if data[2] != Version {
-		return nil, fmt.Errorf("%w: version %d, this build reads %d", ErrVersion, data[2], Version)
+	version := data[2]
+	if version != Version && version != 1 {
+		return nil, fmt.Errorf("%w: version %d, this build reads 1 and %d", ErrVersion, data[2], Version)
 	}
 	d := decoder{b: data[3:]}
 	s := &Snapshot{Seq: d.uvarint("seq")}
@@ -201,6 +214,11 @@ func DecodeSnapshot(data []byte, limit int) (*Snapshot, error) {
 			d.fail("state %d", p.State)
 		}
 		p.Override = d.uvarint("override")
+		if version >= 2 {
+			p.Policies = PolicySet(d.bounded("policies", maxPolicySet))
+			p.Off = PolicySet(d.bounded("policies off", maxPolicySet))
+			p.FleetOff = PolicySet(d.bounded("policies the fleet switched off", maxPolicySet))
+		}
 		flags := d.byte("flags")
 		if flags&^(flagActive|flagNoBreaker) != 0 {
 			d.fail("flags %#x", flags)

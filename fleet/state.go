@@ -65,7 +65,10 @@ type instancePipeline struct {
 	state     resilience.State
 	noBreaker bool
 	override  uint64
-	slots     [rateWindow]slot // counts only
+	// policies, off, fleetOff: the kinds of policy, those off, those the
+	// fleet switched off.
+	policies, off, fleetOff PolicySet
+	slots                   [rateWindow]slot // counts only
 }
 
 // pipelineAgg merges one pipeline over every instance of a service.
@@ -218,6 +221,9 @@ type PipelineView struct {
 	// HasBreaker is set when an instance reports a breaker for it: an
 	// override applies only then.
 	HasBreaker bool `json:"has_breaker"`
+	// Policies are the kinds of policy that kill switches turn off that
+	// some instance reports for it.
+	Policies PolicySet `json:"policies"`
 	// Breakers are the instances' breakers, by instance id.
 	Breakers []InstanceBreaker `json:"breakers"`
 }
@@ -231,7 +237,14 @@ type InstanceBreaker struct {
 	NoBreaker bool `json:"no_breaker,omitempty"`
 	// Override is the revision of the fleet override the instance applies
 	// (zero: none).
-	Override       uint64  `json:"override,omitempty"`
+	Override uint64 `json:"override,omitempty"`
+	// Policies are the pipeline's kinds of policy on the instance that
+	// kill switches turn off; Off those switched off there now (by its own
+	// kill switch or the fleet's), FleetOff those of Off the fleet's.
+	Policies PolicySet `json:"policies"`
+	Off      PolicySet `json:"off"`
+	FleetOff PolicySet `json:"fleet_off"`
+
 	CallsPerSecond float64 `json:"calls_per_second"`
 	SuccessRate    float64 `json:"success_rate"`
 }
