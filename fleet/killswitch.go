@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/fusebox-dev/fusebox/resilience"
@@ -49,6 +50,24 @@ func (s PolicySet) Names() []string {
 
 // MarshalJSON writes the set as a list of names.
 func (s PolicySet) MarshalJSON() ([]byte, error) { return json.Marshal(s.Names()) }
+
+// UnmarshalJSON reads a list of names; an unknown name is an error.
+func (s *PolicySet) UnmarshalJSON(data []byte) error {
+	var names []string
+	if err := json.Unmarshal(data, &names); err != nil {
+		return err
+	}
+	var set PolicySet
+	for _, n := range names {
+		b := PolicyBit(n)
+		if b == 0 {
+			return fmt.Errorf("fleet: %q is not a kind of policy kill switches turn off", n)
+		}
+		set |= b
+	}
+	*s = set
+	return nil
+}
 
 // policiesOf returns the kinds of policy of p that kill switches turn off.
 func policiesOf(p *resilience.Pipeline) PolicySet {

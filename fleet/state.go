@@ -253,3 +253,39 @@ type InstanceBreaker struct {
 func (b InstanceBreaker) Open() bool {
 	return !b.NoBreaker && b.State == resilience.StateOpen || b.State == resilience.StateForcedOpen
 }
+
+// PolicyCount counts the instances of a pipeline by the state of one kind
+// of policy.
+type PolicyCount struct {
+	// Policy is the kind ("retry", …).
+	Policy string `json:"policy"`
+	// Instances counts the instances (not gone) that report the policy;
+	// Off those that run with it switched off now, FleetOff those of Off
+	// by a fleet kill switch (the rest by their own).
+	Instances int `json:"instances"`
+	Off       int `json:"off"`
+	FleetOff  int `json:"fleet_off"`
+}
+
+// PolicyCounts counts p's instances by the state of each kind of policy
+// they report, in the order of resilience.SwitchablePolicies.
+func (p PipelineView) PolicyCounts() []PolicyCount {
+	out := []PolicyCount{}
+	for _, name := range p.Policies.Names() {
+		c := PolicyCount{Policy: name}
+		for _, b := range p.Breakers {
+			if !b.Policies.Has(name) {
+				continue
+			}
+			c.Instances++
+			if b.Off.Has(name) {
+				c.Off++
+				if b.FleetOff.Has(name) {
+					c.FleetOff++
+				}
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}

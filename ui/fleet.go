@@ -23,9 +23,10 @@ type FleetHub interface {
 	// fleet.ErrUnknownService.
 	Fleet() fleet.FleetView
 	Service(name string) (fleet.ServiceView, error)
-	// SetOverride and Release write the overrides bucket and the audit.
+	// SetOverride and Release write the overrides bucket (breaker
+	// overrides and kill switches) and the audit.
 	SetOverride(ctx context.Context, o fleet.Override) (fleet.Override, error)
-	Release(ctx context.Context, service, pipeline, instance, actor, reason string) error
+	Release(ctx context.Context, o fleet.Override) error
 	// Overrides lists the bucket; Audit the last entries of the stream.
 	Overrides(ctx context.Context) ([]fleet.Override, error)
 	Audit(ctx context.Context, limit int) ([]fleet.AuditEntry, error)
@@ -55,6 +56,7 @@ func (s *Server) registerFleet(e *echo.Echo) {
 	e.GET("/api/v1/fleet/:service/pipelines", s.apiFleetPipelines, h)
 	e.PUT("/api/v1/fleet/:service/pipelines/:name/breaker", s.apiFleetOverride, h, admin)
 	e.GET("/api/v1/fleet/audit", s.apiFleetAudit, h)
+	s.registerFleetKillSwitches(e)
 }
 
 // fleetError gives the fleet's errors their codes.
@@ -92,6 +94,7 @@ func (s *Server) fleetServiceView(sv fleet.ServiceView, now time.Time, withInsta
 			CallsPerSec: fmtRate(p.CallsPerSecond), RetriesPerSec: fmtRate(p.RetriesPerSecond), RejectedPerSec: fmtRate(p.RejectionsPerSecond),
 			Success: "–", P50: "–", P99: "–",
 			Window: fmtSpanWords(p.Window, 0), LatencyWindow: fmtSpanWords(p.LatencyWindow, 0),
+			PoliciesOff: policiesOffText(p),
 		}
 		if !p.HasBreaker {
 			fp.OpenText = "no breaker"
@@ -241,10 +244,11 @@ func (s *Server) fleetServicePage(c echo.Context) error {
 		return s.fail(c, err)
 	}
 	for _, o := range overrides {
-		if o.Service == name {
+		if o.Service == name && !o.KillSwitch() {
 			v.Overrides = append(v.Overrides, s.fleetOverrideView(o))
 		}
 	}
+	v.Policies = s.fleetPolicies(sv, overrides, v.InstanceIDs)
 	return s.render(c, http.StatusOK, layout(p, templates.FleetServicePageView(v)))
 }
 
@@ -299,6 +303,7 @@ func (s *Server) fleetInstancePage(c echo.Context) error {
 			}
 		}
 	}
+	v.Policies = instancePolicies(sv, id)
 	if v.Pipeline == "" && len(sv.Pipelines) > 0 {
 		v.Pipeline = sv.Pipelines[0].Name
 	}
@@ -355,7 +360,7 @@ func (s *Server) fleetAuditPage(c echo.Context) error {
 		v.Entries = append(v.Entries, templates.FleetAuditEntry{
 			Seq: strconv.FormatUint(e.Seq, 10), Time: s.stamp(e.Time), Actor: e.Actor, Action: e.Action,
 			Service: e.Service, ServiceURL: serviceURL(e.Service), Pipeline: e.Pipeline, Scope: scopeOf(e.Instance),
-			State: e.State, Reason: e.Reason, Until: s.stamp(e.Until),
+			State: strings.TrimSpace(e.Policy + " " + e.State), Reason: e.Reason, Until: s.stamp(e.Until),
 		})
 	}
 	return s.render(c, http.StatusOK, layout(s.page(c, "Fleet audit", "fleet"), templates.FleetAuditPage(v)))
@@ -407,7 +412,7 @@ func (s *Server) applyFleetOverride(c echo.Context, b fleetOverrideBody) (fleet.
 	o := fleet.Override{Service: service, Pipeline: name, Instance: b.Instance, Reason: req.Reason, Actor: req.Actor}
 	st, forced := req.State.Breaker()
 	if !forced {
-		err := s.cfg.Fleet.Release(ctx, service, name, b.Instance, req.Actor, req.Reason)
+		err := s.cfg.Fleet.Release(ctx, fleet.Override{Service: service, Pipeline: name, Instance: b.Instance, Actor: req.Actor, Reason: req.Reason})
 		return o, fleetError(err)
 	}
 	o.State = st
@@ -518,6 +523,10 @@ type fleetPipelineJSON struct {
 	Latency             fleetLatencyJSON    `json:"latency"`
 	Breakers            []fleetBreakerJSON  `json:"breakers"`
 	Overrides           []fleetOverrideJSON `json:"overrides"`
+	// Policies count the instances by the state of each kind of policy;
+	// KillSwitches are the fleet's switches of the pipeline.
+	Policies     []fleet.PolicyCount   `json:"policies"`
+	KillSwitches []fleetKillSwitchJSON `json:"kill_switches"`
 }
 
 type fleetLatencyJSON struct {
@@ -535,6 +544,11 @@ type fleetBreakerJSON struct {
 	NoBreaker      bool    `json:"no_breaker,omitempty"`
 	Override       uint64  `json:"override,omitempty"`
 	CallsPerSecond float64 `json:"calls_per_second"`
+	// Policies, Off and FleetOff are what the instance reports: its kinds
+	// of policy, those switched off, those of them the fleet switched off.
+	Policies fleet.PolicySet `json:"policies"`
+	Off      fleet.PolicySet `json:"off"`
+	FleetOff fleet.PolicySet `json:"fleet_off"`
 }
 
 // apiFleetPipelines handles GET /api/v1/fleet/{service}/pipelines.
@@ -562,6 +576,7 @@ func (s *Server) apiFleetPipelines(c echo.Context) error {
 				P50Seconds: p.Latency.P50.Seconds(), P90Seconds: p.Latency.P90.Seconds(), P99Seconds: p.Latency.P99.Seconds(),
 			},
 			Breakers: []fleetBreakerJSON{}, Overrides: []fleetOverrideJSON{},
+			Policies: p.PolicyCounts(), KillSwitches: []fleetKillSwitchJSON{},
 		}
 		if p.Counts.CallCount() > 0 {
 			r := p.SuccessRate
@@ -571,10 +586,15 @@ func (s *Server) apiFleetPipelines(c echo.Context) error {
 			pj.Breakers = append(pj.Breakers, fleetBreakerJSON{
 				Instance: b.Instance, InstanceState: b.InstanceState.String(), State: b.State.String(), NoBreaker: b.NoBreaker,
 				Override: b.Override, CallsPerSecond: b.CallsPerSecond,
+				Policies: b.Policies, Off: b.Off, FleetOff: b.FleetOff,
 			})
 		}
 		for _, o := range overrides {
 			if o.Service != name || o.Pipeline != p.Name {
+				continue
+			}
+			if o.KillSwitch() {
+				pj.KillSwitches = append(pj.KillSwitches, fleetKillSwitchOf(o))
 				continue
 			}
 			at := o.At.UTC()

@@ -65,30 +65,36 @@ func (s *Server) killSwitchRequest(c echo.Context, b killSwitchBody) (KillSwitch
 	if err := s.knownPipeline(req.Pipeline); err != nil {
 		return req, err
 	}
+	return req, validKillSwitch(&req, b)
+}
+
+// validKillSwitch checks the policy and body of a kill switch request and
+// fills req with them; the single app's route and the hub's share it.
+func validKillSwitch(req *KillSwitchRequest, b killSwitchBody) error {
 	if !slices.Contains(resilience.SwitchablePolicies(), req.Policy) {
-		return req, Errorf(EINVALID, "policy = %q: want one of %s", req.Policy, strings.Join(resilience.SwitchablePolicies(), ", "))
+		return Errorf(EINVALID, "policy = %q: want one of %s", req.Policy, strings.Join(resilience.SwitchablePolicies(), ", "))
 	}
 	if b.Enabled == nil {
-		return req, Errorf(EINVALID, "enabled is required: true or false")
+		return Errorf(EINVALID, "enabled is required: true or false")
 	}
 	req.Enabled = *b.Enabled
 	if req.Reason == "" {
-		return req, Errorf(EINVALID, "reason is required")
+		return Errorf(EINVALID, "reason is required")
 	}
 	if len(req.Reason) > MaxReason {
-		return req, Errorf(EINVALID, "reason is %d bytes long: at most %d", len(req.Reason), MaxReason)
+		return Errorf(EINVALID, "reason is %d bytes long: at most %d", len(req.Reason), MaxReason)
 	}
 	if b.Duration != "" {
 		d, err := time.ParseDuration(b.Duration)
 		if err != nil || d < MinOverrideDuration || d > MaxOverrideDuration {
-			return req, Errorf(EINVALID, "duration = %q: want a duration from 1m to 168h (7 days), such as 10m or 1h", b.Duration)
+			return Errorf(EINVALID, "duration = %q: want a duration from 1m to 168h (7 days), such as 10m or 1h", b.Duration)
 		}
 		if req.Enabled {
-			return req, Errorf(EINVALID, "duration = %q: only switching a policy off takes a duration", b.Duration)
+			return Errorf(EINVALID, "duration = %q: only switching a policy off takes a duration", b.Duration)
 		}
 		req.Duration = d
 	}
-	return req, nil
+	return nil
 }
 
 func (s *Server) applyKillSwitch(c echo.Context, b killSwitchBody) (KillSwitchRequest, error) {

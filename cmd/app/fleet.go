@@ -59,6 +59,7 @@ func (a *app) joinFleet(ctx context.Context) error {
 		return err
 	}
 	a.agent = agent
+	a.kills.fleet = agent
 	a.log.Info("joined the fleet", "nats", o.Join, "service", agent.Service(), "instance", agent.Instance())
 	return nil
 }

@@ -25,6 +25,9 @@ var (
 	fleetOverridesAppliedDesc = prometheus.NewDesc("fusebox_fleet_overrides_applied",
 		"Breakers of a service's pipeline whose instance reports applying a fleet override.",
 		[]string{"service", "pipeline"}, nil)
+	fleetPoliciesOffDesc = prometheus.NewDesc("fusebox_fleet_policies_off",
+		"Instances of a service (not gone) that run a kind of policy of a pipeline switched off, by whose kill switch: fleet (from the hub) or instance (its own).",
+		[]string{"service", "pipeline", "policy", "by"}, nil)
 	fleetLagDesc = prometheus.NewDesc("fusebox_fleet_snapshot_lag_seconds",
 		"Time from an instance taking its latest snapshot to the hub taking it in (includes clock skew between them).",
 		nil, nil)
@@ -39,7 +42,7 @@ var (
 type fleetCollector struct{ hub *fleet.Hub }
 
 func (c fleetCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{fleetInstancesDesc, fleetBreakersDesc, fleetOverridesAppliedDesc, fleetLagDesc, fleetSnapshotsDesc, fleetDroppedDesc} {
+	for _, d := range []*prometheus.Desc{fleetInstancesDesc, fleetBreakersDesc, fleetOverridesAppliedDesc, fleetPoliciesOffDesc, fleetLagDesc, fleetSnapshotsDesc, fleetDroppedDesc} {
 		ch <- d
 	}
 }
@@ -50,6 +53,10 @@ func (c fleetCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(fleetInstancesDesc, prometheus.GaugeValue, float64(n), s.Name, st.String())
 		}
 		for _, p := range s.Pipelines {
+			for _, pc := range p.PolicyCounts() {
+				ch <- prometheus.MustNewConstMetric(fleetPoliciesOffDesc, prometheus.GaugeValue, float64(pc.FleetOff), s.Name, p.Name, pc.Policy, "fleet")
+				ch <- prometheus.MustNewConstMetric(fleetPoliciesOffDesc, prometheus.GaugeValue, float64(pc.Off-pc.FleetOff), s.Name, p.Name, pc.Policy, "instance")
+			}
 			if !p.HasBreaker {
 				continue
 			}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fusebox-dev/fusebox/fleet"
 	"github.com/fusebox-dev/fusebox/resilience"
 	"github.com/fusebox-dev/fusebox/store"
 	"github.com/fusebox-dev/fusebox/ui"
@@ -19,8 +20,17 @@ type killSwitches struct {
 	store *store.Store
 	clock resilience.Clock
 	log   *slog.Logger
+	// fleet, when the app has joined a fleet, tells of the fleet's kill
+	// switches in force here, which win over the app's own; nil alone.
+	fleet fleetSwitches
 	// mu keeps the store and the pipelines in the same order of decisions.
 	mu sync.Mutex
+}
+
+// fleetSwitches tells of the fleet kill switches in force on this
+// instance (*fleet.Agent).
+type fleetSwitches interface {
+	KillSwitch(pipeline, policy string) (fleet.Override, bool)
 }
 
 // Switch applies req: it switches the policy in the pipeline, then stores
@@ -30,6 +40,12 @@ func (k *killSwitches) Switch(ctx context.Context, req ui.KillSwitchRequest) err
 	p, err := k.reg.Get(req.Pipeline)
 	if err != nil {
 		return err
+	}
+	if k.fleet != nil {
+		if o, held := k.fleet.KillSwitch(req.Pipeline, req.Policy); held {
+			return ui.Errorf(ui.ECONFLICT, "%s of %q is switched off by the fleet (%s, by %s: %s%s), which wins while it lasts: switch it on from the hub",
+				req.Policy, req.Pipeline, fleetScope(o.Instance), o.Actor, o.Reason, fleetUntil(o))
+		}
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -75,6 +91,20 @@ func (k *killSwitches) Switch(ctx context.Context, req ui.KillSwitchRequest) err
 		return err
 	}
 	return nil
+}
+
+func fleetScope(instance string) string {
+	if instance == "" {
+		return "whole service"
+	}
+	return "instance " + instance
+}
+
+func fleetUntil(o fleet.Override) string {
+	if o.Until.IsZero() {
+		return ", until switched on"
+	}
+	return ", until " + o.Until.UTC().Format(time.RFC3339)
 }
 
 // revert puts a policy back as prev had it (nil: on) after the store

@@ -31,6 +31,9 @@ type FleetPipeline struct {
 	// LatencyWindow that of the percentiles.
 	CallsPerSec, Success, P50, P99, RetriesPerSec, RejectedPerSec string
 	Window, LatencyWindow                                         string
+	// PoliciesOff names the kinds of policy switched off on some
+	// instances ("retry off on 3 of 3"); "" when none.
+	PoliciesOff string
 }
 
 // FleetBreaker is one instance's breaker in a pipeline's strip.
@@ -60,6 +63,38 @@ type FleetServicePage struct {
 	CSRF     string
 	// InstanceIDs are the scopes the controls offer besides the service.
 	InstanceIDs []string
+	// Policies are the kill switches of the service's pipelines.
+	Policies []FleetPolicy
+}
+
+// FleetPolicy is a kind of policy of a service's pipeline: what its
+// instances run and the fleet's kill switches.
+type FleetPolicy struct {
+	Pipeline, Policy string
+	// Text counts the instances running it off ("off on 2 of 3 (by the
+	// fleet)"); Off is set when some do.
+	Text string
+	Off  bool
+	// Switches are the fleet's switches in force, each with a form to
+	// switch it on.
+	Switches []FleetSwitch
+	// Action is the forms' URL; Scopes those without a fleet switch yet,
+	// offered by the form that switches it off (none: no such form).
+	Action string
+	Scopes []FleetScope
+}
+
+// FleetSwitch is a fleet kill switch in the bucket.
+type FleetSwitch struct {
+	// Scope is "service" or "instance ID"; Instance the instance, "" for
+	// the service.
+	Scope, Instance      string
+	Actor, Reason, Until string
+}
+
+// FleetScope is an option of a scope select: Value "" for the service.
+type FleetScope struct {
+	Value, Label string
 }
 
 // FleetOverride is an override in the bucket.
@@ -73,12 +108,22 @@ type FleetInstancePage struct {
 	Service, Instance, State, LastSeen string
 	ServiceURL                         string
 	Breakers                           []FleetBreaker
-	Pipelines                          []FleetPipelineLink
-	Pipeline                           string
-	Events                             []FleetEvent
+	// Policies are the instance's kinds of policy as it reports them.
+	Policies  []InstancePolicy
+	Pipelines []FleetPipelineLink
+	Pipeline  string
+	Events    []FleetEvent
 	// EventsError says why there are no events (the instance did not
 	// answer).
 	EventsError string
+}
+
+// InstancePolicy is a kind of policy of one pipeline on one instance.
+type InstancePolicy struct {
+	Pipeline, Policy string
+	// State is "on", "off by the fleet" or "off by its own switch".
+	State string
+	Off   bool
 }
 
 // FleetPipelineLink links to an instance page showing a pipeline's events.
@@ -100,4 +145,12 @@ type FleetAudit struct {
 // FleetAuditEntry is one entry of the audit stream.
 type FleetAuditEntry struct {
 	Seq, Time, Actor, Action, Service, ServiceURL, Pipeline, Scope, State, Reason, Until string
+}
+
+// scopeID names a scope in test ids: the instance, or "service".
+func scopeID(instance string) string {
+	if instance == "" {
+		return "service"
+	}
+	return instance
 }
