@@ -3,7 +3,9 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -15,7 +17,15 @@ import (
 // pipelines that each had 20 calls since the previous one: reading the
 // aggregator, taking the deltas, encoding and publishing to a loopback
 // NATS server. One op a second is the agent's whole publishing load.
+// With kill switches, each pipeline also has a retry and a timeout, and
+// every other one its retry switched off by the fleet: the snapshot
+// reads and reports them.
 func BenchmarkAgentPublish(b *testing.B) {
+	b.Run("policies=breaker", func(b *testing.B) { benchmarkAgentPublish(b, false) })
+	b.Run("policies=breaker,retry,timeout/kill_switches=10", func(b *testing.B) { benchmarkAgentPublish(b, true) })
+}
+
+func benchmarkAgentPublish(b *testing.B, kills bool) {
 	srv, err := StartServer(ServerConfig{Listen: "127.0.0.1:-1", StoreDir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
@@ -37,7 +47,19 @@ func BenchmarkAgentPublish(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		p, err := resilience.New(fmt.Sprintf("pipeline-%02d", i), resilience.Config{Policies: []resilience.Policy{br}, Observers: []resilience.Observer{agg}})
+		policies := []resilience.Policy{br}
+		if kills {
+			retry, err := resilience.NewRetry(resilience.RetryConfig{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			timeout, err := resilience.NewTimeout(resilience.TimeoutConfig{Duration: time.Second})
+			if err != nil {
+				b.Fatal(err)
+			}
+			policies = append(policies, retry, timeout)
+		}
+		p, err := resilience.New(fmt.Sprintf("pipeline-%02d", i), resilience.Config{Policies: policies, Observers: []resilience.Observer{agg}})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -46,7 +68,22 @@ func BenchmarkAgentPublish(b *testing.B) {
 		}
 		pipes = append(pipes, p)
 	}
-	a := &Agent{cfg: Config{Service: "shop", Instance: "shop-1", Clock: resilience.SystemClock()}, reg: reg, agg: agg, nc: nc, applied: map[string]Override{}}
+	a := &Agent{cfg: Config{Service: "shop", Instance: "shop-1", Clock: resilience.SystemClock()}, reg: reg, agg: agg, nc: nc, applied: map[string]Override{}, killed: map[killKey]killApplied{}}
+	if kills {
+		want := map[killKey]Override{}
+		for i, p := range pipes {
+			if i%2 == 0 {
+				want[killKey{p.Name(), "retry"}] = Override{Service: "shop", Pipeline: p.Name(), Policy: "retry", Reason: "bench", Actor: "bench", Revision: uint64(i + 1)}
+			}
+		}
+		a.log = slog.New(slog.DiscardHandler)
+		for _, p := range pipes {
+			a.applyKills(context.Background(), p, want, time.Now())
+		}
+		if len(a.killed) != 10 {
+			b.Fatalf("%d kill switches applied, want 10", len(a.killed))
+		}
+	}
 	s := newSnapshotter(a)
 	ctx := context.Background()
 	calls := func() {
