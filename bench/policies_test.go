@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,18 +57,20 @@ func BenchmarkRateLimiterSuccess(b *testing.B) { runSerial(b, rateLimiterImpls, 
 func BenchmarkRateLimiterSuccessParallel(b *testing.B) { runParallel(b, rateLimiterImpls, false) }
 
 var hedgeImpls = []impl{
-	{"fusebox_run", func(b *testing.B) op {
-		// Run makes no hedges: the policy lets the call through.
+	{"fusebox", func(b *testing.B) op {
+		// Run through a pipeline holding a hedge: the call answers
+		// before the delay, so no hedge starts.
 		h, err := resilience.NewHedge(resilience.HedgeConfig{Delay: time.Hour})
 		check(b, err)
 		return fuseboxPolicy(b, h)
 	}},
-	{"fusebox_hedged", func(b *testing.B) op {
+	{"fusebox_do", func(b *testing.B) op {
 		h, err := resilience.NewHedge(resilience.HedgeConfig{Delay: time.Hour})
 		check(b, err)
 		p := newPipeline(b, resilience.Config{Policies: []resilience.Policy{h}})
 		ctx := context.Background()
-		return func() error { return resilience.RunHedged(ctx, p, work) }
+		fn := func(context.Context) (struct{}, error) { return workValue() }
+		return func() error { _, err := resilience.Do(ctx, p, fn); return err }
 	}},
 	{"failsafe", func(b *testing.B) op {
 		ex := failsafe.With[any](hedgepolicy.NewWithDelay[any](time.Hour))
@@ -78,6 +81,51 @@ var hedgeImpls = []impl{
 
 // BenchmarkHedgeSuccess is a call that answers before its hedge delay.
 func BenchmarkHedgeSuccess(b *testing.B) { runSerial(b, hedgeImpls, false) }
+
+// BenchmarkHedgeSuccessParallel is the same from every core.
+func BenchmarkHedgeSuccessParallel(b *testing.B) { runParallel(b, hedgeImpls, false) }
+
+// slowFirst returns a function for the calls of a hedge whose delay is
+// 1 ns and that hedges once: of the two attempts of each call, the one
+// that starts first waits until done is closed (its cancellation), the
+// other answers. It must be used by one goroutine at a time.
+func slowFirst(done func(ctx context.Context) <-chan struct{}) func(ctx context.Context) error {
+	n := 0
+	var mu sync.Mutex
+	return func(ctx context.Context) error {
+		mu.Lock()
+		n++
+		first := n%2 == 1
+		mu.Unlock()
+		if first {
+			<-done(ctx)
+			return errDownstream
+		}
+		return nil
+	}
+}
+
+var hedgeStartedImpls = []impl{
+	{"fusebox", func(b *testing.B) op {
+		h, err := resilience.NewHedge(resilience.HedgeConfig{Delay: time.Nanosecond, Budget: resilience.BudgetConfig{Disabled: true}})
+		check(b, err)
+		p := newPipeline(b, resilience.Config{Policies: []resilience.Policy{h}})
+		ctx := context.Background()
+		fn := slowFirst(func(ctx context.Context) <-chan struct{} { return ctx.Done() })
+		return func() error { return resilience.Run(ctx, p, fn) }
+	}},
+	{"failsafe", func(b *testing.B) op {
+		ex := failsafe.With[any](hedgepolicy.NewWithDelay[any](time.Nanosecond))
+		fn := slowFirst(func(ctx context.Context) <-chan struct{} { return ctx.Done() })
+		return func() error {
+			return ex.RunWithExecution(func(e failsafe.Execution[any]) error { return fn(e.Context()) })
+		}
+	}},
+}
+
+// BenchmarkHedgeStarted is a call whose first attempt is slow: a hedge
+// starts at once, answers, and the first attempt is cancelled.
+func BenchmarkHedgeStarted(b *testing.B) { runSerial(b, hedgeStartedImpls, false) }
 
 var adaptiveLimitImpls = []impl{
 	{"fusebox_aimd", func(b *testing.B) op {

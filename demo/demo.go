@@ -394,7 +394,8 @@ func plain(cfg Config, ds *Downstream, policies ...resilience.Policy) (target, e
 	if err != nil {
 		return target{}, err
 	}
-	return target{ds: ds, p: p, call: func(ctx context.Context) error { return resilience.Run(ctx, p, ds.Call) }}, nil
+	fn := ds.Call // made once: Run keeps the function it is given on the heap
+	return target{ds: ds, p: p, call: func(ctx context.Context) error { return resilience.Run(ctx, p, fn) }}, nil
 }
 
 func pipeline(cfg Config, name string, policies ...resilience.Policy) (*resilience.Pipeline, error) {

@@ -57,6 +57,11 @@ type realTimer struct{ t *time.Timer }
 func (t realTimer) C() <-chan time.Time { return t.t.C }
 func (t realTimer) Stop() bool          { return t.t.Stop() }
 
+// Reset sets the timer to fire after d, as time.Timer.Reset does; the
+// package uses it, when a Clock's timers have it, to arm one timer again
+// instead of making a new one.
+func (t realTimer) Reset(d time.Duration) bool { return t.t.Reset(d) }
+
 // withTimeoutCause is context.WithTimeoutCause on the given clock. On the
 // system clock it is exactly that, so the deadline is visible to downstream
 // code; on another clock the context is cancelled with cause when the clock

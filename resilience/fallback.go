@@ -14,7 +14,9 @@ import (
 // err itself to decline).
 func DoFallback[T any](ctx context.Context, p *Pipeline, fn func(context.Context) (T, error), fallback func(ctx context.Context, err error) (T, error)) (T, error) {
 	var out T
-	err := p.runFallback(ctx, func(ctx context.Context) error {
+	var c call
+	c.hedge.fn = doFn[T](fn)
+	err := p.runFallback(ctx, &c, func(ctx context.Context) error {
 		v, err := fn(ctx)
 		out = v
 		return err
@@ -29,6 +31,9 @@ func DoFallback[T any](ctx context.Context, p *Pipeline, fn func(context.Context
 		var zero T
 		return zero, err
 	}
+	if v, ok := hedgedValue[T](&c); ok {
+		return v, nil
+	}
 	return out, nil
 }
 
@@ -36,12 +41,14 @@ func DoFallback[T any](ctx context.Context, p *Pipeline, fn func(context.Context
 // is how old its answer is (zero when fresh).
 type fallbackFunc func(ctx context.Context, err error) (age time.Duration, ferr error)
 
-func (p *Pipeline) runFallback(ctx context.Context, fn func(context.Context) error, fb fallbackFunc, reason Reason) error {
-	var c call
-	p.begin(&c)
-	err := p.next(ctx, &c, 0, fn)
+// runFallback runs fn as call c, which the caller zeroed but for its
+// hedge, and answers a failure with fb.
+func (p *Pipeline) runFallback(ctx context.Context, c *call, fn func(context.Context) error, fb fallbackFunc, reason Reason) error {
+	p.begin(c)
+	err := p.next(ctx, c, 0, fn)
 	if err != nil {
 		if age, ferr := fb(ctx, err); ferr == nil {
+			c.hedge.won = false // the answer is the fallback's
 			if p.observed() {
 				e := c.event(KindFallback)
 				e.Reason = reason
@@ -54,7 +61,7 @@ func (p *Pipeline) runFallback(ctx context.Context, fn func(context.Context) err
 			err = ferr
 		}
 	}
-	p.end(ctx, &c, err)
+	p.end(ctx, c, err)
 	return err
 }
 
@@ -99,7 +106,9 @@ func NewStaleCache[K comparable, V any](cfg StaleCacheConfig) (*StaleCache[K, V]
 // Duration), and otherwise returned.
 func (s *StaleCache[K, V]) Do(ctx context.Context, p *Pipeline, key K, fn func(context.Context) (V, error)) (V, error) {
 	var out V
-	err := p.runFallback(ctx, func(ctx context.Context) error {
+	var c call
+	c.hedge.fn = doFn[V](fn)
+	err := p.runFallback(ctx, &c, func(ctx context.Context) error {
 		v, err := fn(ctx)
 		if err == nil {
 			s.put(key, v, p.clock.Now())
@@ -117,6 +126,12 @@ func (s *StaleCache[K, V]) Do(ctx context.Context, p *Pipeline, key K, fn func(c
 	if err != nil {
 		var zero V
 		return zero, err
+	}
+	if v, ok := hedgedValue[V](&c); ok {
+		// A hedged attempt answered, on a goroutine of its own: it is
+		// remembered here.
+		s.put(key, v, p.clock.Now())
+		return v, nil
 	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -53,12 +54,13 @@ const maxHedges = 10
 // ReasonHedgeStarted, the winning hedge with ReasonHedgeWon, and each
 // attempt cancelled because another won with ReasonHedgeCanceled.
 //
-// Hedged attempts run the function on goroutines of their own, so it must
-// be safe to run concurrently and the call idempotent; and the function
-// has to live on the heap, which Run and Do avoid to allocate nothing. So
-// only calls made with RunHedged and DoHedged are hedged: through Run and
-// Do the policy lets the call through unchanged. It is safe for concurrent
-// use.
+// Every call through the pipeline is hedged, made with Run, Do, DoFallback
+// or StaleCache.Do, unless its context comes from WithoutHedging. The first
+// attempt runs on the caller's goroutine; hedged attempts run the function
+// on goroutines of their own, so it must be safe to run concurrently and
+// the call idempotent. A call that answers before the delay allocates only
+// the context that lets a hedge that wins cancel the first attempt; the
+// rest of its state is pooled. It is safe for concurrent use.
 type Hedge struct {
 	// counts of hedges started, won and cancelled (see HedgeCounts).
 	started, won, canceled atomic.Uint64
@@ -67,6 +69,9 @@ type Hedge struct {
 	own                    *budget
 	budget                 *budget
 	p                      *Pipeline
+	// calls holds the state of calls that ended, for the next ones
+	// (*hedgeCall).
+	calls sync.Pool
 }
 
 // NewHedge returns a hedging policy, or a *ConfigError naming the invalid
@@ -100,7 +105,9 @@ func NewHedge(cfg HedgeConfig) (*Hedge, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Hedge{cfg: cfg, lat: newLatencyRing(cfg.Percentile), own: b, budget: b}, nil
+	h := &Hedge{cfg: cfg, lat: newLatencyRing(cfg.Percentile), own: b, budget: b}
+	h.calls.New = func() any { return newHedgeCall(h) }
+	return h, nil
 }
 
 // Config returns the policy's settings with the defaults filled in.
@@ -137,7 +144,9 @@ func (h *Hedge) bind(p *Pipeline, index int) error {
 		return configErr(fmt.Sprintf("Pipeline.Policies[%d]", index), h, "already belongs to pipeline "+h.p.name)
 	}
 	h.p = p
-	p.timing = true
+	if h.cfg.Delay == 0 {
+		p.timing = true // the delay follows the latency of attempts
+	}
 	return nil
 }
 
@@ -153,176 +162,400 @@ func (h *Hedge) link(p *Pipeline) {
 
 func (h *Hedge) owner() *Pipeline { return h.p }
 
-// RunHedged runs fn through p like Run, and lets p's Hedge policies start
-// further attempts of it (see Hedge): fn may run on several goroutines at
-// once. Unlike Run, it allocates.
-func RunHedged(ctx context.Context, p *Pipeline, fn func(context.Context) error) error {
-	c := &call{hedged: fn}
-	return p.runCall(ctx, c, fn)
+// WithoutHedging returns a context under which calls are not hedged: the
+// Hedge policies of a pipeline let a call made with it through unchanged.
+// Use it for a call that must not run twice at once, such as a request
+// whose body cannot be sent again.
+func WithoutHedging(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noHedgingKey{}, true)
 }
 
-// DoHedged runs fn through p like Do, and lets p's Hedge policies start
-// further attempts of it (see Hedge). The result is that of an attempt
-// that succeeded. Unlike Do, it allocates.
-func DoHedged[T any](ctx context.Context, p *Pipeline, fn func(context.Context) (T, error)) (T, error) {
-	res := make(chan T, 1)
-	run := func(ctx context.Context) error {
-		v, err := fn(ctx)
-		if err == nil {
-			select {
-			case res <- v:
-			default: // another attempt's answer is kept
-			}
-		}
-		return err
-	}
-	c := &call{hedged: run}
-	err := p.runCall(ctx, c, run)
-	var zero T
+type noHedgingKey struct{}
+
+// attempter is the function of a call as a hedged attempt runs it on a
+// goroutine of its own: it returns the attempt's result, boxed (nil for
+// Run), and its error.
+type attempter interface {
+	attempt(ctx context.Context) (any, error)
+}
+
+// runFn is the function given to Run.
+type runFn func(context.Context) error
+
+func (f runFn) attempt(ctx context.Context) (any, error) { return nil, f(ctx) }
+
+// doFn is the function given to Do.
+type doFn[T any] func(context.Context) (T, error)
+
+func (f doFn[T]) attempt(ctx context.Context) (any, error) {
+	v, err := f(ctx)
 	if err != nil {
-		return zero, err
+		return nil, err
 	}
-	if c.answered {
-		return answerOf[T](p, c.answer)
-	}
-	select {
-	case v := <-res:
-		return v, nil
-	default:
-		return zero, nil
-	}
+	return v, nil
 }
 
-// hedgeResult is how one attempt of a hedged call ended.
-type hedgeResult struct {
-	c     *call
-	n     int // 0 for the first attempt
-	err   error
-	panic any
-	dur   time.Duration
+// hedging is what a call carries for the Hedge policies it meets.
+type hedging struct {
+	// fn is what hedged attempts run, nil when the call cannot be hedged.
+	fn attempter
+	// won is set when a hedged attempt, not the one that ran on the
+	// caller's goroutine, decided the call; value is then its result.
+	won   bool
+	value any
+}
+
+// hedgedValue returns the result of call c when a hedged attempt decided
+// it, with ok false when the attempt on the caller's goroutine did.
+func hedgedValue[T any](c *call) (v T, ok bool) {
+	if !c.hedge.won {
+		return v, false
+	}
+	v, _ = c.hedge.value.(T) // the attempt returned a T; nil is the zero T
+	return v, true
+}
+
+// hedgeCall is the state of one call through a Hedge, shared with the
+// goroutines of its hedged attempts. It is pooled: it goes back to the
+// Hedge once nothing touches it any more.
+type hedgeCall struct {
+	h *Hedge
+	p *Pipeline
+	// fire is onTimer, bound once; timer calls it, armed again for each
+	// call when the clock's timers can be reset.
+	fire  func()
+	timer Timer
+	// wake tells the caller, waiting for the other attempts, that something
+	// changed (see signal).
+	wake chan struct{}
+	// attempts[n-1] is hedge n.
+	attempts []hedgeAttempt
+
+	// Set when the call reaches the policy.
+	i         int             // the policy's index in the pipeline
+	ctx, actx context.Context // the call's context, for events; the attempts'
+	cancel    context.CancelCauseFunc
+	fn        attempter
+	id        uint64
+	base      int // the call's attempt number at the first attempt
+	start     stamp
+
+	mu sync.Mutex
+	// armed is set while the timer is set and its onTimer has not taken
+	// the lock; closed once no hedge may start (an attempt won, or all
+	// ended); waiting while the caller waits on wake.
+	armed, closed, waiting bool
+	// started counts the hedges started or refused by the budget, running
+	// the attempts in progress (the first included), busy the goroutines
+	// other than the caller's that still use the state.
+	started, running, busy int
+	// winner is the attempt that succeeded first, last the one that
+	// returned last while none had; -1 for none.
+	winner, last int
+	// live marks the attempts in progress, by number (0 the first).
+	live     [maxHedges + 1]bool
+	panicked any
+}
+
+// hedgeAttempt is hedge n of a call, run on a goroutine of its own.
+type hedgeAttempt struct {
+	st *hedgeCall
+	n  int
+	// run is invoke, bound once: the function the policies inside the
+	// Hedge call for this attempt.
+	run      func(context.Context) error
+	c        call
+	value    any
+	err      error
+	panicked any
+}
+
+func newHedgeCall(h *Hedge) *hedgeCall {
+	st := &hedgeCall{h: h, p: h.p, wake: make(chan struct{}, 1), attempts: make([]hedgeAttempt, h.cfg.MaxHedges)}
+	st.fire = st.onTimer
+	for n := range st.attempts {
+		a := &st.attempts[n]
+		a.st, a.n = st, n+1
+		a.run = a.invoke
+	}
+	return st
+}
+
+// resetter is a Timer that can be set again, as a *time.Timer can.
+type resetter interface {
+	Reset(d time.Duration) bool
 }
 
 func (h *Hedge) execute(ctx context.Context, c *call, i int, fn func(context.Context) error) error {
-	if c.hedged == nil {
-		return c.p.next(ctx, c, i+1, fn)
-	}
-	hfn := c.hedged
 	p := c.p
+	if c.hedge.fn == nil || ctx.Value(noHedgingKey{}) != nil {
+		return p.next(ctx, c, i+1, fn)
+	}
+	if h.budget != nil && h.budget == h.own {
+		h.own.deposit(c)
+	}
 	if c.last.held {
 		c.release(ctx) // an earlier attempt's end: not the last
 	}
-	hctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	results := make(chan hedgeResult, h.cfg.MaxHedges+1)
-	calls := make([]*call, 0, h.cfg.MaxHedges+1)
-	done := make([]bool, 0, h.cfg.MaxHedges+1)
-	start := func(n int) {
-		hc := &call{p: p, id: c.id, attempt: c.attempt + n, start: c.start, now: c.now, hedged: hfn}
-		calls, done = append(calls, hc), append(done, false)
-		begin := p.read()
-		go func() {
-			r := hedgeResult{c: hc, n: n}
-			defer func() {
-				if r.panic = recover(); r.panic != nil {
-					r.err = fmt.Errorf("resilience: hedged attempt panicked: %v", r.panic)
-				}
-				results <- r
-			}()
-			r.err = p.next(hctx, hc, i+1, hfn)
-			r.dur = time.Duration(p.read() - begin)
-		}()
+	st := h.calls.Get().(*hedgeCall)
+	actx, cancel := context.WithCancelCause(ctx)
+	st.ctx, st.actx, st.cancel, st.fn = ctx, actx, cancel, c.hedge.fn
+	st.i, st.id, st.base, st.start = i, c.id, c.attempt, c.start
+	st.winner, st.last, st.running, st.live[0] = -1, -1, 1, true
+	st.mu.Lock()
+	st.arm(h.Delay())
+	st.mu.Unlock()
+
+	c.hedge.won = false
+	begin := c.now
+	ended := false
+	defer func() {
+		if !ended {
+			st.abandon() // the first attempt panicked: the panic goes on
+		}
+	}()
+	err := p.next(actx, c, i+1, fn) // c.now is current after it
+	ended = true
+	st.ended(0, err, nil, time.Duration(c.now-begin))
+	st.wait()
+
+	n := st.winner
+	if n < 0 {
+		n = st.last
 	}
-	start(0)
-	pending, started := 1, 0
-	var (
-		timer  Timer
-		fire   <-chan time.Time
-		winner *hedgeResult
-		last   hedgeResult
-		panics any
-	)
-	arm := func() {
-		if started < h.cfg.MaxHedges {
-			timer = p.clock.NewTimer(h.Delay())
-			fire = timer.C()
-		} else {
-			fire = nil
+	for k := 1; k <= st.started; k++ {
+		if a := &st.attempts[k-1]; k != n && a.c.last.held {
+			a.c.release(ctx)
 		}
 	}
-	arm()
-	for pending > 0 {
-		select {
-		case r := <-results:
-			pending--
-			done[r.n] = true
-			if r.panic != nil && panics == nil {
-				panics = r.panic
-			}
-			if r.err == nil && winner == nil && r.panic == nil {
-				winner = &r
-				h.lat.add(r.dur)
-				if timer != nil {
-					timer.Stop()
-				}
-				fire = nil
-				cancel(ErrHedgeLost)
-				c.now = p.read()
-				if r.n > 0 {
-					h.report(ctx, c, ReasonHedgeWon, r.n)
-				}
-				for n, d := range done {
-					if !d {
-						h.report(ctx, c, ReasonHedgeCanceled, n)
-					}
-				}
-				continue
-			}
-			if winner == nil {
-				last = r
-			}
-		case <-fire:
-			started++
-			c.now = p.read()
-			if h.budget != nil && !h.budget.withdraw(c.clockNow()) {
-				fire = nil // the budget is spent: no more hedges for this call
-				if p.observed() {
-					e := c.event(KindBudgetExhausted)
-					e.Reason = ReasonRetryBudget
-					e.Attempt = c.attempt + started
-					c.emit(ctx, e)
-				}
-				continue
-			}
-			h.report(ctx, c, ReasonHedgeStarted, started)
-			start(started)
-			pending++
-			arm()
+	if n > 0 {
+		// A hedged attempt decided the call: the call goes on with its
+		// state, and the end of the first attempt is not the last.
+		a := &st.attempts[n-1]
+		if c.last.held {
+			c.release(ctx)
 		}
-	}
-	if timer != nil {
-		timer.Stop()
-	}
-	if panics != nil {
-		panic(panics)
-	}
-	// The call goes on with the state of the attempt that decided it; the
-	// ends of the others held back from the folders are delivered now.
-	decided := &last
-	if winner != nil {
-		decided = winner
-	}
-	for _, hc := range calls {
-		if hc != decided.c && hc.last.held {
-			hc.release(ctx)
+		c.attempt, c.last = a.c.attempt, a.c.last
+		c.answered, c.answer = a.c.answered, a.c.answer
+		if st.winner == n {
+			c.hedge.won, c.hedge.value = true, a.value
+			if a.c.hedge.won {
+				c.hedge.value = a.c.hedge.value
+			}
 		}
+		err = a.err
 	}
-	c.attempt, c.now, c.last = decided.c.attempt, p.read(), decided.c.last
-	c.answered, c.answer = decided.c.answered, decided.c.answer
-	return decided.err
+	if st.started > 0 {
+		c.tick()
+	}
+	panicked := st.panicked
+	st.recycle()
+	if panicked != nil {
+		panic(panicked)
+	}
+	return err
 }
 
-// report emits a KindHedge event of attempt n for reason.
-func (h *Hedge) report(ctx context.Context, c *call, reason Reason, n int) {
+// arm sets the timer of the next hedge, under st.mu.
+func (st *hedgeCall) arm(d time.Duration) {
+	st.armed = true
+	if r, ok := st.timer.(resetter); ok {
+		r.Reset(d)
+		return
+	}
+	st.timer = st.p.clock.AfterFunc(d, st.fire)
+}
+
+// signal wakes the caller if it waits, under st.mu.
+func (st *hedgeCall) signal() {
+	if st.waiting {
+		st.waiting = false
+		st.wake <- struct{}{}
+	}
+}
+
+// onTimer starts the next hedge, on the timer's goroutine, unless the call
+// is decided or the budget refuses it.
+func (st *hedgeCall) onTimer() {
+	st.mu.Lock()
+	st.armed = false
+	if st.closed || st.started == len(st.attempts) {
+		st.signal()
+		st.mu.Unlock()
+		return
+	}
+	st.busy++
+	st.started++
+	n := st.started
+	h, p := st.h, st.p
+	var now stamp
+	if p.timing {
+		now = p.read()
+	}
+	if h.budget != nil && !h.budget.withdraw(st.time(now)) {
+		// The budget is spent: no more hedges for this call.
+		st.mu.Unlock()
+		if p.observed() {
+			p.emit(st.ctx, Event{Kind: KindBudgetExhausted, Reason: ReasonRetryBudget, Pipeline: p.name, Call: st.id,
+				Attempt: st.base + n, Time: p.time(now)})
+		}
+		st.mu.Lock()
+		st.busy--
+		st.signal()
+		st.mu.Unlock()
+		return
+	}
+	st.running++
+	st.live[n] = true
+	if st.started < len(st.attempts) {
+		st.arm(h.Delay())
+	}
+	st.mu.Unlock()
+	st.report(ReasonHedgeStarted, n, now)
+
+	a := &st.attempts[n-1]
+	a.c = call{p: p, id: st.id, attempt: st.base + n, start: st.start, now: now, hedge: hedging{fn: st.fn}}
+	err := a.call()
+	var d time.Duration
+	if p.timing {
+		d = time.Duration(p.read() - now)
+	}
+	st.ended(n, err, a.panicked, d)
+	st.mu.Lock()
+	st.busy--
+	st.signal()
+	st.mu.Unlock()
+}
+
+// call runs the attempt through the policies inside the Hedge; a panic
+// is kept for the caller's goroutine and ends the attempt as a failure.
+func (a *hedgeAttempt) call() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			a.panicked = r
+			err = fmt.Errorf("resilience: hedged attempt panicked: %v", r)
+		}
+	}()
+	st := a.st
+	return st.p.next(st.actx, &a.c, st.i+1, a.run)
+}
+
+// invoke runs the call's function for the attempt and keeps its result.
+func (a *hedgeAttempt) invoke(ctx context.Context) error {
+	v, err := a.st.fn.attempt(ctx)
+	a.value = v
+	return err
+}
+
+// ended records that attempt n returned err after d; the first attempt
+// that succeeded wins, and the others still in progress are cancelled.
+func (st *hedgeCall) ended(n int, err error, panicked any, d time.Duration) {
+	st.mu.Lock()
+	if n > 0 {
+		st.attempts[n-1].err = err
+	}
+	st.live[n] = false
+	st.running--
+	won := false
+	switch {
+	case panicked != nil:
+		if st.panicked == nil {
+			st.panicked = panicked
+		}
+	case err == nil && st.winner < 0:
+		st.winner, st.closed, won = n, true, true
+	}
+	if st.winner < 0 {
+		st.last = n
+	}
+	if st.running == 0 {
+		st.closed = true
+	}
+	live := st.live
+	started := st.started
+	st.mu.Unlock()
+	if !won {
+		return
+	}
+	if st.h.cfg.Delay == 0 {
+		st.h.lat.add(d) // the delay follows latency
+	}
+	st.cancel(ErrHedgeLost)
+	var now stamp
+	if st.p.timing {
+		now = st.p.read()
+	}
+	if n > 0 {
+		st.report(ReasonHedgeWon, n, now)
+	}
+	for k := 0; k <= started; k++ {
+		if live[k] {
+			st.report(ReasonHedgeCanceled, k, now)
+		}
+	}
+}
+
+// time returns the time of reading now, which is zero when the pipeline
+// does not time calls.
+func (st *hedgeCall) time(now stamp) time.Time {
+	if st.p.timing {
+		return st.p.time(now)
+	}
+	return st.p.clock.Now()
+}
+
+// wait returns once every hedged attempt has returned and the timer can
+// no longer fire for the call.
+func (st *hedgeCall) wait() {
+	st.mu.Lock()
+	for {
+		if st.closed && st.armed && st.timer.Stop() {
+			st.armed = false
+		}
+		if st.running == 0 && st.busy == 0 && !st.armed {
+			break
+		}
+		st.waiting = true
+		st.mu.Unlock()
+		<-st.wake
+		st.mu.Lock()
+	}
+	st.mu.Unlock()
+}
+
+// abandon ends a call whose first attempt panicked: it cancels the other
+// attempts and waits for them.
+func (st *hedgeCall) abandon() {
+	st.mu.Lock()
+	st.running--
+	st.live[0] = false
+	st.closed = true
+	st.mu.Unlock()
+	st.cancel(nil)
+	st.wait()
+	for k := 1; k <= st.started; k++ {
+		if a := &st.attempts[k-1]; a.c.last.held {
+			a.c.release(st.ctx)
+		}
+	}
+	st.recycle()
+}
+
+// recycle clears the state of the call that ended and gives it back.
+func (st *hedgeCall) recycle() {
+	st.cancel(nil)
+	for k := range st.started {
+		a := &st.attempts[k]
+		a.c, a.value, a.err, a.panicked = call{}, nil, nil, nil
+	}
+	st.ctx, st.actx, st.cancel, st.fn = nil, nil, nil, nil
+	st.closed, st.started, st.panicked = false, 0, nil
+	st.h.calls.Put(st)
+}
+
+// report emits a KindHedge event of attempt n (0 the first) for reason.
+func (st *hedgeCall) report(reason Reason, n int, now stamp) {
+	h, p := st.h, st.p
 	switch reason {
 	case ReasonHedgeStarted:
 		h.started.Add(1)
@@ -331,11 +564,7 @@ func (h *Hedge) report(ctx context.Context, c *call, reason Reason, n int) {
 	case ReasonHedgeCanceled:
 		h.canceled.Add(1)
 	}
-	if !c.p.observed() {
-		return
+	if p.observed() {
+		p.emit(st.ctx, Event{Kind: KindHedge, Reason: reason, Pipeline: p.name, Call: st.id, Attempt: st.base + n, Time: p.time(now)})
 	}
-	e := c.event(KindHedge)
-	e.Reason = reason
-	e.Attempt = c.attempt + n
-	c.emit(ctx, e)
 }

@@ -228,9 +228,14 @@ func (p *Pipeline) String() string {
 //
 // When a Fallback policy answered for the call, its value is the result:
 // a value that is not a T (nor nil, for the zero T) is an error.
+//
+// A Hedge in the pipeline may run fn on other goroutines too (see Hedge),
+// so fn escapes to the heap: a function literal that captures variables
+// costs its caller an allocation, one that captures none does not.
 func Do[T any](ctx context.Context, p *Pipeline, fn func(context.Context) (T, error)) (T, error) {
 	var out T
 	var c call
+	c.hedge.fn = doFn[T](fn)
 	err := p.runCall(ctx, &c, func(ctx context.Context) error {
 		v, err := fn(ctx)
 		out = v
@@ -243,12 +248,18 @@ func Do[T any](ctx context.Context, p *Pipeline, fn func(context.Context) (T, er
 	if c.answered {
 		return answerOf[T](p, c.answer)
 	}
+	if v, ok := hedgedValue[T](&c); ok {
+		return v, nil
+	}
 	return out, nil
 }
 
-// Run runs fn through the pipeline and returns the error that ended the call.
+// Run runs fn through the pipeline and returns the error that ended the
+// call. As for Do, fn escapes to the heap.
 func Run(ctx context.Context, p *Pipeline, fn func(context.Context) error) error {
-	return p.run(ctx, fn)
+	var c call
+	c.hedge.fn = runFn(fn)
+	return p.runCall(ctx, &c, fn)
 }
 
 // call is the state of one call as it passes through the policies. It lives
@@ -270,9 +281,9 @@ type call struct {
 	// as the call's result.
 	answered bool
 	answer   any
-	// hedged is the function a Hedge may run on other goroutines, set by
-	// RunHedged and DoHedged (see Hedge).
-	hedged func(context.Context) error
+	// hedge is what a Hedge needs to run the call's function on other
+	// goroutines, and the result of a hedged attempt that won (hedge.go).
+	hedge hedging
 }
 
 // heldAttempt is the end of an attempt not yet delivered to the folders.
@@ -312,11 +323,6 @@ func (p *Pipeline) unix(s stamp) int64 {
 		sec--
 	}
 	return p.epoch.Unix() + sec
-}
-
-func (p *Pipeline) run(ctx context.Context, fn func(context.Context) error) error {
-	var c call
-	return p.runCall(ctx, &c, fn)
 }
 
 // runCall runs fn as call c, which the caller zeroed.

@@ -19,7 +19,7 @@ func hedges(p *resilience.Pipeline) bool {
 }
 
 // roundTripHedged sends a replayable request through a pipeline that
-// hedges (resilience.RunHedged): attempts may run at once, each with its
+// hedges (see resilience.Hedge): attempts may run at once, each with its
 // own request body from GetBody after the first. The response of the
 // attempt that succeeded first is returned; when the call fails, that of
 // the attempt that returned last, as RoundTrip does. The other responses
@@ -31,7 +31,7 @@ func (t *Transport) roundTripHedged(req *http.Request) (*http.Response, error) {
 		tries          []*roundTrip
 		winner, latest *roundTrip
 	)
-	err := resilience.RunHedged(req.Context(), t.p, func(ctx context.Context) error {
+	err := resilience.Run(req.Context(), t.p, func(ctx context.Context) error {
 		mu.Lock()
 		c := &roundTrip{next: t.transport(), clock: t.p.Clock(), req: req, replayable: true, sent: n}
 		n++

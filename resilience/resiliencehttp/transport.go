@@ -77,7 +77,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.roundTripHedged(req)
 	}
 	c := &roundTrip{next: t.transport(), clock: t.p.Clock(), req: req, replayable: replayable(req)}
-	err := resilience.Run(req.Context(), t.p, c.attempt)
+	ctx := req.Context()
+	if t.hedged {
+		// The body cannot be sent twice at once: the call is not hedged.
+		ctx = resilience.WithoutHedging(ctx)
+	}
+	err := resilience.Run(ctx, t.p, c.attempt)
 	return c.result(err)
 }
 

@@ -100,7 +100,10 @@ func (c *Clock) fireLocked(t *timer) {
 		go t.f()
 		return
 	}
-	t.ch <- c.now
+	select {
+	case t.ch <- c.now:
+	default: // an earlier firing is still unread (the timer was Reset)
+	}
 }
 
 // Timers returns how many timers are waiting to fire.
@@ -150,6 +153,28 @@ func (t *timer) Stop() bool {
 	c := t.clock
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.removeLocked(t)
+}
+
+// Reset sets the timer to fire when the fake time reaches now+d, whether it
+// was waiting, fired or stopped, and reports whether it was waiting, as
+// time.Timer.Reset does.
+func (t *timer) Reset(d time.Duration) bool {
+	c := t.clock
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	waiting := c.removeLocked(t)
+	t.at, t.fired = c.now.Add(d), false
+	if d <= 0 {
+		c.fireLocked(t)
+		return waiting
+	}
+	c.timers = append(c.timers, t)
+	c.notifyLocked()
+	return waiting
+}
+
+func (c *Clock) removeLocked(t *timer) bool {
 	for i, x := range c.timers {
 		if x == t {
 			c.timers = append(c.timers[:i], c.timers[i+1:]...)
