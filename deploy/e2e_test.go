@@ -70,13 +70,14 @@ func TestEndToEndWithPrometheusAndAlertmanager(t *testing.T) {
 	waitHTTP(ctx, t, app+"/readyz")
 
 	// The fleet demo: a hub with its embedded NATS server and instances
-	// joined to it, with checkout's payments breaker forced open on every
-	// instance, so that the fleet row's breaker and override panels have
-	// something to show.
+	// joined to it, with checkout's payments breaker forced open and its
+	// retry switched off on every instance, so that the fleet row's
+	// breaker, override and kill switch panels have something to show.
 	start(t, dir, "fleet-demo", []string{"FUSEBOX_ADMIN_TOKEN=" + e2eToken},
 		bin, "fleet-demo", "--addr", hubAddr, "--nats-listen", natsAddr, "--data-dir", filepath.Join(dir, "hub"))
 	waitHTTP(ctx, t, hub+"/readyz")
 	forceFleetBreaker(ctx, t, hub)
+	switchFleetRetryOff(ctx, t, hub)
 
 	// Alertmanager, with the committed configuration pointed at the app.
 	tokenFile := filepath.Join(dir, "token")
@@ -317,6 +318,17 @@ func forceFleetBreaker(ctx context.Context, t *testing.T, hub string) {
 		}
 		return nil
 	})
+}
+
+// switchFleetRetryOff switches the payments retry of e2eService off on
+// every instance, through the hub's API, so that the fleet row's kill
+// switch panel has data.
+func switchFleetRetryOff(ctx context.Context, t *testing.T, hub string) {
+	t.Helper()
+	u := hub + "/api/v1/fleet/" + e2eService + "/pipelines/" + e2ePipeline + "/policies/retry"
+	if code := status(ctx, t, http.MethodPut, u, `{"enabled":false,"reason":"end-to-end test"}`); code/100 != 2 {
+		t.Fatalf("PUT %s: status %d", u, code)
+	}
 }
 
 // prometheusConfig writes the committed Prometheus configuration scraping

@@ -115,8 +115,8 @@ sum(rate(fusebox_calls_total{`+selPipeline+`}[$__rate_interval]))`, "attempts pe
 const selService = `service=~"$service"`
 
 // fleetRow are the panels of the fleet hub's metrics: instances by state,
-// open breakers and applied overrides by service and pipeline, and how
-// fresh and how clean the snapshots are.
+// open breakers and applied overrides by service and pipeline, how fresh
+// and how clean the snapshots are, and the policies kill switches hold off.
 func fleetRow() []cogPanel {
 	return []cogPanel{
 		timeseries.NewPanelBuilder().
@@ -146,5 +146,11 @@ func fleetRow() []cogPanel {
 			Span(6).Height(6).
 			WithTarget(query(`max(fusebox_fleet_snapshot_lag_seconds) and on() (count(fusebox_fleet_instances{`+selService+`}) > 0)`, "lag")).
 			WithTarget(query(`sum by (reason) (rate(fusebox_fleet_snapshots_dropped_total[$__rate_interval])) and on() (count(fusebox_fleet_instances{`+selService+`}) > 0)`, "dropped {{reason}}/s")),
+		timeseries.NewPanelBuilder().
+			Title("Fleet policies switched off").
+			Description("Instances that run a policy of a pipeline switched off by a kill switch, by whose switch: the fleet's (from the hub) or the instance's own. Only what is off is drawn.").
+			Unit(unitCount).Min(0).
+			Span(12).Height(6).
+			WithTarget(query(`sum by (service, pipeline, policy, by) (fusebox_fleet_policies_off{`+selService+`}) > 0`, "{{service}} {{pipeline}} {{policy}} off by {{by}}")),
 	}
 }
