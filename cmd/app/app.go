@@ -235,18 +235,14 @@ func (a *app) routes() (*echo.Echo, error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	reg.MustRegister(a.fleetCollectors()...)
-	reg.MustRegister(promexport.NewPolicyCollector(a.registry), a.reloader.reloads)
-	alerts := promexport.NewAlertingCollector(a.alerting.slos, a.alerting.alerts, a.alerting.notifier)
-	g, err := promexport.RegisterGatherer(reg, a.agg, promexport.CollectorConfig{}, alerts)
+	reg.MustRegister(promexport.NewPolicyCollector(a.registry), a.reloader.reloads,
+		promexport.NewAlertingCollector(a.alerting.slos, a.alerting.alerts, a.alerting.notifier))
+	metrics, err := promexport.NewHandler(reg, a.agg, promexport.HandlerOpts{EnableOpenMetrics: true})
 	if err != nil {
 		return nil, err
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	metrics, err := promexport.NewMetricsHandler(g, promexport.MetricsHandlerOpts{EnableOpenMetrics: true, Registry: reg})
-	if err != nil {
-		return nil, err
-	}
 	e.GET("/metrics", echo.WrapHandler(metrics))
 	if err := a.mountUI(e); err != nil {
 		return nil, err

@@ -98,10 +98,9 @@ func familySpecs() [numFamilies]familySpec {
 // the aggregator's fine histograms, and native buckets (schema 3) for
 // scrapers that ask for the protobuf format.
 //
-// A Collector is also a prometheus.Gatherer of its own families, and the
-// core of a Gatherer (see RegisterGatherer), which serves a scrape without
-// the per-metric checks and sorting of a prometheus.Registry: all three
-// build the same metrics. It is safe for concurrent use.
+// Register it on a registry of your own and serve that with promhttp; or
+// let NewHandler serve the same metrics, with those of a registry, at a
+// fraction of the cost of a scrape. It is safe for concurrent use.
 type Collector struct {
 	agg              *telemetry.Aggregator
 	latency, backoff histogramMap
@@ -230,8 +229,8 @@ func byLabel[T interface {
 }
 
 // NewCollector returns a collector of a's figures, or an error naming an
-// invalid field of cfg. Register it on the registry the /metrics handler
-// serves (never the default one); see Register and RegisterGatherer.
+// invalid field of cfg. Register it on the registry your /metrics handler
+// serves (never the default one).
 func NewCollector(a *telemetry.Aggregator, cfg CollectorConfig) (*Collector, error) {
 	if a == nil {
 		return nil, fmt.Errorf("promexport: NewCollector: the aggregator must not be nil")
@@ -278,26 +277,6 @@ func NewCollector(a *telemetry.Aggregator, cfg CollectorConfig) (*Collector, err
 	return c, nil
 }
 
-// Register registers a collector of a's figures on reg, followed by more
-// collectors (those of other components exposed on the same /metrics).
-// RegisterGatherer exposes the same metrics at a fraction of the cost of
-// a scrape.
-func Register(reg prometheus.Registerer, a *telemetry.Aggregator, cfg CollectorConfig, more ...prometheus.Collector) (*Collector, error) {
-	if reg == nil {
-		return nil, fmt.Errorf("promexport: Register: the registerer must not be nil")
-	}
-	c, err := NewCollector(a, cfg)
-	if err != nil {
-		return nil, err
-	}
-	for _, col := range append([]prometheus.Collector{c}, more...) {
-		if err := reg.Register(col); err != nil {
-			return nil, fmt.Errorf("promexport: registering collector: %w", err)
-		}
-	}
-	return c, nil
-}
-
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range c.descs {
@@ -305,8 +284,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Collect implements prometheus.Collector. It builds the same metrics as
-// Gather and hands them over one by one.
+// Collect implements prometheus.Collector. It builds the metrics a
+// Handler serves and hands them over one by one.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	x := &exposition{}
 	err := c.build(x)
@@ -324,16 +303,6 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- &out[len(out)-1]
 		}
 	}
-}
-
-// Gather implements prometheus.Gatherer: it returns the collector's metric
-// families, sorted and ready for exposition, as a prometheus.Registry with
-// only this collector would, without its per-metric checks. The result is
-// the caller's. An error names the pipelines left out (see Gatherer).
-func (c *Collector) Gather() ([]*dto.MetricFamily, error) {
-	x := &exposition{}
-	err := c.build(x)
-	return x.out, err
 }
 
 // builtMetric is a metric of a scrape built by Collect.

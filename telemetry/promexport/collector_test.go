@@ -27,15 +27,15 @@ import (
 func newTestRegistry(t testing.TB, a *telemetry.Aggregator) *prometheus.Registry {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
-	if _, err := Register(reg, a, CollectorConfig{}); err != nil {
+	if _, err := register(reg, a, CollectorConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	return reg
 }
 
-func newTestGatherer(t testing.TB, a *telemetry.Aggregator, more ...prometheus.Collector) *Gatherer {
+func newTestGatherer(t testing.TB, a *telemetry.Aggregator, more ...prometheus.Collector) *gatherer {
 	t.Helper()
-	g, err := RegisterGatherer(prometheus.NewPedanticRegistry(), a, CollectorConfig{}, more...)
+	g, err := registerGatherer(prometheus.NewPedanticRegistry(), a, CollectorConfig{}, more...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ fusebox_timeouts_total{pipeline="db",scope="call"} 1
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := testutil.GatherAndCompare(c, strings.NewReader(want)); err != nil {
+	if err := testutil.GatherAndCompare(prometheus.GathererFunc(c.gather), strings.NewReader(want)); err != nil {
 		t.Errorf("collector as a gatherer: %v", err)
 	}
 	if err := testutil.TransactionalGatherAndCompare(newTestGatherer(t, a), strings.NewReader(want)); err != nil {
@@ -366,10 +366,10 @@ func TestGathererExposesWhatTheFormerCollectorDid(t *testing.T) {
 			old := prometheus.NewPedanticRegistry()
 			old.MustRegister(append([]prometheus.Collector{ref}, more...)...)
 			withCollector := prometheus.NewPedanticRegistry()
-			if _, err := Register(withCollector, a, tc.cfg, more...); err != nil {
+			if _, err := register(withCollector, a, tc.cfg, more...); err != nil {
 				t.Fatal(err)
 			}
-			g, err := RegisterGatherer(prometheus.NewPedanticRegistry(), a, tc.cfg, more...)
+			g, err := registerGatherer(prometheus.NewPedanticRegistry(), a, tc.cfg, more...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -418,7 +418,7 @@ func TestCollectorGathersWhatItCollects(t *testing.T) {
 	opts := promhttp.HandlerOpts{EnableOpenMetrics: true}
 	for _, f := range expositionFormats {
 		want, _ := scrape(t, promhttp.HandlerFor(reg, opts), f.accept)
-		got, _ := scrape(t, promhttp.HandlerFor(c, opts), f.accept)
+		got, _ := scrape(t, promhttp.HandlerFor(prometheus.GathererFunc(c.gather), opts), f.accept)
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s: the expositions differ %s", f.name, firstDifference(got, want))
 		}
@@ -443,9 +443,9 @@ func TestGathererRejectsBadInput(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			g, err := RegisterGatherer(tc.reg, tc.agg, tc.cfg, tc.more...)
+			g, err := registerGatherer(tc.reg, tc.agg, tc.cfg, tc.more...)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("RegisterGatherer: %v, %v; want an error containing %q", g, err, tc.want)
+				t.Errorf("registerGatherer: %v, %v; want an error containing %q", g, err, tc.want)
 			}
 		})
 	}
@@ -488,7 +488,7 @@ func TestScrapesLeaveOutPipelinesNamedInInvalidUTF8(t *testing.T) {
 	g := newTestGatherer(t, a)
 	mfs, done, gErr := g.Gather()
 	defer done()
-	cmfs, cErr := c.Gather()
+	cmfs, cErr := c.gather()
 	for name, res := range map[string]struct {
 		mfs []*dto.MetricFamily
 		err error
@@ -579,7 +579,7 @@ func TestGathererUnderConcurrentScrapes(t *testing.T) {
 
 // scrapeCalls gathers g, encodes the result as text and protobuf and
 // returns the sum of fusebox_calls_total.
-func scrapeCalls(t *testing.T, g *Gatherer) float64 {
+func scrapeCalls(t *testing.T, g *gatherer) float64 {
 	mfs, done, err := g.Gather()
 	defer done()
 	if err != nil {
@@ -616,10 +616,10 @@ func (d discard) WriteHeader(int)             {}
 // transitions, beside the Go and process collectors as on the app's
 // /metrics. path=former is the collector as it was before scrapes were
 // built in place, path=registry the collector registered on a registry
-// (Register, promhttp.HandlerFor), path=gatherer is RegisterGatherer
+// (Register, promhttp.HandlerFor), path=gatherer is registerGatherer
 // (promhttp.HandlerForTransactional), path=collector the collector's own
 // Gather, which builds afresh every time, and path=handler the gatherer
-// served by MetricsHandler rather than promhttp. op=gather gathers,
+// served by Handler rather than promhttp. op=gather gathers,
 // op=serve answers GET /metrics in the format, gzipped with
 // encoding=gzip.
 func BenchmarkScrape(b *testing.B) {
@@ -638,11 +638,11 @@ func BenchmarkScrape(b *testing.B) {
 		return []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
 	}
 	reg := prometheus.NewRegistry()
-	c, err := Register(reg, a, CollectorConfig{}, runtimeCollectors()...)
+	c, err := register(reg, a, CollectorConfig{}, runtimeCollectors()...)
 	if err != nil {
 		b.Fatal(err)
 	}
-	g, err := RegisterGatherer(prometheus.NewRegistry(), a, CollectorConfig{}, runtimeCollectors()...)
+	g, err := registerGatherer(prometheus.NewRegistry(), a, CollectorConfig{}, runtimeCollectors()...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -661,7 +661,7 @@ func BenchmarkScrape(b *testing.B) {
 		{"former", func() error { _, err := former.Gather(); return err }},
 		{"registry", func() error { _, err := reg.Gather(); return err }},
 		{"gatherer", func() error { _, done, err := g.Gather(); done(); return err }},
-		{"collector", func() error { _, err := c.Gather(); return err }},
+		{"collector", func() error { _, err := c.gather(); return err }},
 	}
 	for _, gt := range gathers {
 		b.Run("pipelines=1000/path="+gt.name+"/op=gather", func(b *testing.B) {
@@ -706,9 +706,9 @@ func BenchmarkScrape(b *testing.B) {
 			})
 		}
 	}
-	// The gatherer served by MetricsHandler beside promhttp, in every
+	// The gatherer served by Handler beside promhttp, in every
 	// format, and gzipped.
-	mh, err := NewMetricsHandler(g, MetricsHandlerOpts{EnableOpenMetrics: true})
+	mh, err := newMetricsHandler(g, nil, HandlerOpts{EnableOpenMetrics: true})
 	if err != nil {
 		b.Fatal(err)
 	}

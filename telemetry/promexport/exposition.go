@@ -14,7 +14,7 @@ import (
 
 // exposition holds the metric families of one scrape, built in place: the
 // protobuf messages come from a few slabs rather than one allocation each,
-// and a Gatherer reuses them from one scrape to the next.
+// and a gatherer reuses them from one scrape to the next.
 type exposition struct {
 	fams [numFamilies]dto.MetricFamily
 	out  []*dto.MetricFamily // the non-empty families, in name order
@@ -43,7 +43,7 @@ type exposition struct {
 	deltaVals  slab[int64]
 	labelPtrs  slab[*dto.LabelPair]
 
-	// Used by a Gatherer: the families of the registry and the
+	// Used by a gatherer: the families of the registry and the
 	// aggregator merged, and the done function handing x back.
 	merged []*dto.MetricFamily
 	done   func()

@@ -10,39 +10,35 @@ import (
 	"github.com/fusebox-dev/fusebox/telemetry"
 )
 
-// Gatherer serves the scrapes of a /metrics endpoint: the metric families
+// gatherer serves the scrapes of a /metrics endpoint: the metric families
 // of a prometheus.Registry (the Go runtime, the process, other components)
 // merged with those of an aggregator, which it builds directly, sorted,
 // without the registry's per-metric checks, sorting and allocations. The
 // metrics are those a Collector registered on the registry would give.
 //
-// Gatherer implements prometheus.TransactionalGatherer: serve it with
-// promhttp.HandlerForTransactional. The families a Gather returns are
-// valid until its done function is called; the Gatherer then keeps their
+// gatherer implements prometheus.TransactionalGatherer, which a Handler
+// serves. The families a Gather returns are
+// valid until its done function is called; the gatherer then keeps their
 // messages (about 8 KiB per pipeline) for the next scrape, so a steady
 // scrape allocates little. It is safe for concurrent use: concurrent
 // scrapes build apart.
-type Gatherer struct {
+type gatherer struct {
 	reg  prometheus.Gatherer
 	c    *Collector
 	idle atomic.Pointer[exposition] // kept for the next scrape
 }
 
-// RegisterGatherer returns a Gatherer of reg's families and of a's
+// registerGatherer returns a gatherer of reg's families and of a's
 // figures, after registering more collectors on reg (those of other
 // components exposed on the same /metrics), or an error naming an invalid
 // field of cfg or the collector reg refused.
 //
 // It registers on reg the descriptors of the aggregator's metrics, but not
 // the collector: reg.Gather leaves them out, and another collector of the
-// same names is refused. Serve the Gatherer, not reg:
-//
-//	g, err := telemetry.RegisterGatherer(reg, agg, telemetry.CollectorConfig{}, other)
-//	...
-//	http.Handle("/metrics", promhttp.HandlerForTransactional(g, promhttp.HandlerOpts{Registry: reg}))
-func RegisterGatherer(reg *prometheus.Registry, a *telemetry.Aggregator, cfg CollectorConfig, more ...prometheus.Collector) (*Gatherer, error) {
+// same names is refused. Serve the gatherer, not reg.
+func registerGatherer(reg *prometheus.Registry, a *telemetry.Aggregator, cfg CollectorConfig, more ...prometheus.Collector) (*gatherer, error) {
 	if reg == nil {
-		return nil, fmt.Errorf("promexport: RegisterGatherer: the registry must not be nil")
+		return nil, fmt.Errorf("promexport: NewHandler: the registry must not be nil")
 	}
 	c, err := NewCollector(a, cfg)
 	if err != nil {
@@ -53,7 +49,7 @@ func RegisterGatherer(reg *prometheus.Registry, a *telemetry.Aggregator, cfg Col
 			return nil, fmt.Errorf("promexport: registering collector: %w", err)
 		}
 	}
-	return &Gatherer{reg: reg, c: c}, nil
+	return &gatherer{reg: reg, c: c}, nil
 }
 
 // Gather implements prometheus.TransactionalGatherer. It returns the
@@ -61,7 +57,7 @@ func RegisterGatherer(reg *prometheus.Registry, a *telemetry.Aggregator, cfg Col
 // once the families are no longer read. The error, if any, comes from the
 // registry (a prometheus.MultiError, with what it gathered nonetheless),
 // names pipelines left out of the metrics, or names a family both expose.
-func (g *Gatherer) Gather() (_ []*dto.MetricFamily, done func(), _ error) {
+func (g *gatherer) Gather() (_ []*dto.MetricFamily, done func(), _ error) {
 	x := g.idle.Swap(nil)
 	if x == nil {
 		x = &exposition{}
@@ -97,7 +93,7 @@ func mergeFamilies(dst, a, b []*dto.MetricFamily, errs *prometheus.MultiError) [
 }
 
 // descriptors describes the metrics of a Collector and collects none: it
-// reserves their names on a registry a Gatherer serves.
+// reserves their names on a registry a gatherer serves.
 type descriptors struct{ c *Collector }
 
 func (d descriptors) Describe(ch chan<- *prometheus.Desc) { d.c.Describe(ch) }

@@ -12,16 +12,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/fusebox-dev/fusebox/telemetry"
 )
 
-// MetricsHandlerOpts configure a MetricsHandler. The zero value serves the
-// text format and protobuf, gzipped to clients that accept gzip, counts
-// errors on no registry and logs nothing.
-type MetricsHandlerOpts struct {
-	// Registry, if not nil, gets the counter
-	// promhttp_metric_handler_errors_total{cause="gathering"|"encoding"}
-	// that promhttp registers, or lends the one already registered.
-	Registry prometheus.Registerer
+// HandlerOpts configure NewHandler. The zero value serves the text format
+// and protobuf, gzipped to clients that accept gzip, with the default
+// histogram buckets, and logs nothing.
+type HandlerOpts struct {
+	// Buckets are the classic bucket bounds of the histograms, as for a
+	// Collector.
+	Buckets CollectorConfig
 	// EnableOpenMetrics offers OpenMetrics 1.0.0 (and 0.0.1) too, first
 	// when the client accepts it, as promhttp.HandlerOpts's does.
 	EnableOpenMetrics bool
@@ -36,9 +37,8 @@ type MetricsHandlerOpts struct {
 	ErrorLog *slog.Logger
 }
 
-// MetricsHandler serves GET /metrics from a prometheus.TransactionalGatherer
-// such as a Gatherer, as promhttp.HandlerForTransactional does with the
-// same options: the same content negotiation (expfmt's), headers, body
+// Handler serves GET /metrics (see NewHandler) as
+// promhttp.HandlerForTransactional does with the same options: the same content negotiation (expfmt's), headers, body
 // (gzipped when the client prefers it, though at a faster level), error
 // counter, and HTTP 500 with the error's text when Gather fails; as
 // promhttp, it keeps only the families named by name[] query parameters,
@@ -51,7 +51,7 @@ type MetricsHandlerOpts struct {
 // ContinueOnError handling.
 //
 // It is safe for concurrent use; its buffers are reused across scrapes.
-type MetricsHandler struct {
+type Handler struct {
 	g          prometheus.TransactionalGatherer
 	formats    []expfmt.Format
 	errors     *prometheus.CounterVec
@@ -65,33 +65,57 @@ type MetricsHandler struct {
 // at the end of a metric the text writer writes, or of a family.
 const flushSize = 64 << 10
 
-// NewMetricsHandler returns a handler of g's metric families, or an
-// error if g is nil or opts.Registry refuses the error counter.
+// NewHandler returns the handler of GET /metrics that serves the metric
+// families of reg (the Go runtime, the process, the collectors of other
+// components) merged with those of a, which it builds directly rather
+// than through reg: the metrics a Collector of a registered on reg would
+// give, at a fraction of the cost of a scrape. It returns an error naming
+// an invalid field of opts, or what reg refused.
 //
-//	g, err := telemetry.RegisterGatherer(reg, agg, telemetry.CollectorConfig{})
-//	...
-//	h, err := telemetry.NewMetricsHandler(g, telemetry.MetricsHandlerOpts{EnableOpenMetrics: true, Registry: reg})
+// It registers on reg the descriptors of a's metrics, so that another
+// collector of the same names is refused, and the counter
+// promhttp_metric_handler_errors_total{cause="gathering"|"encoding"}
+// that promhttp registers (or shares the one already there). Collectors
+// registered on reg later are served too.
+//
+//	reg := prometheus.NewRegistry()
+//	reg.MustRegister(collectors.NewGoCollector())
+//	h, err := promexport.NewHandler(reg, agg, promexport.HandlerOpts{EnableOpenMetrics: true})
 //	...
 //	http.Handle("/metrics", h)
-func NewMetricsHandler(g prometheus.TransactionalGatherer, opts MetricsHandlerOpts) (*MetricsHandler, error) {
+func NewHandler(reg *prometheus.Registry, a *telemetry.Aggregator, opts HandlerOpts) (*Handler, error) {
+	if reg == nil {
+		return nil, fmt.Errorf("promexport: NewHandler: the registry must not be nil")
+	}
+	g, err := registerGatherer(reg, a, opts.Buckets)
+	if err != nil {
+		return nil, err
+	}
+	return newMetricsHandler(g, reg, opts)
+}
+
+// newMetricsHandler returns a handler of g's metric families, or an
+// error if g is nil or errReg refuses the error counter. A nil errReg
+// counts errors on no registry.
+func newMetricsHandler(g prometheus.TransactionalGatherer, errReg prometheus.Registerer, opts HandlerOpts) (*Handler, error) {
 	if g == nil {
-		return nil, fmt.Errorf("promexport: NewMetricsHandler: the gatherer must not be nil")
+		return nil, fmt.Errorf("promexport: NewHandler: the gatherer must not be nil")
 	}
 	errCount := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "promhttp_metric_handler_errors_total",
 		Help: "Total number of internal errors encountered by the promhttp metric handler.",
 	}, []string{"cause"})
-	if opts.Registry != nil {
+	if errReg != nil {
 		errCount.WithLabelValues("gathering")
 		errCount.WithLabelValues("encoding")
-		if err := opts.Registry.Register(errCount); err != nil {
+		if err := errReg.Register(errCount); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {
-				return nil, fmt.Errorf("promexport: NewMetricsHandler: registering promhttp_metric_handler_errors_total: %w", err)
+				return nil, fmt.Errorf("promexport: NewHandler: registering promhttp_metric_handler_errors_total: %w", err)
 			}
 			existing, ok := are.ExistingCollector.(*prometheus.CounterVec)
 			if !ok {
-				return nil, fmt.Errorf("promexport: NewMetricsHandler: promhttp_metric_handler_errors_total is registered as a %T, want a *prometheus.CounterVec", are.ExistingCollector)
+				return nil, fmt.Errorf("promexport: NewHandler: promhttp_metric_handler_errors_total is registered as a %T, want a *prometheus.CounterVec", are.ExistingCollector)
 			}
 			errCount = existing
 		}
@@ -100,7 +124,7 @@ func NewMetricsHandler(g prometheus.TransactionalGatherer, opts MetricsHandlerOp
 	if opts.EnableOpenMetrics {
 		formats = expfmt.DefaultOpenMetricsAcceptedFormats()
 	}
-	return &MetricsHandler{
+	return &Handler{
 		g:        g,
 		formats:  formats,
 		errors:   errCount,
@@ -115,7 +139,7 @@ func NewMetricsHandler(g prometheus.TransactionalGatherer, opts MetricsHandlerOp
 }
 
 // ServeHTTP answers a scrape.
-func (h *MetricsHandler) ServeHTTP(rsp http.ResponseWriter, req *http.Request) {
+func (h *Handler) ServeHTTP(rsp http.ResponseWriter, req *http.Request) {
 	mfs, done, err := h.g.Gather()
 	defer done()
 	if err != nil {
@@ -206,7 +230,7 @@ func (h *MetricsHandler) ServeHTTP(rsp http.ResponseWriter, req *http.Request) {
 }
 
 // fail counts an error of the cause and logs it.
-func (h *MetricsHandler) fail(cause, what string, err error) {
+func (h *Handler) fail(cause, what string, err error) {
 	h.errors.WithLabelValues(cause).Inc()
 	if h.log != nil {
 		h.log.Error(what, "err", err)

@@ -91,11 +91,11 @@ func body(t *testing.T, rec *httptest.ResponseRecorder) []byte {
 	return b
 }
 
-// newHandlers returns a MetricsHandler of g and the promhttp handler it
+// newHandlers returns a Handler of g and the promhttp handler it
 // replaces, both counting errors on reg.
-func newHandlers(t *testing.T, g prometheus.TransactionalGatherer, reg prometheus.Registerer) (*MetricsHandler, http.Handler) {
+func newHandlers(t *testing.T, g prometheus.TransactionalGatherer, reg prometheus.Registerer) (*Handler, http.Handler) {
 	t.Helper()
-	h, err := NewMetricsHandler(g, MetricsHandlerOpts{EnableOpenMetrics: true, Registry: reg})
+	h, err := newMetricsHandler(g, reg, HandlerOpts{EnableOpenMetrics: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func frozenScrape(t *testing.T, g prometheus.TransactionalGatherer) *frozenGathe
 func TestMetricsHandlerServesWhatPromhttpServes(t *testing.T) {
 	a, _ := newTestAggregator(t, telemetry.AggregatorConfig{Policies: fleetPolicies()})
 	reg := prometheus.NewPedanticRegistry()
-	g, err := RegisterGatherer(reg, a, CollectorConfig{})
+	g, err := registerGatherer(reg, a, CollectorConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,13 +143,13 @@ func TestMetricsHandlerServesTheRuntimeCollectorsAsPromhttp(t *testing.T) {
 	a, _ := newTestAggregator(t, telemetry.AggregatorConfig{Policies: fleetPolicies()})
 	observeFleet(t, a, 2)
 	reg := prometheus.NewPedanticRegistry()
-	g, err := RegisterGatherer(reg, a, CollectorConfig{},
+	g, err := registerGatherer(reg, a, CollectorConfig{},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The error counter is registered before the families are frozen.
-	if _, err := NewMetricsHandler(g, MetricsHandlerOpts{Registry: reg}); err != nil {
+	if _, err := newMetricsHandler(g, reg, HandlerOpts{}); err != nil {
 		t.Fatal(err)
 	}
 	frozen := frozenScrape(t, g)
@@ -250,7 +250,7 @@ func TestMetricsHandlerFailsAsPromhttpWhenGatherFails(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := &frozenGatherer{mfs: tc.mfs, err: fail}
 			reg := prometheus.NewPedanticRegistry()
-			h, err := NewMetricsHandler(g, MetricsHandlerOpts{EnableOpenMetrics: true, Registry: reg})
+			h, err := newMetricsHandler(g, reg, HandlerOpts{EnableOpenMetrics: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -283,7 +283,7 @@ func TestMetricsHandlerStopsAtAFamilyExpfmtRefuses(t *testing.T) {
 		Metric: []*dto.Metric{{Counter: &dto.Counter{Value: ptr(1.0)}}, {Gauge: &dto.Gauge{Value: ptr(2.0)}}}}
 	g := &frozenGatherer{mfs: []*dto.MetricFamily{up, broken, up}}
 	reg := prometheus.NewPedanticRegistry()
-	h, err := NewMetricsHandler(g, MetricsHandlerOpts{EnableOpenMetrics: true, Registry: reg})
+	h, err := newMetricsHandler(g, reg, HandlerOpts{EnableOpenMetrics: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,25 +329,25 @@ func TestNewMetricsHandlerRejectsBadInput(t *testing.T) {
 	tests := []struct {
 		name string
 		g    prometheus.TransactionalGatherer
-		opts MetricsHandlerOpts
+		reg  prometheus.Registerer
 		want string
 	}{
-		{"a nil gatherer is refused", nil, MetricsHandlerOpts{}, "the gatherer must not be nil"},
-		{"a registry refusing the error counter is reported", g, MetricsHandlerOpts{Registry: clash}, "registering promhttp_metric_handler_errors_total"},
-		{"an error counter of another type is reported", g, MetricsHandlerOpts{Registry: other}, "registered as a promexport.sameDesc"},
+		{"a nil gatherer is refused", nil, nil, "the gatherer must not be nil"},
+		{"a registry refusing the error counter is reported", g, clash, "registering promhttp_metric_handler_errors_total"},
+		{"an error counter of another type is reported", g, other, "registered as a promexport.sameDesc"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h, err := NewMetricsHandler(tc.g, tc.opts)
+			h, err := newMetricsHandler(tc.g, tc.reg, HandlerOpts{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("NewMetricsHandler: %v, %v; want an error containing %q", h, err, tc.want)
+				t.Errorf("newMetricsHandler: %v, %v; want an error containing %q", h, err, tc.want)
 			}
 		})
 	}
 	t.Run("an error counter already registered is shared", func(t *testing.T) {
 		reg := prometheus.NewRegistry()
 		promhttp.HandlerForTransactional(g, promhttp.HandlerOpts{Registry: reg})
-		if _, err := NewMetricsHandler(g, MetricsHandlerOpts{Registry: reg}); err != nil {
+		if _, err := newMetricsHandler(g, reg, HandlerOpts{}); err != nil {
 			t.Error(err)
 		}
 	})
@@ -384,7 +384,7 @@ func TestMetricsHandlerPassesPromtool(t *testing.T) {
 	a, _ := newTestAggregator(t, telemetry.AggregatorConfig{Policies: fleetPolicies()})
 	observeFleet(t, a, 2)
 	reg := prometheus.NewPedanticRegistry()
-	g, err := RegisterGatherer(reg, a, CollectorConfig{}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	g, err := registerGatherer(reg, a, CollectorConfig{}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 
 // referenceCollector is the Collector as it was before scrapes were built
 // in place: a metric per series sent to a prometheus.Registry, which
-// checks and sorts them. Tests compare its exposition with the Gatherer's.
+// checks and sorts them. Tests compare its exposition with the gatherer's.
 type referenceCollector struct {
 	agg              *telemetry.Aggregator
 	latency, backoff histogramMap
