@@ -28,6 +28,20 @@ const (
 // String returns "count" or "time".
 func (w WindowType) String() string { return enumString(w, windowNames[:]) }
 
+// MarshalText implements encoding.TextMarshaler.
+func (w WindowType) MarshalText() ([]byte, error) { return enumText(w, windowNames[:]) }
+
+// UnmarshalText implements encoding.TextUnmarshaler: "count" or "time".
+func (w *WindowType) UnmarshalText(b []byte) error {
+	for i, n := range windowNames {
+		if n == string(b) {
+			*w = WindowType(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("resilience: unknown window type %q (want count or time)", b)
+}
+
 var windowNames = [...]string{"count", "time"}
 
 // BreakerConfig configures a Breaker. The zero value is a count-based

@@ -36,11 +36,8 @@ type RetryError struct {
 	Attempts int
 	// Err is the error of the last attempt.
 	Err error
-	// Reason is why no further attempt was made: "max attempts",
-	// "max elapsed", "retry budget", "retry after" (a Retry-After hint
-	// beyond RetryConfig.MaxRetryAfter) or "deadline" (the wait a hint asks
-	// for would outlast the context's deadline).
-	Reason string
+	// Reason is why no further attempt was made.
+	Reason GiveUpReason
 }
 
 func (e *RetryError) Error() string {
@@ -50,21 +47,33 @@ func (e *RetryError) Error() string {
 // Unwrap returns the last attempt's error, and ErrBudgetExhausted when the
 // budget was the reason.
 func (e *RetryError) Unwrap() []error {
-	if e.Reason == giveUpBudget {
+	if e.Reason == GiveUpRetryBudget {
 		return []error{e.Err, ErrBudgetExhausted}
 	}
 	return []error{e.Err}
 }
 
+// GiveUpReason says why a Retry gave up (RetryError.Reason).
+type GiveUpReason uint8
+
+// The reasons a Retry gives up.
 const (
-	giveUpAttempts = "max attempts"
-	giveUpElapsed  = "max elapsed"
-	giveUpBudget   = "retry budget"
-	// giveUpRetryAfter and giveUpDeadline end retries on a Retry-After
-	// hint: beyond MaxRetryAfter, or beyond the context's deadline.
-	giveUpRetryAfter = "retry after"
-	giveUpDeadline   = "deadline"
+	GiveUpMaxAttempts GiveUpReason = iota // RetryConfig.MaxAttempts attempts were made
+	GiveUpMaxElapsed                      // the next attempt would start past RetryConfig.MaxElapsed
+	GiveUpRetryBudget                     // the retry budget is spent
+	GiveUpRetryAfter                      // a Retry-After hint asks for more than RetryConfig.MaxRetryAfter
+	GiveUpDeadline                        // the wait a Retry-After hint asks for would outlast the context's deadline
+	numGiveUpReasons
 )
+
+var giveUpNames = [numGiveUpReasons]string{"max attempts", "max elapsed", "retry budget", "retry after", "deadline"}
+
+// String returns the reason as RetryError's message gives it ("max
+// attempts", "max elapsed", "retry budget", "retry after", "deadline").
+func (r GiveUpReason) String() string { return enumString(r, giveUpNames[:]) }
+
+// MarshalText implements encoding.TextMarshaler: the text of String.
+func (r GiveUpReason) MarshalText() ([]byte, error) { return enumText(r, giveUpNames[:]) }
 
 // TimeoutError is returned when a Timeout policy cut an attempt or a call.
 // It matches ErrTimeout and context.DeadlineExceeded, and wraps the error

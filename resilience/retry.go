@@ -152,19 +152,19 @@ func (r *Retry) shouldRetry(err error) bool {
 }
 
 // delay returns the wait before retry n, honouring a Retry-After hint up
-// to MaxRetryAfter; hinted reports whether err carried a hint, and giveUp
-// is set when the hint is beyond the bound.
-func (r *Retry) delay(n int, prev time.Duration, err error) (d time.Duration, hinted bool, giveUp string) {
+// to MaxRetryAfter; hinted reports whether err carried a hint, and
+// tooLong that the hint is beyond the bound.
+func (r *Retry) delay(n int, prev time.Duration, err error) (d time.Duration, hinted, tooLong bool) {
 	d = r.backoff.delay(n, prev)
 	var h interface{ RetryAfter() time.Duration }
 	if errors.As(err, &h) {
 		ra := h.RetryAfter()
 		if ra > r.maxHint {
-			return 0, true, giveUpRetryAfter
+			return 0, true, true
 		}
-		return max(d, ra), true, ""
+		return max(d, ra), true, false
 	}
-	return d, false, ""
+	return d, false, false
 }
 
 func (r *Retry) execute(ctx context.Context, c *call, i int, fn func(context.Context) error) error {
@@ -179,18 +179,18 @@ func (r *Retry) execute(ctx context.Context, c *call, i int, fn func(context.Con
 			return err
 		}
 		if c.attempt >= r.maxAttempts {
-			return &RetryError{Attempts: c.attempt, Err: err, Reason: giveUpAttempts}
+			return &RetryError{Attempts: c.attempt, Err: err, Reason: GiveUpMaxAttempts}
 		}
-		d, hinted, giveUp := r.delay(c.attempt, prev, err)
-		if giveUp != "" {
-			return &RetryError{Attempts: c.attempt, Err: err, Reason: giveUp}
+		d, hinted, tooLong := r.delay(c.attempt, prev, err)
+		if tooLong {
+			return &RetryError{Attempts: c.attempt, Err: err, Reason: GiveUpRetryAfter}
 		}
 		if r.maxElapsed > 0 && time.Duration(c.now-begin)+d > r.maxElapsed {
-			return &RetryError{Attempts: c.attempt, Err: err, Reason: giveUpElapsed}
+			return &RetryError{Attempts: c.attempt, Err: err, Reason: GiveUpMaxElapsed}
 		}
 		if dl, ok := ctx.Deadline(); ok && hinted && c.clockNow().Add(d).After(dl) {
 			// The server asked for a wait the caller cannot afford.
-			return &RetryError{Attempts: c.attempt, Err: err, Reason: giveUpDeadline}
+			return &RetryError{Attempts: c.attempt, Err: err, Reason: GiveUpDeadline}
 		}
 		if r.budget != nil && !r.budget.withdraw(c.clockNow()) {
 			if c.p.observed() {
@@ -199,7 +199,7 @@ func (r *Retry) execute(ctx context.Context, c *call, i int, fn func(context.Con
 				e.Err = err
 				c.emit(ctx, e)
 			}
-			return &RetryError{Attempts: c.attempt, Err: err, Reason: giveUpBudget}
+			return &RetryError{Attempts: c.attempt, Err: err, Reason: GiveUpRetryBudget}
 		}
 		if c.p.observed() {
 			e := c.event(KindRetryScheduled)

@@ -175,7 +175,7 @@ func TestTransportAnswersAtOnceWhenRetryAfterIsTooLongToHonour(t *testing.T) {
 			}
 			ends := rec.of(resilience.KindCallEnd)
 			var re *resilience.RetryError
-			if len(ends) != 1 || !errors.As(ends[0].Err, &re) || re.Reason != tt.reason {
+			if len(ends) != 1 || !errors.As(ends[0].Err, &re) || re.Reason.String() != tt.reason {
 				t.Errorf("call end events = %+v, want one whose RetryError gives %q", ends, tt.reason)
 			}
 		})
