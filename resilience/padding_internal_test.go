@@ -1,0 +1,106 @@
+package resilience
+
+import (
+	"testing"
+	"unsafe"
+)
+
+// The padded structs keep what one core writes on every call off the cache
+// lines that other cores write or that every call reads. Whether two fields
+// share a line depends on where the struct lands: the allocator puts an
+// object whose size is a whole number of cache lines (or an array of them)
+// on a line boundary, since every size class that such a size rounds to is
+// itself a multiple of 64; any other object only on an 8-byte boundary.
+
+// span is a range of bytes of a struct that is written or read as one: a
+// field, or a run of fields.
+type span struct {
+	name      string
+	off, size uintptr
+}
+
+// noSharedLine checks that no two of spans, within a struct of size bytes,
+// share a cache line, wherever the allocator may place the struct.
+func noSharedLine(t *testing.T, size uintptr, spans ...span) {
+	t.Helper()
+	bases := []uintptr{0}
+	if size%cacheLine != 0 {
+		bases = []uintptr{0, 8, 16, 24, 32, 40, 48, 56}
+	}
+	for _, base := range bases {
+		for i, a := range spans {
+			for _, b := range spans[i+1:] {
+				aFirst, aLast := (base+a.off)/cacheLine, (base+a.off+a.size-1)/cacheLine
+				bFirst, bLast := (base+b.off)/cacheLine, (base+b.off+b.size-1)/cacheLine
+				if aFirst <= bLast && bFirst <= aLast {
+					t.Errorf("%s (bytes %d-%d) and %s (bytes %d-%d) share a cache line when the %d-byte struct starts %d bytes into a line",
+						a.name, a.off, a.off+a.size-1, b.name, b.off, b.off+b.size-1, size, base)
+					return
+				}
+			}
+		}
+	}
+}
+
+func TestPaddingKeepsHotFieldsOnLinesOfTheirOwn(t *testing.T) {
+	t.Run("countWindow", func(t *testing.T) {
+		// slots, n, magic and clean are read by every call; next is
+		// written by every recorded call, totals on every change.
+		var w countWindow
+		noSharedLine(t, unsafe.Sizeof(w),
+			span{"the settings", 0, unsafe.Offsetof(w.clean) + unsafe.Sizeof(w.clean)},
+			span{"next", unsafe.Offsetof(w.next), unsafe.Sizeof(w.next)},
+			span{"totals", unsafe.Offsetof(w.totals), unsafe.Sizeof(w.totals)})
+		if unsafe.Sizeof(w)%cacheLine != 0 {
+			t.Errorf("countWindow is %d bytes, not whole cache lines", unsafe.Sizeof(w))
+		}
+	})
+	t.Run("timeWindow", func(t *testing.T) {
+		// head and buckets are read by every call, total written by
+		// every call.
+		var w timeWindow
+		noSharedLine(t, unsafe.Sizeof(w),
+			span{"mu, head and buckets", 0, unsafe.Offsetof(w.buckets) + unsafe.Sizeof(w.buckets)},
+			span{"total", unsafe.Offsetof(w.total), unsafe.Sizeof(w.total)})
+	})
+	t.Run("Pipeline.ids", func(t *testing.T) {
+		// Each stripe's counter is written by the calls of one P; the
+		// fields before them are read by every call.
+		var p Pipeline
+		spans := []span{{"the fields before ids", 0, unsafe.Offsetof(p.timing) + unsafe.Sizeof(p.timing)}}
+		for i := range p.ids {
+			spans = append(spans, span{"ids[" + string(rune('0'+i)) + "]", unsafe.Offsetof(p.ids) + uintptr(i)*unsafe.Sizeof(p.ids[0]), unsafe.Sizeof(p.ids[i].n)})
+		}
+		noSharedLine(t, unsafe.Sizeof(p), spans...)
+		if got := unsafe.Sizeof(idStripe{}); got != cacheLine {
+			t.Errorf("idStripe is %d bytes, want one cache line", got)
+		}
+	})
+	t.Run("budget.stripes", func(t *testing.T) {
+		// Each stripe is written by the deposits of one P; the settings
+		// are read by every deposit.
+		var b budget
+		spans := []span{{"the settings", 0, unsafe.Offsetof(b.buckets) + unsafe.Sizeof(b.buckets)}}
+		for i := range b.stripes {
+			spans = append(spans, span{"stripes[" + string(rune('0'+i)) + "]", unsafe.Offsetof(b.stripes) + uintptr(i)*unsafe.Sizeof(b.stripes[0]), unsafe.Offsetof(b.stripes[0].n) + unsafe.Sizeof(b.stripes[0].n)})
+		}
+		noSharedLine(t, unsafe.Sizeof(b), spans...)
+	})
+	t.Run("budgetBucket", func(t *testing.T) {
+		// A bucket's calls are striped like the budget's stripes; sec and
+		// retries change once a second and once a retry. Buckets sit side
+		// by side in a slice: the next bucket's sec follows the last
+		// stripe.
+		var bk budgetBucket
+		size := unsafe.Sizeof(bk)
+		spans := []span{{"sec and retries", 0, unsafe.Offsetof(bk.retries) + unsafe.Sizeof(bk.retries)}}
+		for i := range bk.calls {
+			spans = append(spans, span{"calls[" + string(rune('0'+i)) + "]", unsafe.Offsetof(bk.calls) + uintptr(i)*unsafe.Sizeof(bk.calls[0]), unsafe.Sizeof(bk.calls[i].n)})
+		}
+		spans = append(spans, span{"the next bucket's sec", size, unsafe.Sizeof(bk.sec)})
+		noSharedLine(t, size, spans...)
+		if size%cacheLine != 0 {
+			t.Errorf("budgetBucket is %d bytes, not whole cache lines", size)
+		}
+	})
+}
