@@ -3,43 +3,30 @@ package resilience
 import (
 	"testing"
 	"unsafe"
+
+	"github.com/fusebox-dev/fusebox/internal/cacheline"
 )
 
 // The padded structs keep what one core writes on every call off the cache
-// lines that other cores write or that every call reads. Whether two fields
-// share a line depends on where the struct lands: the allocator puts an
-// object whose size is a whole number of cache lines (or an array of them)
-// on a line boundary, since every size class that such a size rounds to is
-// itself a multiple of 64; any other object only on an 8-byte boundary.
+// lines that other cores write or that every call reads (see package
+// internal/cacheline for where the allocator may place them).
 
-// span is a range of bytes of a struct that is written or read as one: a
-// field, or a run of fields.
+// noSharedLine fails t for every pair of spans that share a cache line.
+func noSharedLine(t *testing.T, size uintptr, spans ...span) {
+	t.Helper()
+	cs := make([]cacheline.Span, len(spans))
+	for i, s := range spans {
+		cs[i] = cacheline.Span{Name: s.name, Off: s.off, Size: s.size}
+	}
+	for _, msg := range cacheline.Shared(size, cs...) {
+		t.Error(msg)
+	}
+}
+
+// span is a range of bytes of a struct: see cacheline.Span.
 type span struct {
 	name      string
 	off, size uintptr
-}
-
-// noSharedLine checks that no two of spans, within a struct of size bytes,
-// share a cache line, wherever the allocator may place the struct.
-func noSharedLine(t *testing.T, size uintptr, spans ...span) {
-	t.Helper()
-	bases := []uintptr{0}
-	if size%cacheLine != 0 {
-		bases = []uintptr{0, 8, 16, 24, 32, 40, 48, 56}
-	}
-	for _, base := range bases {
-		for i, a := range spans {
-			for _, b := range spans[i+1:] {
-				aFirst, aLast := (base+a.off)/cacheLine, (base+a.off+a.size-1)/cacheLine
-				bFirst, bLast := (base+b.off)/cacheLine, (base+b.off+b.size-1)/cacheLine
-				if aFirst <= bLast && bFirst <= aLast {
-					t.Errorf("%s (bytes %d-%d) and %s (bytes %d-%d) share a cache line when the %d-byte struct starts %d bytes into a line",
-						a.name, a.off, a.off+a.size-1, b.name, b.off, b.off+b.size-1, size, base)
-					return
-				}
-			}
-		}
-	}
 }
 
 func TestPaddingKeepsHotFieldsOnLinesOfTheirOwn(t *testing.T) {

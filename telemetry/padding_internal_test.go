@@ -3,39 +3,25 @@ package telemetry
 import (
 	"testing"
 	"unsafe"
+
+	"github.com/fusebox-dev/fusebox/internal/cacheline"
 )
 
-const cacheLine = 64
-
-// span is a range of bytes of a struct that is written or read as one.
+// span is a range of bytes of a struct: see cacheline.Span.
 type span struct {
 	name      string
 	off, size uintptr
 }
 
-// noSharedLine checks that no two of spans, within a struct of size bytes,
-// share a cache line, wherever the allocator may place the struct: on a
-// line boundary when its size is a whole number of lines (every size class
-// such a size rounds to is a multiple of 64), on any 8-byte boundary
-// otherwise. It is resilience's check of the same name.
+// noSharedLine fails t for every pair of spans that share a cache line.
 func noSharedLine(t *testing.T, size uintptr, spans ...span) {
 	t.Helper()
-	bases := []uintptr{0}
-	if size%cacheLine != 0 {
-		bases = []uintptr{0, 8, 16, 24, 32, 40, 48, 56}
+	cs := make([]cacheline.Span, len(spans))
+	for i, s := range spans {
+		cs[i] = cacheline.Span{Name: s.name, Off: s.off, Size: s.size}
 	}
-	for _, base := range bases {
-		for i, a := range spans {
-			for _, b := range spans[i+1:] {
-				aFirst, aLast := (base+a.off)/cacheLine, (base+a.off+a.size-1)/cacheLine
-				bFirst, bLast := (base+b.off)/cacheLine, (base+b.off+b.size-1)/cacheLine
-				if aFirst <= bLast && bFirst <= aLast {
-					t.Errorf("%s (bytes %d-%d) and %s (bytes %d-%d) share a cache line when the %d-byte struct starts %d bytes into a line",
-						a.name, a.off, a.off+a.size-1, b.name, b.off, b.off+b.size-1, size, base)
-					return
-				}
-			}
-		}
+	for _, msg := range cacheline.Shared(size, cs...) {
+		t.Error(msg)
 	}
 }
 
