@@ -99,8 +99,9 @@ func sameSwitch(a, b resilience.KillSwitch) bool {
 // switches in force for this instance; a.mu is held. A fleet switch wins
 // over the instance's own while it lasts: the agent puts it in the
 // pipeline (again, should something have replaced it), and when it ends
-// puts back the instance's own switch it displaced, if that one has not
-// ended too.
+// (released, or run out: then at the agent's next pass, within an
+// interval) puts back the instance's own switch it displaced, if that one
+// has not ended too.
 func (a *Agent) applyKills(ctx context.Context, p *resilience.Pipeline, want map[killKey]Override, now time.Time) {
 	has := policiesOf(p)
 	if has == 0 {
@@ -139,15 +140,18 @@ func (a *Agent) applyKills(ctx context.Context, p *resilience.Pipeline, want map
 			a.log.Info("fleet: kill switch applied", "pipeline", p.Name(), "policy", policy, "actor", o.Actor, "until", o.Until, "scope", scope(o))
 		case had:
 			delete(a.killed, key)
-			if !ours {
-				continue // it ended at its time, or something replaced it
+			// The pipeline itself switches the fleet's off at its end.
+			ended := !isOff && !st.ks.Until.IsZero() && !now.Before(st.ks.Until)
+			if !ours && !ended {
+				continue // something replaced it or switched it on: leave that be
 			}
-			var err error
 			d := st.displaced
 			back := d != nil && (d.Until.IsZero() || now.Before(d.Until))
-			if back {
+			var err error
+			switch {
+			case back:
 				err = p.Disable(resilience.WithActor(ctx, d.Actor), policy, d.Reason, d.Until)
-			} else {
+			case ours:
 				err = p.Enable(policy)
 			}
 			if err != nil {
@@ -155,7 +159,7 @@ func (a *Agent) applyKills(ctx context.Context, p *resilience.Pipeline, want map
 				continue
 			}
 			a.appliedN.Add(1)
-			a.log.Info("fleet: kill switch released", "pipeline", p.Name(), "policy", policy, "instance_switch_back", back)
+			a.log.Info("fleet: kill switch released", "pipeline", p.Name(), "policy", policy, "ended", ended, "instance_switch_back", back)
 		}
 	}
 }

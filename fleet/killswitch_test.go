@@ -312,3 +312,27 @@ func TestAVersionOneSnapshotIsStillRead(t *testing.T) {
 		t.Errorf("version 1 read as %+v, want %+v", got, s)
 	}
 }
+
+func TestWhenTheFleetsSwitchRunsOutTheInstancesOwnComesBack(t *testing.T) {
+	clock := resiliencetest.NewClock(time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC))
+	srv := startServer(t, "", "")
+	hub := startHub(t, srv.ClientURL(), fleet.HubConfig{Clock: clock})
+	in := newKillInstance(t, clock)
+	pay, err := in.reg.Get("payments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pay.Disable(resilience.WithActor(context.Background(), "local-op"), "retry", "local reason", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, in.join(t, fleet.Config{URL: srv.ClientURL(), Service: "shop", Instance: "a", Clock: clock, Interval: 20 * time.Millisecond}))
+	retry := fleet.PolicyBit("retry")
+	setOverride(t, hub, fleet.Override{Service: "shop", Pipeline: "payments", Policy: "retry", Reason: "fleet, 1h", Actor: "tester", Until: clock.Now().Add(time.Hour)})
+	waitReported(t, hub, "shop", "payments", "a", retry, retry)
+
+	clock.Advance(time.Hour)
+	waitReported(t, hub, "shop", "payments", "a", retry, 0)
+	if k, ok := in.off(t, "payments", "retry"); !ok || k.Reason != "local reason" || k.Actor != "local-op" {
+		t.Errorf("after the fleet's switch ran out retry is %+v (off %v), want the instance's own back", k, ok)
+	}
+}
