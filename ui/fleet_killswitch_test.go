@@ -339,3 +339,41 @@ func TestEveryFleetFormHasARoundTripTest(t *testing.T) {
 		}
 	}
 }
+
+// heldSwitches is fakeKillSwitches on an instance where the fleet holds
+// the retries off.
+type heldSwitches struct{ fakeKillSwitches }
+
+func (*heldSwitches) FleetHeld(_, policy string) (string, bool) {
+	return "the fleet (whole service)", policy == "retry"
+}
+
+// On an instance of a fleet, a policy a fleet kill switch holds off says
+// so on the pipeline's page and has no form: it is switched on from the
+// hub.
+func TestAPolicyTheFleetHoldsOffHasNoLocalForm(t *testing.T) {
+	ev := newEnv(t, func(c *Config) { c.KillSwitches = &heldSwitches{fakeKillSwitches{reg: c.Registry, clock: c.Clock}} })
+	retry, err := resilience.NewRetry(resilience.RetryConfig{MaxAttempts: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	timeout, err := resilience.NewTimeout(resilience.TimeoutConfig{Duration: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.addPipeline("orders", retry, timeout)
+	p, err := ev.reg.Get("orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Disable(resilience.WithActor(t.Context(), "bo"), "retry", "retry storm", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	doc := ev.page("/pipelines/orders", ev.login("ana"))
+	if got, want := text(doc.Find(testid("policy-retry")).Find("td").Last()), "off by the fleet (whole service), bo: retry storm"; got != want {
+		t.Errorf("retry's kill switch cell %q, want %q", got, want)
+	}
+	if doc.Find(testid("switch-form-retry")).Length() != 0 || doc.Find(testid("switch-form-timeout")).Length() != 1 {
+		t.Error("want no form for the retry the fleet holds, and the timeout's form")
+	}
+}

@@ -41,6 +41,14 @@ type KillSwitches interface {
 	Switch(ctx context.Context, req KillSwitchRequest) error
 }
 
+// FleetHeld may be implemented by a KillSwitches of an app joined to a
+// fleet: it says whether a fleet kill switch holds the pipeline's policy
+// off on this instance, and whose ("the fleet (whole service)"). Such a
+// policy's page shows that, and no form: the instance cannot change it.
+type FleetHeld interface {
+	FleetHeld(pipeline, policy string) (by string, held bool)
+}
+
 // killSwitchBody is the body of PUT /api/v1/pipelines/{name}/policies/{policy}.
 type killSwitchBody struct {
 	Enabled  *bool  `json:"enabled"`
@@ -213,6 +221,12 @@ func (s *Server) switches(p *resilience.Pipeline, loggedIn bool, csrf string) te
 		if k, ok := off[name]; ok {
 			ps.Off = true
 			ps.OffText = "by " + k.Actor + ": " + k.Reason
+			if fh, ok := s.cfg.KillSwitches.(FleetHeld); ok {
+				if by, held := fh.FleetHeld(p.Name(), name); held {
+					ps.OffText = "by " + by + ", " + k.Actor + ": " + k.Reason
+					ps.Action = "" // switched on from the hub only
+				}
+			}
 			if !k.Until.IsZero() {
 				ps.OffText += ", until " + s.clockTime(k.Until)
 			}

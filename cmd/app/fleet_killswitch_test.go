@@ -100,6 +100,9 @@ func TestAFleetKillSwitchWinsOverTheInstancesOwnAndBothSurviveItsRestart(t *test
 		!strings.Contains(refusal["error"], "retry of \"payments\" is switched off by the fleet (whole service") {
 		t.Errorf("switching retry on locally: %d %v, want 409 naming the fleet's switch", code, refusal)
 	}
+	if code, page := get(t, r.url+"/pipelines/payments"); code != 200 || !strings.Contains(page, "by the fleet (whole service), ") || !strings.Contains(page, "by the fleet (instance shop-1), ") {
+		t.Errorf("the instance's page of payments (%d) does not say the fleet holds retry and timeout off", code)
+	}
 
 	code, metrics := get(t, hub.url+"/metrics")
 	for _, want := range []string{

@@ -93,6 +93,19 @@ func (k *killSwitches) Switch(ctx context.Context, req ui.KillSwitchRequest) err
 	return nil
 }
 
+// FleetHeld implements ui.FleetHeld: the local page shows a policy the
+// fleet holds off as the fleet's, without a form.
+func (k *killSwitches) FleetHeld(pipeline, policy string) (string, bool) {
+	if k.fleet == nil {
+		return "", false
+	}
+	o, held := k.fleet.KillSwitch(pipeline, policy)
+	if !held {
+		return "", false
+	}
+	return "the fleet (" + fleetScope(o.Instance) + ")", true
+}
+
 func fleetScope(instance string) string {
 	if instance == "" {
 		return "whole service"
