@@ -188,14 +188,13 @@ func (a *Agent) policyState(pipeline string) (has, off, fleet PolicySet) {
 }
 
 // KillSwitch returns the fleet kill switch this instance applies to the
-// named pipeline's policy, if one is in force.
+// named pipeline's policy, if any: while it holds, the instance's own
+// switch of that policy must not change (cmd/app refuses to). One that ran
+// out is returned until the agent's next pass puts back what it
+// displaced, so that nothing changes under it meanwhile.
 func (a *Agent) KillSwitch(pipeline, policy string) (Override, bool) {
-	now := a.cfg.Clock.Now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	st, ok := a.killed[killKey{pipeline, policy}]
-	if !ok || !st.o.Active(now) {
-		return Override{}, false
-	}
-	return st.o, true
+	return st.o, ok
 }
