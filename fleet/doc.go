@@ -45,8 +45,11 @@
 // does: the agent puts the fleet's switch in the pipeline (again, should
 // anything replace it), and the app refuses to change that policy
 // locally, naming the fleet's switch. When the fleet's ends (released or
-// run out) the agent puts back the instance's own switch it displaced, if
-// that has not run out meanwhile, else switches the policy on. An
+// run out) the agent, at its next pass (within a second), puts back the
+// instance's own switch it displaced, if that has not run out meanwhile,
+// else switches the policy on; until that pass the app still refuses
+// local changes, so none is undone by it (a property test,
+// TestAKillSwitchRunsAsTheLayersSayAfterEveryPass, checks the layers). An
 // instance's own switch outlives a restart in its store; a fleet one in the
 // bucket (KV is durable), so a restarted instance gets both back, the
 // fleet's on top.
