@@ -78,8 +78,8 @@ func BurnRateAlerts() []BurnRateAlert {
 	}
 }
 
-// AlertRecord is the state of one alert, as persisted. Its fields are those
-// of store.AlertRecord.
+// AlertRecord is the state of one alert, as persisted (package store keeps
+// it as this JSON, keyed by Fingerprint).
 type AlertRecord struct {
 	// Fingerprint identifies the alert: a hash of its labels, computed as
 	// Alertmanager does.
@@ -106,8 +106,7 @@ type AlertRecord struct {
 	History []AlertTransition `json:"history,omitempty"`
 }
 
-// AlertTransition is one change of an alert's state. Its fields are those
-// of store.AlertTransition.
+// AlertTransition is one change of an alert's state.
 type AlertTransition struct {
 	At     time.Time `json:"at"`
 	From   string    `json:"from,omitempty"`
@@ -118,8 +117,7 @@ type AlertTransition struct {
 // MaxAlertHistory is how many transitions an alert keeps.
 const MaxAlertHistory = 50
 
-// AlertStore persists alert state. Its methods are those of *store.Store
-// with telemetry's record types.
+// AlertStore persists alert state; *store.Store is one.
 type AlertStore interface {
 	// PutAlert stores r, replacing the record with the same fingerprint.
 	PutAlert(r AlertRecord) error

@@ -1,4 +1,4 @@
-package alerting
+package alerting_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fusebox-dev/fusebox/alerting"
 	"github.com/fusebox-dev/fusebox/resilience"
 	"github.com/fusebox-dev/fusebox/resilience/resiliencetest"
 )
@@ -21,23 +22,24 @@ import (
 // dependency healthy; then both resolve.
 func TestACrashDoesNotResolveFiringAlertsWithoutFreshEvidence(t *testing.T) {
 	dir := t.TempDir()
-	clock := resiliencetest.NewClock(sloStart)
-	slo := SLOConfig{Name: "payments-availability", Pipeline: "payments", Objective: 99.9, Period: time.Hour}
-	rc := WebhookConfig{Name: "ops", URL: "http://127.0.0.1:1/"}
-	page := rowLabels(BurnRateAlerts()[0])
-	breakerOpen := map[string]string{"alertname": AlertBreakerOpen, "pipeline": "payments"}
+	clock := resiliencetest.NewClock(alerting.SLOStart)
+	slo := alerting.SLOConfig{Name: "payments-availability", Pipeline: "payments", Objective: 99.9, Period: time.Hour}
+	rc := alerting.WebhookConfig{Name: "ops", URL: "http://127.0.0.1:1/"}
+	page := alerting.RowLabels(alerting.BurnRateAlerts()[0])
+	breakerOpen := map[string]string{"alertname": alerting.AlertBreakerOpen, "pipeline": "payments"}
 
 	type run struct {
 		s   interface{ Close() error }
 		p   *resilience.Pipeline
-		eng *SLOEngine
-		am  *AlertManager
+		eng *alerting.SLOEngine
+		am  *alerting.AlertManager
+		n   *alerting.WebhookNotifier
 	}
 	start := func() run {
 		t.Helper()
 		s := openStore(t, dir)
 		t.Cleanup(func() { _ = s.Close() })
-		eng, err := NewSLOEngine(SLOEngineConfig{Clock: clock, History: s, SLOs: []SLOConfig{slo}})
+		eng, err := alerting.NewSLOEngine(alerting.SLOEngineConfig{Clock: clock, History: s, SLOs: []alerting.SLOConfig{slo}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,17 +55,17 @@ func TestACrashDoesNotResolveFiringAlertsWithoutFreshEvidence(t *testing.T) {
 		if err := reg.Add(p); err != nil {
 			t.Fatal(err)
 		}
-		n, err := NewWebhookNotifier(WebhookNotifierConfig{Receivers: []WebhookConfig{rc}, Outbox: storeAdapter{s}, Log: storeAdapter{s}, Clock: clock})
+		n, err := alerting.NewWebhookNotifier(alerting.WebhookNotifierConfig{Receivers: []alerting.WebhookConfig{rc}, Outbox: s, Log: s, Clock: clock})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = n.Close() })
-		am, err := NewAlertManager(AlertManagerConfig{Clock: clock, SLOs: eng, Store: storeAdapter{s}, Notifier: n,
-			Breakers: RegistryBreakers(&reg), BreakerOpenFor: time.Minute})
+		am, err := alerting.NewAlertManager(alerting.AlertManagerConfig{Clock: clock, SLOs: eng, Store: s, Notifier: n,
+			Breakers: alerting.RegistryBreakers(&reg), BreakerOpenFor: time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return run{s: s, p: p, eng: eng, am: am}
+		return run{s: s, p: p, eng: eng, am: am, n: n}
 	}
 	// traffic makes 10 calls a second for d, evaluating every 5 s.
 	traffic := func(r run, d time.Duration, fail bool) {
@@ -76,28 +78,28 @@ func TestACrashDoesNotResolveFiringAlertsWithoutFreshEvidence(t *testing.T) {
 				}
 				return nil
 			})
-			if clock.Now().Sub(sloStart)%DefaultEvaluationInterval == 0 {
+			if clock.Now().Sub(alerting.SLOStart)%alerting.DefaultEvaluationInterval == 0 {
 				if err := r.am.Evaluate(clock.Now()); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}
 	}
-	state := func(r run, labels map[string]string) AlertState {
-		a, _ := findAlert(r.am.Alerts(), labels)
+	state := func(r run, labels map[string]string) alerting.AlertState {
+		a, _ := alerting.FindAlert(r.am.Alerts(), labels)
 		return a.State
 	}
 	// notified lists, for each queued notification in order, each of its
 	// alerts as alertname/long_window:status.
 	notified := func(r run) []string {
 		t.Helper()
-		ps, err := r.am.cfg.Notifier.Pending()
+		ps, err := r.n.Pending()
 		if err != nil {
 			t.Fatal(err)
 		}
 		var out []string
 		for _, p := range ps {
-			pl, err := ParseAlertmanagerPayload(p.Payload)
+			pl, err := alerting.ParseAlertmanagerPayload(p.Payload)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,7 +112,7 @@ func TestACrashDoesNotResolveFiringAlertsWithoutFreshEvidence(t *testing.T) {
 
 	first := start()
 	traffic(first, 3*time.Minute, true)
-	if s, b := state(first, page), state(first, breakerOpen); s != AlertFiring || b != AlertFiring {
+	if s, b := state(first, page), state(first, breakerOpen); s != alerting.AlertFiring || b != alerting.AlertFiring {
 		t.Fatalf("after 3 minutes of outage: page %q, breaker %q; want both firing", s, b)
 	}
 	if err := first.eng.Save(); err != nil { // the last periodic save
@@ -125,12 +127,12 @@ func TestACrashDoesNotResolveFiringAlertsWithoutFreshEvidence(t *testing.T) {
 	}
 	second := start()
 	for range 3 {
-		clock.Advance(DefaultEvaluationInterval)
+		clock.Advance(alerting.DefaultEvaluationInterval)
 		if err := second.am.Evaluate(clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if s, b := state(second, page), state(second, breakerOpen); s != AlertFiring || b != AlertFiring {
+	if s, b := state(second, page), state(second, breakerOpen); s != alerting.AlertFiring || b != alerting.AlertFiring {
 		t.Fatalf("after the restart, before any call: page %q, breaker %q; want both still firing", s, b)
 	}
 	for _, s := range notified(second)[len(before):] {
@@ -140,11 +142,11 @@ func TestACrashDoesNotResolveFiringAlertsWithoutFreshEvidence(t *testing.T) {
 	}
 
 	traffic(second, time.Minute, false) // the dependency is healthy again
-	if s, b := state(second, page), state(second, breakerOpen); s != AlertResolved || b != AlertResolved {
+	if s, b := state(second, page), state(second, breakerOpen); s != alerting.AlertResolved || b != alerting.AlertResolved {
 		t.Fatalf("after a minute of healthy calls: page %q, breaker %q; want both resolved", s, b)
 	}
 	got := notified(second)[len(before):]
-	if !slices.Contains(got, AlertErrorBudgetBurn+"/1h:resolved") || !slices.Contains(got, AlertBreakerOpen+"/:resolved") {
+	if !slices.Contains(got, alerting.AlertErrorBudgetBurn+"/1h:resolved") || !slices.Contains(got, alerting.AlertBreakerOpen+"/:resolved") {
 		t.Errorf("notified after healthy calls: %v, want the page and the breaker alert resolved", got)
 	}
 }

@@ -123,28 +123,33 @@ func WebhookFromURL(raw string) WebhookConfig {
 	return WebhookConfig{Name: name, URL: raw}
 }
 
-// Notification is one webhook delivery in the outbox. Its fields are those
-// of store.Notification.
+// Notification is one webhook delivery in the outbox. It is written before
+// the first attempt and removed after a 2xx, so a receiver that is down, or
+// a restart in between, loses nothing.
 type Notification struct {
-	// ID is assigned by the outbox, increasing in enqueue order.
-	ID       uint64
-	Receiver string
+	// ID is assigned by the outbox: unique, never reused, and increasing
+	// in enqueue order across all receivers.
+	ID uint64 `json:"id"`
+	// Receiver names the configured receiver; required.
+	Receiver string `json:"receiver"`
 	// Group is the payload's groupKey: the notifications of one group are
-	// delivered to a receiver in order, other groups independently.
-	Group string
-	// Payload is the exact request body.
-	Payload   []byte
-	CreatedAt time.Time
+	// delivered to a receiver in order, other groups independently. Empty
+	// is a group of its own.
+	Group string `json:"group,omitempty"`
+	// Payload is the exact request body; required.
+	Payload []byte `json:"payload"`
+	// CreatedAt is when it was enqueued; required.
+	CreatedAt time.Time `json:"created_at"`
 	// Attempts counts the delivery rounds tried (each of up to
 	// WebhookNotifierConfig.Attempts requests).
-	Attempts int
+	Attempts int `json:"attempts,omitempty"`
 	// NextAttempt is when the next round is due; zero means now.
-	NextAttempt time.Time
-	LastError   string
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	// LastError describes the last failed round.
+	LastError string `json:"last_error,omitempty"`
 }
 
-// Outbox is the durable queue of notifications. Its methods are those of
-// *store.Store with telemetry's Notification.
+// Outbox is the durable queue of notifications; *store.Store is one.
 type Outbox interface {
 	// EnqueueNotification writes n durably and returns its new ID.
 	EnqueueNotification(n Notification) (uint64, error)
@@ -190,8 +195,28 @@ type Delivery struct {
 	Round    int    `json:"round"`
 	Requests int    `json:"requests"`
 	Error    string `json:"error,omitempty"`
-	// NextAttempt is when a failed notification is tried again.
-	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	// NextAttempt is when a failed notification is tried again; zero
+	// when it is not (null in JSON).
+	NextAttempt time.Time `json:"next_attempt"`
+}
+
+// MarshalJSON writes d as the JSON API shows it: times in UTC, no
+// fingerprints as [], and next_attempt null when no round is due.
+func (d Delivery) MarshalJSON() ([]byte, error) {
+	type fields Delivery // without this method
+	d.At = d.At.UTC()
+	if d.Fingerprints == nil {
+		d.Fingerprints = []string{}
+	}
+	var next *time.Time
+	if !d.NextAttempt.IsZero() {
+		t := d.NextAttempt.UTC()
+		next = &t
+	}
+	return json.Marshal(struct {
+		fields
+		NextAttempt *time.Time `json:"next_attempt"`
+	}{fields(d), next})
 }
 
 // WebhookNotifierConfig configures a WebhookNotifier.
@@ -250,21 +275,21 @@ type WebhookNotifierConfig struct {
 // that keeps firing unchanged, as Alertmanager's repeat_interval.
 const DefaultRepeatInterval = 4 * time.Hour
 
-// NotifiedGroup is what a receiver was last told of an alert group. Its
-// fields are those of store.NotifiedGroup.
+// NotifiedGroup is what a receiver was last told of an alert group: the
+// fingerprints it was told are firing, and when.
 type NotifiedGroup struct {
-	Receiver string
-	// Group is the groupKey.
-	Group string
+	// Receiver and Group (the payload's groupKey) identify the record;
+	// both required.
+	Receiver string `json:"receiver"`
+	Group    string `json:"group"`
 	// Firing lists the fingerprints last notified as firing, sorted.
-	Firing []string
+	Firing []string `json:"firing,omitempty"`
 	// At is when the receiver was last notified of the group.
-	At time.Time
+	At time.Time `json:"at"`
 }
 
 // NotificationLog persists what each receiver was last told of each alert
-// group (Alertmanager's notification log). Its methods are those of
-// *store.Store with telemetry's NotifiedGroup.
+// group (Alertmanager's notification log); *store.Store is one.
 type NotificationLog interface {
 	PutNotifiedGroup(g NotifiedGroup) error
 	DeleteNotifiedGroup(receiver, group string) error

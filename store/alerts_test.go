@@ -6,25 +6,25 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fusebox-dev/fusebox/store"
+	"github.com/fusebox-dev/fusebox/alerting"
 )
 
 func TestAlertsRoundTrip(t *testing.T) {
 	s := open(t, t.TempDir())
-	firing := store.AlertRecord{
+	firing := alerting.AlertRecord{
 		Fingerprint: "b2", Name: "ErrorBudgetBurn", Severity: "page",
 		Labels:      map[string]string{"alertname": "ErrorBudgetBurn", "slo": "checkout", "window": "1h"},
 		Annotations: map[string]string{"summary": "checkout burns its budget 14.4x"},
 		State:       "firing", ActiveAt: t0, StartsAt: t0.Add(time.Minute), Source: "fusebox",
 		GeneratorURL: "http://127.0.0.1:8080/slos",
-		History: []store.AlertTransition{
+		History: []alerting.AlertTransition{
 			{At: t0, To: "pending"},
 			{At: t0.Add(time.Minute), From: "pending", To: "firing", Detail: "burn 15.2x over 1h and 5m"},
 		},
 	}
-	resolved := store.AlertRecord{Fingerprint: "a1", Name: "BreakerOpen", Severity: "ticket", State: "resolved",
+	resolved := alerting.AlertRecord{Fingerprint: "a1", Name: "BreakerOpen", Severity: "ticket", State: "resolved",
 		StartsAt: t0, EndsAt: t0.Add(time.Hour), Source: "alertmanager"}
-	for _, r := range []store.AlertRecord{firing, resolved} {
+	for _, r := range []alerting.AlertRecord{firing, resolved} {
 		if err := s.PutAlert(r); err != nil {
 			t.Fatal(err)
 		}
@@ -33,7 +33,7 @@ func TestAlertsRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []store.AlertRecord{resolved, firing}; !reflect.DeepEqual(got, want) {
+	if want := []alerting.AlertRecord{resolved, firing}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("Alerts() =\n %+v\nwant (ordered by fingerprint)\n %+v", got, want)
 	}
 
@@ -59,9 +59,9 @@ func TestAlertsRoundTrip(t *testing.T) {
 
 func TestPutAlertKeepsTheNewestHistory(t *testing.T) {
 	s := open(t, t.TempDir())
-	r := store.AlertRecord{Fingerprint: "f"}
-	for i := range store.MaxAlertHistory + 7 {
-		r.History = append(r.History, store.AlertTransition{At: t0.Add(time.Duration(i) * time.Second), To: "firing"})
+	r := alerting.AlertRecord{Fingerprint: "f"}
+	for i := range alerting.MaxAlertHistory + 7 {
+		r.History = append(r.History, alerting.AlertTransition{At: t0.Add(time.Duration(i) * time.Second), To: "firing"})
 	}
 	if err := s.PutAlert(r); err != nil {
 		t.Fatal(err)
@@ -70,8 +70,8 @@ func TestPutAlertKeepsTheNewestHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got.History) != store.MaxAlertHistory {
-		t.Fatalf("history length = %d, want %d", len(got.History), store.MaxAlertHistory)
+	if len(got.History) != alerting.MaxAlertHistory {
+		t.Fatalf("history length = %d, want %d", len(got.History), alerting.MaxAlertHistory)
 	}
 	if !got.History[0].At.Equal(t0.Add(7 * time.Second)) {
 		t.Errorf("oldest kept transition at %s, want %s", got.History[0].At, t0.Add(7*time.Second))
@@ -84,7 +84,7 @@ func TestAlertRejectsBadInput(t *testing.T) {
 		name string
 		call func() error
 	}{
-		{"putting an alert without fingerprint is refused", func() error { return s.PutAlert(store.AlertRecord{Name: "x"}) }},
+		{"putting an alert without fingerprint is refused", func() error { return s.PutAlert(alerting.AlertRecord{Name: "x"}) }},
 		{"deleting an alert without fingerprint is refused", func() error { return s.DeleteAlert("") }},
 		{"reading an alert without fingerprint is refused", func() error { _, _, err := s.Alert(""); return err }},
 	}
@@ -101,12 +101,12 @@ func TestAlertRejectsBadInput(t *testing.T) {
 func TestNotifiedGroupsRoundTripBesideTheAlerts(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)
-	if err := s.PutAlert(store.AlertRecord{Fingerprint: "a1", State: "firing"}); err != nil {
+	if err := s.PutAlert(alerting.AlertRecord{Fingerprint: "a1", State: "firing"}); err != nil {
 		t.Fatal(err)
 	}
-	g1 := store.NotifiedGroup{Receiver: "ops", Group: `{}:{alertname="A"}`, Firing: []string{"a1"}, At: t0}
-	g2 := store.NotifiedGroup{Receiver: "pager", Group: `{}:{alertname="A"}`, At: t0.Add(time.Hour)}
-	for _, g := range []store.NotifiedGroup{g2, g1} {
+	g1 := alerting.NotifiedGroup{Receiver: "ops", Group: `{}:{alertname="A"}`, Firing: []string{"a1"}, At: t0}
+	g2 := alerting.NotifiedGroup{Receiver: "pager", Group: `{}:{alertname="A"}`, At: t0.Add(time.Hour)}
+	for _, g := range []alerting.NotifiedGroup{g2, g1} {
 		if err := s.PutNotifiedGroup(g); err != nil {
 			t.Fatal(err)
 		}
@@ -126,7 +126,7 @@ func TestNotifiedGroupsRoundTripBesideTheAlerts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []store.NotifiedGroup{g1, g2}; !reflect.DeepEqual(got, want) {
+	if want := []alerting.NotifiedGroup{g1, g2}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("NotifiedGroups() = %+v, want %+v", got, want)
 	}
 	if as, err := s.Alerts(); err != nil || len(as) != 1 || as[0].Fingerprint != "a1" {
@@ -138,7 +138,7 @@ func TestNotifiedGroupsRoundTripBesideTheAlerts(t *testing.T) {
 	if got, _ := s.NotifiedGroups(); len(got) != 1 || got[0].Receiver != "ops" {
 		t.Fatalf("after a delete: %+v", got)
 	}
-	for _, bad := range []store.NotifiedGroup{{Group: "g"}, {Receiver: "r"}} {
+	for _, bad := range []alerting.NotifiedGroup{{Group: "g"}, {Receiver: "r"}} {
 		if err := s.PutNotifiedGroup(bad); err == nil {
 			t.Errorf("PutNotifiedGroup(%+v) = nil, want an error naming the empty key", bad)
 		}

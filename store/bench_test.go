@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fusebox-dev/fusebox/alerting"
 	"github.com/fusebox-dev/fusebox/store"
 )
 
@@ -25,7 +26,7 @@ func BenchmarkApplyOverride(b *testing.B) {
 
 func BenchmarkEnqueueAck(b *testing.B) {
 	s := open(b, b.TempDir())
-	n := store.Notification{Receiver: "ops", Payload: make([]byte, 1024), CreatedAt: t0}
+	n := alerting.Notification{Receiver: "ops", Payload: make([]byte, 1024), CreatedAt: t0}
 	b.ReportAllocs()
 	for b.Loop() {
 		id, err := s.EnqueueNotification(n)
@@ -122,7 +123,7 @@ func fill(b *testing.B, s *store.Store, audit, outbox int) {
 		}
 	}
 	for range outbox {
-		if _, err := s.EnqueueNotification(store.Notification{Receiver: "ops", Payload: make([]byte, 1024), CreatedAt: t0}); err != nil {
+		if _, err := s.EnqueueNotification(alerting.Notification{Receiver: "ops", Payload: make([]byte, 1024), CreatedAt: t0}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/fusebox-dev/fusebox/alerting"
 	"github.com/fusebox-dev/fusebox/store"
 )
 
@@ -63,12 +64,12 @@ func ExampleStore_EnqueueNotification() {
 
 	now := time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)
 	// Written before the first attempt…
-	id, err := s.EnqueueNotification(store.Notification{Receiver: "ops", Payload: []byte(`{"version":"4"}`), CreatedAt: now})
+	id, err := s.EnqueueNotification(alerting.Notification{Receiver: "ops", Payload: []byte(`{"version":"4"}`), CreatedAt: now})
 	if err != nil {
 		log.Fatal(err)
 	}
 	// …updated after a failed one…
-	if err := s.UpdateNotification(store.Notification{ID: id, Attempts: 1, NextAttempt: now.Add(10 * time.Second), LastError: "HTTP 503"}); err != nil {
+	if err := s.UpdateNotification(alerting.Notification{ID: id, Attempts: 1, NextAttempt: now.Add(10 * time.Second), LastError: "HTTP 503"}); err != nil {
 		log.Fatal(err)
 	}
 	pending, err := s.PendingNotifications("ops")

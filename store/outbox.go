@@ -5,37 +5,14 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/fusebox-dev/fusebox/alerting"
 )
 
-// Notification is one webhook delivery waiting in the outbox. It is written
-// before the first attempt and removed by AckNotification after a 2xx, so a
-// receiver that is down, or a restart in between, loses nothing.
-type Notification struct {
-	// ID is assigned by EnqueueNotification: unique, never reused, and
-	// increasing in enqueue order across all receivers.
-	ID uint64 `json:"id"`
-	// Receiver names the configured receiver; required.
-	Receiver string `json:"receiver"`
-	// Group is the alert group (the payload's groupKey): a receiver's
-	// notifications of one group are delivered in order, those of other
-	// groups independently. Empty is a group of its own.
-	Group string `json:"group,omitempty"`
-	// Payload is the exact request body; required.
-	Payload []byte `json:"payload"`
-	// CreatedAt is when it was enqueued; required.
-	CreatedAt time.Time `json:"created_at"`
-	// Attempts is how many deliveries have been tried.
-	Attempts int `json:"attempts,omitempty"`
-	// NextAttempt is when the next try is due; zero means now.
-	NextAttempt time.Time `json:"next_attempt,omitzero"`
-	// LastError describes the last failed try.
-	LastError string `json:"last_error,omitempty"`
-}
-
-func (n Notification) validate() error {
+// validateNotification checks the fields of n the outbox requires.
+func validateNotification(n alerting.Notification) error {
 	if err := checkKey("notification receiver", n.Receiver); err != nil {
 		return err
 	}
@@ -54,8 +31,8 @@ func (n Notification) validate() error {
 // EnqueueNotification writes n to the outbox, durably, and returns its new
 // ID (n.ID is ignored). It fails with ErrOutboxFull when the receiver already
 // has the outbox limit of undelivered notifications.
-func (s *Store) EnqueueNotification(n Notification) (uint64, error) {
-	if err := n.validate(); err != nil {
+func (s *Store) EnqueueNotification(n alerting.Notification) (uint64, error) {
+	if err := validateNotification(n); err != nil {
 		return 0, err
 	}
 	var id uint64
@@ -87,16 +64,16 @@ func (s *Store) EnqueueNotification(n Notification) (uint64, error) {
 // PendingNotifications returns the undelivered notifications of receiver,
 // oldest (lowest ID) first; receiver "" returns those of every receiver. A
 // receiver with nothing pending gives an empty result.
-func (s *Store) PendingNotifications(receiver string) ([]Notification, error) {
+func (s *Store) PendingNotifications(receiver string) ([]alerting.Notification, error) {
 	if len(receiver) > maxKeyLen {
 		return nil, checkKey("notification receiver", receiver)
 	}
-	var out []Notification
+	var out []alerting.Notification
 	err := s.view(func(tx *bolt.Tx) error {
 		outbox := tx.Bucket(bucketOutbox)
 		collect := func(rb *bolt.Bucket) error {
 			return rb.ForEach(func(k, v []byte) error {
-				var n Notification
+				var n alerting.Notification
 				if err := decode(fmt.Sprintf("notification %d", binary.BigEndian.Uint64(k)), v, &n); err != nil {
 					return err
 				}
@@ -116,7 +93,7 @@ func (s *Store) PendingNotifications(receiver string) ([]Notification, error) {
 		return nil, err
 	}
 	if receiver == "" {
-		slices.SortFunc(out, func(a, b Notification) int { return cmp.Compare(a.ID, b.ID) })
+		slices.SortFunc(out, func(a, b alerting.Notification) int { return cmp.Compare(a.ID, b.ID) })
 	}
 	return out, nil
 }
@@ -140,7 +117,7 @@ func (s *Store) PendingCount(receiver string) (int, error) {
 // n.NextAttempt and n.LastError onto the stored notification n.ID. Receiver,
 // payload and creation time cannot change. An unknown ID fails with
 // ErrNotFound.
-func (s *Store) UpdateNotification(n Notification) error {
+func (s *Store) UpdateNotification(n alerting.Notification) error {
 	if n.Attempts < 0 {
 		return fmt.Errorf("store: notification attempts %d for ID %d must not be negative", n.Attempts, n.ID)
 	}
@@ -149,7 +126,7 @@ func (s *Store) UpdateNotification(n Notification) error {
 		if err != nil {
 			return err
 		}
-		var cur Notification
+		var cur alerting.Notification
 		if err := decode(fmt.Sprintf("notification %d", n.ID), raw, &cur); err != nil {
 			return err
 		}

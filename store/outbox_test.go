@@ -7,19 +7,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fusebox-dev/fusebox/alerting"
 	"github.com/fusebox-dev/fusebox/store"
 )
 
 func enqueue(t *testing.T, s *store.Store, receiver, payload string) uint64 {
 	t.Helper()
-	id, err := s.EnqueueNotification(store.Notification{Receiver: receiver, Payload: []byte(payload), CreatedAt: t0})
+	id, err := s.EnqueueNotification(alerting.Notification{Receiver: receiver, Payload: []byte(payload), CreatedAt: t0})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return id
 }
 
-func ids(ns []store.Notification) []uint64 {
+func ids(ns []alerting.Notification) []uint64 {
 	out := []uint64{}
 	for _, n := range ns {
 		out = append(out, n.ID)
@@ -27,7 +28,7 @@ func ids(ns []store.Notification) []uint64 {
 	return out
 }
 
-func pending(t *testing.T, s *store.Store, receiver string) []store.Notification {
+func pending(t *testing.T, s *store.Store, receiver string) []alerting.Notification {
 	t.Helper()
 	ns, err := s.PendingNotifications(receiver)
 	if err != nil {
@@ -38,7 +39,7 @@ func pending(t *testing.T, s *store.Store, receiver string) []store.Notification
 
 func TestOutboxRoundTrip(t *testing.T) {
 	s := open(t, t.TempDir())
-	want := store.Notification{Receiver: "ops", Payload: []byte(`{"version":"4","status":"firing"}`), CreatedAt: t0}
+	want := alerting.Notification{Receiver: "ops", Payload: []byte(`{"version":"4","status":"firing"}`), CreatedAt: t0}
 	id, err := s.EnqueueNotification(want)
 	if err != nil {
 		t.Fatal(err)
@@ -81,13 +82,13 @@ func TestOutboxUpdateAndAck(t *testing.T) {
 
 	// A failed attempt is recorded; payload and receiver cannot change.
 	next := t0.Add(30 * time.Second)
-	err := s.UpdateNotification(store.Notification{ID: first, Receiver: "evil", Payload: []byte("changed"),
+	err := s.UpdateNotification(alerting.Notification{ID: first, Receiver: "evil", Payload: []byte("changed"),
 		Attempts: 1, NextAttempt: next, LastError: "HTTP 503"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := pending(t, s, "ops")[0]
-	want := store.Notification{ID: first, Receiver: "ops", Payload: []byte("first"), CreatedAt: t0, Attempts: 1, NextAttempt: next, LastError: "HTTP 503"}
+	want := alerting.Notification{ID: first, Receiver: "ops", Payload: []byte("first"), CreatedAt: t0, Attempts: 1, NextAttempt: next, LastError: "HTTP 503"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("after UpdateNotification, got %+v, want %+v", got, want)
 	}
@@ -104,7 +105,7 @@ func TestOutboxUpdateAndAck(t *testing.T) {
 	if err := s.AckNotification(first); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("acking %d twice = %v, want ErrNotFound", first, err)
 	}
-	if err := s.UpdateNotification(store.Notification{ID: first, Attempts: 2}); !errors.Is(err, store.ErrNotFound) {
+	if err := s.UpdateNotification(alerting.Notification{ID: first, Attempts: 2}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("updating acked %d = %v, want ErrNotFound", first, err)
 	}
 
@@ -145,7 +146,7 @@ func TestOutboxLimit(t *testing.T) {
 	s := open(t, t.TempDir(), store.WithOutboxLimit(2))
 	first := enqueue(t, s, "ops", "1")
 	enqueue(t, s, "ops", "2")
-	_, err := s.EnqueueNotification(store.Notification{Receiver: "ops", Payload: []byte("3"), CreatedAt: t0})
+	_, err := s.EnqueueNotification(alerting.Notification{Receiver: "ops", Payload: []byte("3"), CreatedAt: t0})
 	if !errors.Is(err, store.ErrOutboxFull) || !strings.Contains(err.Error(), `"ops"`) {
 		t.Fatalf("third enqueue = %v, want ErrOutboxFull naming the receiver", err)
 	}
@@ -164,14 +165,14 @@ func TestOutboxRejectsBadInput(t *testing.T) {
 	s := open(t, t.TempDir())
 	tests := []struct {
 		name string
-		n    store.Notification
+		n    alerting.Notification
 		want string
 	}{
-		{"an empty receiver is refused", store.Notification{Payload: []byte("x"), CreatedAt: t0}, "notification receiver must not be empty"},
-		{"an overlong receiver is refused", store.Notification{Receiver: strings.Repeat("r", 5000), Payload: []byte("x"), CreatedAt: t0}, "notification receiver"},
-		{"an empty payload is refused", store.Notification{Receiver: "ops", CreatedAt: t0}, `notification payload for receiver "ops"`},
-		{"a missing creation time is refused", store.Notification{Receiver: "ops", Payload: []byte("x")}, `notification created_at for receiver "ops"`},
-		{"negative attempts are refused", store.Notification{Receiver: "ops", Payload: []byte("x"), CreatedAt: t0, Attempts: -1}, "notification attempts -1"},
+		{"an empty receiver is refused", alerting.Notification{Payload: []byte("x"), CreatedAt: t0}, "notification receiver must not be empty"},
+		{"an overlong receiver is refused", alerting.Notification{Receiver: strings.Repeat("r", 5000), Payload: []byte("x"), CreatedAt: t0}, "notification receiver"},
+		{"an empty payload is refused", alerting.Notification{Receiver: "ops", CreatedAt: t0}, `notification payload for receiver "ops"`},
+		{"a missing creation time is refused", alerting.Notification{Receiver: "ops", Payload: []byte("x")}, `notification created_at for receiver "ops"`},
+		{"negative attempts are refused", alerting.Notification{Receiver: "ops", Payload: []byte("x"), CreatedAt: t0, Attempts: -1}, "notification attempts -1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

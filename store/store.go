@@ -2,9 +2,9 @@
 // audit log, alert state, the webhook outbox and SLO history snapshots, kept
 // in one bbolt file in the data directory.
 //
-// The store holds plain records. States, severities and actions are strings
-// chosen by the packages that own them; the store checks only what it needs to
-// key and order records. Each method runs in its own transaction, so a failed
+// The store holds plain records: its own, and the alert records and
+// notifications of package alerting, which it keeps as their JSON. It checks
+// only what it needs to key and order records. Each method runs in its own transaction, so a failed
 // write leaves everything already stored as it was, and methods that must
 // change two things together (an override and its audit entry) do so in one
 // transaction.
@@ -69,8 +69,8 @@ const maxKeyLen = 1024
 //	meta      schema_version -> uint64 (big endian)
 //	overrides pipeline       -> Override (JSON)
 //	audit     seq (uint64)   -> AuditEntry (JSON); sequence = last seq
-//	alerts    fingerprint    -> AlertRecord (JSON)
-//	outbox    receiver       -> bucket{ id (uint64) -> Notification (JSON) };
+//	alerts    fingerprint    -> alerting.AlertRecord (JSON)
+//	outbox    receiver       -> bucket{ id (uint64) -> alerting.Notification (JSON) };
 //	          outbox sequence = last ID, receiver bucket sequence = pending count
 //	slo       name           -> opaque bytes
 //	sessions  session id     -> expiry (RFC 3339) of a session ended early

@@ -17,6 +17,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/fusebox-dev/fusebox/alerting"
 	"github.com/fusebox-dev/fusebox/store"
 )
 
@@ -282,12 +283,12 @@ func TestMethodsAfterCloseReturnErrClosed(t *testing.T) {
 	}
 	calls := map[string]error{
 		"PutOverride": s.PutOverride(store.Override{Pipeline: "p", State: "forced_open", At: t0}),
-		"PutAlert":    s.PutAlert(store.AlertRecord{Fingerprint: "f"}),
+		"PutAlert":    s.PutAlert(alerting.AlertRecord{Fingerprint: "f"}),
 	}
 	_, calls["Overrides"] = s.Overrides()
 	_, calls["AppendAudit"] = s.AppendAudit(store.AuditEntry{Action: "a", At: t0})
 	_, calls["Audit"] = s.Audit(10, 0)
-	_, calls["EnqueueNotification"] = s.EnqueueNotification(store.Notification{Receiver: "r", Payload: []byte("{}"), CreatedAt: t0})
+	_, calls["EnqueueNotification"] = s.EnqueueNotification(alerting.Notification{Receiver: "r", Payload: []byte("{}"), CreatedAt: t0})
 	_, _, calls["SLOSnapshot"] = s.SLOSnapshot("x")
 	for name, err := range calls {
 		if !errors.Is(err, store.ErrClosed) {
@@ -311,10 +312,10 @@ func TestConcurrentUseKeepsEveryWrite(t *testing.T) {
 					store.AuditEntry{Action: "override.set", At: t0, Pipeline: fmt.Sprintf("p%d", w)})
 				errs <- err
 				seqs <- seq
-				id, err := s.EnqueueNotification(store.Notification{Receiver: fmt.Sprintf("r%d", w%3), Payload: []byte("{}"), CreatedAt: t0})
+				id, err := s.EnqueueNotification(alerting.Notification{Receiver: fmt.Sprintf("r%d", w%3), Payload: []byte("{}"), CreatedAt: t0})
 				errs <- err
 				ids <- id
-				errs <- s.PutAlert(store.AlertRecord{Fingerprint: fmt.Sprintf("f%d-%d", w, i), State: "firing"})
+				errs <- s.PutAlert(alerting.AlertRecord{Fingerprint: fmt.Sprintf("f%d-%d", w, i), State: "firing"})
 				_, err = s.Audit(5, 0)
 				errs <- err
 				_, err = s.PendingNotifications("")
@@ -381,15 +382,15 @@ func populate(t *testing.T, dir string) string {
 			t.Fatal(err)
 		}
 	}
-	if err := s.PutAlert(store.AlertRecord{
+	if err := s.PutAlert(alerting.AlertRecord{
 		Fingerprint: "abc123", Name: "ErrorBudgetBurn", Severity: "page",
 		Labels: map[string]string{"slo": "checkout"}, Annotations: map[string]string{"summary": "burning"},
 		State: "firing", StartsAt: t0, Source: "fusebox",
-		History: []store.AlertTransition{{At: t0, From: "pending", To: "firing"}},
+		History: []alerting.AlertTransition{{At: t0, From: "pending", To: "firing"}},
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.EnqueueNotification(store.Notification{Receiver: "ops", Payload: []byte(`{"version":"4"}`), CreatedAt: t0}); err != nil {
+	if _, err := s.EnqueueNotification(alerting.Notification{Receiver: "ops", Payload: []byte(`{"version":"4"}`), CreatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.PutSLOSnapshot("checkout", []byte{1, 2, 3}); err != nil {

@@ -130,27 +130,14 @@ type alertJSON struct {
 	EndsAt       *time.Time                 `json:"ends_at"`
 	GeneratorURL string                     `json:"generator_url,omitempty"`
 	History      []alerting.AlertTransition `json:"history"`
-	Deliveries   []deliveryJSON             `json:"deliveries"`
-}
-
-type deliveryJSON struct {
-	ID           uint64     `json:"id"`
-	Receiver     string     `json:"receiver"`
-	At           time.Time  `json:"at"`
-	Status       string     `json:"status"`
-	Fingerprints []string   `json:"fingerprints"`
-	Result       string     `json:"result"`
-	Round        int        `json:"round"`
-	Requests     int        `json:"requests"`
-	Error        string     `json:"error,omitempty"`
-	NextAttempt  *time.Time `json:"next_attempt"`
+	Deliveries   []alerting.Delivery        `json:"deliveries"`
 }
 
 type webhooksJSON struct {
 	// Pending is the number of notifications in the outbox; null when the
 	// outbox could not be read.
-	Pending    *int           `json:"pending"`
-	Deliveries []deliveryJSON `json:"deliveries"`
+	Pending    *int                `json:"pending"`
+	Deliveries []alerting.Delivery `json:"deliveries"`
 }
 
 func timeJSON(t time.Time) *time.Time {
@@ -168,17 +155,6 @@ func orEmpty(m map[string]string) map[string]string {
 	return m
 }
 
-func deliveryOut(d alerting.Delivery) deliveryJSON {
-	fps := d.Fingerprints
-	if fps == nil {
-		fps = []string{}
-	}
-	return deliveryJSON{
-		ID: d.ID, Receiver: d.Receiver, At: d.At.UTC(), Status: d.Status, Fingerprints: fps,
-		Result: d.Result, Round: d.Round, Requests: d.Requests, Error: d.Error, NextAttempt: timeJSON(d.NextAttempt),
-	}
-}
-
 func alertOut(a alerting.Alert) alertJSON {
 	out := alertJSON{
 		Fingerprint: a.Fingerprint, Name: a.Name, Source: a.Source, State: a.State, Severity: a.Severity,
@@ -186,15 +162,13 @@ func alertOut(a alerting.Alert) alertJSON {
 		ActiveAt: timeJSON(a.ActiveAt), StartsAt: timeJSON(a.StartsAt), EndsAt: timeJSON(a.EndsAt),
 		GeneratorURL: a.GeneratorURL,
 		History:      make([]alerting.AlertTransition, len(a.History)),
-		Deliveries:   make([]deliveryJSON, len(a.Deliveries)),
+		Deliveries:   make([]alerting.Delivery, len(a.Deliveries)),
 	}
 	for i, h := range a.History {
 		h.At = h.At.UTC()
 		out.History[i] = h
 	}
-	for i, d := range a.Deliveries {
-		out.Deliveries[i] = deliveryOut(d)
-	}
+	copy(out.Deliveries, a.Deliveries)
 	return out
 }
 
@@ -212,10 +186,7 @@ func (s *Server) apiAlerts(c echo.Context) error {
 	}
 	if w := s.cfg.Webhooks; w != nil {
 		ds := w.Deliveries()
-		wh := &webhooksJSON{Deliveries: make([]deliveryJSON, len(ds))}
-		for i, d := range ds {
-			wh.Deliveries[i] = deliveryOut(d)
-		}
+		wh := &webhooksJSON{Deliveries: append([]alerting.Delivery{}, ds...)}
 		if pending, err := w.Pending(); err != nil {
 			s.log.Warn("ui: reading the webhook outbox", "err", err)
 		} else {

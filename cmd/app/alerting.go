@@ -9,7 +9,6 @@ import (
 
 	"github.com/fusebox-dev/fusebox/alerting"
 	"github.com/fusebox-dev/fusebox/resilience"
-	"github.com/fusebox-dev/fusebox/store"
 )
 
 // alertsConfig is the alerts section of the configuration file.
@@ -81,14 +80,13 @@ func (al *alertingParts) wire(a *app) error {
 	if err != nil {
 		return err
 	}
-	adapter := storeAlerts{a.store}
-	outbox, err := a.hubOutbox(adapter)
+	outbox, err := a.hubOutbox(a.store)
 	if err != nil {
 		return err
 	}
 	external := "http://" + a.opts.Addr
 	al.notifier, err = alerting.NewWebhookNotifier(alerting.WebhookNotifierConfig{
-		Receivers: receivers, Outbox: outbox, Log: adapter, Observers: []resilience.Observer{a.agg},
+		Receivers: receivers, Outbox: outbox, Log: a.store, Observers: []resilience.Observer{a.agg},
 		RepeatInterval: a.cfg.Alerts.repeatInterval(),
 		Clock:          a.opts.Clock, ExternalURL: external, Logger: a.log,
 	})
@@ -101,7 +99,7 @@ func (al *alertingParts) wire(a *app) error {
 		}
 	}
 	al.alerts, err = alerting.NewAlertManager(alerting.AlertManagerConfig{
-		SLOs: al.slos, Breakers: alerting.RegistryBreakers(a.registry), Store: adapter,
+		SLOs: al.slos, Breakers: alerting.RegistryBreakers(a.registry), Store: a.store,
 		Notifier: al.notifier, Clock: a.opts.Clock, ExternalURL: external, Logger: a.log,
 	})
 	return err
@@ -129,77 +127,4 @@ func (al *alertingParts) close() error {
 		errs = append(errs, al.notifier.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// storeAlerts keeps alert state and the webhook outbox in the store.
-type storeAlerts struct{ s *store.Store }
-
-func (a storeAlerts) PutAlert(r alerting.AlertRecord) error {
-	h := make([]store.AlertTransition, len(r.History))
-	for i, t := range r.History {
-		h[i] = store.AlertTransition(t)
-	}
-	return a.s.PutAlert(store.AlertRecord{
-		Fingerprint: r.Fingerprint, Name: r.Name, Severity: r.Severity, Labels: r.Labels, Annotations: r.Annotations,
-		State: r.State, ActiveAt: r.ActiveAt, StartsAt: r.StartsAt, EndsAt: r.EndsAt, Source: r.Source,
-		GeneratorURL: r.GeneratorURL, History: h,
-	})
-}
-
-func (a storeAlerts) Alerts() ([]alerting.AlertRecord, error) {
-	recs, err := a.s.Alerts()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]alerting.AlertRecord, len(recs))
-	for i, r := range recs {
-		h := make([]alerting.AlertTransition, len(r.History))
-		for j, t := range r.History {
-			h[j] = alerting.AlertTransition(t)
-		}
-		out[i] = alerting.AlertRecord{
-			Fingerprint: r.Fingerprint, Name: r.Name, Severity: r.Severity, Labels: r.Labels, Annotations: r.Annotations,
-			State: r.State, ActiveAt: r.ActiveAt, StartsAt: r.StartsAt, EndsAt: r.EndsAt, Source: r.Source,
-			GeneratorURL: r.GeneratorURL, History: h,
-		}
-	}
-	return out, nil
-}
-
-func (a storeAlerts) DeleteAlert(fp string) error { return a.s.DeleteAlert(fp) }
-
-func (a storeAlerts) EnqueueNotification(n alerting.Notification) (uint64, error) {
-	return a.s.EnqueueNotification(store.Notification(n))
-}
-
-func (a storeAlerts) PendingNotifications(receiver string) ([]alerting.Notification, error) {
-	ns, err := a.s.PendingNotifications(receiver)
-	out := make([]alerting.Notification, len(ns))
-	for i, n := range ns {
-		out[i] = alerting.Notification(n)
-	}
-	return out, err
-}
-
-func (a storeAlerts) UpdateNotification(n alerting.Notification) error {
-	return a.s.UpdateNotification(store.Notification(n))
-}
-
-func (a storeAlerts) AckNotification(id uint64) error { return a.s.AckNotification(id) }
-
-func (a storeAlerts) PutNotifiedGroup(g alerting.NotifiedGroup) error {
-	return a.s.PutNotifiedGroup(store.NotifiedGroup(g))
-}
-
-func (a storeAlerts) DeleteNotifiedGroup(receiver, group string) error {
-	return a.s.DeleteNotifiedGroup(receiver, group)
-}
-
-func (a storeAlerts) NotifiedGroups() ([]alerting.NotifiedGroup, error) {
-	gs, err := a.s.NotifiedGroups()
-	out := make([]alerting.NotifiedGroup, len(gs))
-	for i, g := range gs {
-		out[i] = alerting.NotifiedGroup(g)
-	}
-	return out, err
 }
