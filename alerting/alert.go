@@ -17,24 +17,6 @@ import (
 	"github.com/fusebox-dev/fusebox/resilience"
 )
 
-// AlertState is the state of an alert.
-type AlertState = string
-
-// The states of an alert. A condition that holds makes an alert pending,
-// and firing once it has held for the rule's wait (at once for burn-rate
-// alerts); when the condition stops holding a firing alert resolves.
-const (
-	AlertPending  AlertState = "pending"
-	AlertFiring   AlertState = "firing"
-	AlertResolved AlertState = "resolved"
-)
-
-// Alert sources.
-const (
-	SourceFusebox      = "fusebox"
-	SourceAlertmanager = "alertmanager"
-)
-
 // The names (alertname label) of the alerts the AlertManager raises.
 const (
 	// AlertErrorBudgetBurn: an SLO burns its error budget too fast over
@@ -99,7 +81,7 @@ type AlertRecord struct {
 	StartsAt time.Time `json:"starts_at,omitzero"`
 	EndsAt   time.Time `json:"ends_at,omitzero"`
 	// Source is SourceFusebox or SourceAlertmanager.
-	Source string `json:"source,omitempty"`
+	Source AlertSource `json:"source,omitempty"`
 	// GeneratorURL links to what raised it.
 	GeneratorURL string `json:"generator_url,omitempty"`
 	// History lists its transitions, oldest first, at most MaxAlertHistory.
@@ -108,10 +90,10 @@ type AlertRecord struct {
 
 // AlertTransition is one change of an alert's state.
 type AlertTransition struct {
-	At     time.Time `json:"at"`
-	From   string    `json:"from,omitempty"`
-	To     string    `json:"to"`
-	Detail string    `json:"detail,omitempty"`
+	At     time.Time  `json:"at"`
+	From   AlertState `json:"from,omitempty"`
+	To     AlertState `json:"to"`
+	Detail string     `json:"detail,omitempty"`
 }
 
 // MaxAlertHistory is how many transitions an alert keeps.

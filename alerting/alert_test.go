@@ -51,7 +51,7 @@ func TestBurnAlertPageAfterAnHourOfCleanTraffic(t *testing.T) {
 	h := newSLOHarness(t, availability999, AlertManagerConfig{})
 	page := BurnRateAlerts()[0]
 	h.drive(time.Hour, 1, func(int) bool { return false }, nil)
-	if s := h.state(rowLabels(page)); s != "" {
+	if s := h.state(rowLabels(page)); s != AlertInactive {
 		t.Fatalf("state after a clean hour = %q", s)
 	}
 	start := h.clock.Now().Sub(h.start)
@@ -93,7 +93,7 @@ func TestBurnAlertRows(t *testing.T) {
 			h := newSLOHarness(t, availability999, AlertManagerConfig{})
 			h.fill(row.Long.Duration, 100000, badPerMille(0.9))
 			h.evaluate()
-			if s := h.state(rowLabels(row)); s != "" {
+			if s := h.state(rowLabels(row)); s != AlertInactive {
 				t.Errorf("state = %q, want none", s)
 			}
 		})
@@ -106,7 +106,7 @@ func TestBurnAlertRows(t *testing.T) {
 			if st.Burn(row.Long.Name) <= row.Factor {
 				t.Fatalf("long burn %v is not above %v", st.Burn(row.Long.Name), row.Factor)
 			}
-			if s := h.state(rowLabels(row)); s != "" {
+			if s := h.state(rowLabels(row)); s != AlertInactive {
 				t.Errorf("state = %q with a clean short window, want none", s)
 			}
 		})

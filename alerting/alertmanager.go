@@ -82,7 +82,7 @@ func ParseAlertmanagerPayload(body []byte) (AlertmanagerPayload, error) {
 	if p.Version != "4" {
 		return p, invalidPayload(`version: %q, want "4"`, p.Version)
 	}
-	if p.Status != AlertFiring && p.Status != AlertResolved {
+	if statusState(p.Status) == AlertInactive {
 		return p, invalidPayload(`status: %q, want "firing" or "resolved"`, p.Status)
 	}
 	if p.Alerts == nil {
@@ -93,7 +93,7 @@ func ParseAlertmanagerPayload(body []byte) (AlertmanagerPayload, error) {
 	}
 	for i, a := range p.Alerts {
 		field := fmt.Sprintf("alerts[%d]", i)
-		if a.Status != AlertFiring && a.Status != AlertResolved {
+		if statusState(a.Status) == AlertInactive {
 			return p, invalidPayload(`%s.status: %q, want "firing" or "resolved"`, field, a.Status)
 		}
 		if err := checkPayloadLabels(field+".labels", a.Labels); err != nil {
@@ -108,7 +108,7 @@ func ParseAlertmanagerPayload(body []byte) (AlertmanagerPayload, error) {
 		if a.StartsAt.IsZero() {
 			return p, invalidPayload("%s.startsAt: missing", field)
 		}
-		if a.Status == AlertResolved && a.EndsAt.IsZero() {
+		if statusState(a.Status) == AlertResolved && a.EndsAt.IsZero() {
 			return p, invalidPayload("%s.endsAt: missing on a resolved alert", field)
 		}
 		if len(a.Fingerprint) > 64 || len(a.GeneratorURL) > maxLabelBytes {
@@ -116,6 +116,18 @@ func ParseAlertmanagerPayload(body []byte) (AlertmanagerPayload, error) {
 		}
 	}
 	return p, nil
+}
+
+// statusState returns the state a payload's status ("firing" or
+// "resolved") gives, or AlertInactive for any other.
+func statusState(status string) AlertState {
+	switch status {
+	case AlertFiring.String():
+		return AlertFiring
+	case AlertResolved.String():
+		return AlertResolved
+	}
+	return AlertInactive
 }
 
 func checkPayloadLabels(field string, m map[string]string) error {
@@ -209,11 +221,12 @@ func (m *AlertManager) ReceiveAlertmanager(ctx context.Context, body []byte) err
 		} else if r.Source != SourceAlertmanager {
 			continue // never let a received alert overwrite one of ours
 		}
-		changed := r.State != a.Status
+		st := statusState(a.Status)
+		changed := r.State != st
 		r.Name, r.Severity, r.Source = a.Labels["alertname"], a.Labels["severity"], SourceAlertmanager
 		r.Labels, r.Annotations = maps.Clone(a.Labels), maps.Clone(a.Annotations)
 		r.StartsAt, r.EndsAt, r.GeneratorURL = a.StartsAt, time.Time{}, a.GeneratorURL
-		if a.Status == AlertResolved {
+		if st == AlertResolved {
 			r.EndsAt = a.EndsAt
 		}
 		if changed {
@@ -221,7 +234,7 @@ func (m *AlertManager) ReceiveAlertmanager(ctx context.Context, body []byte) err
 			if p.ExternalURL != "" {
 				detail += " " + strings.TrimSpace(clipText(p.ExternalURL, 256))
 			}
-			moveAlert(r, a.Status, now, detail)
+			moveAlert(r, st, now, detail)
 		}
 		put = append(put, cloneRecord(r))
 	}

@@ -17,35 +17,11 @@ import (
 	"github.com/fusebox-dev/fusebox/telemetry"
 )
 
-// SLI says what makes a call good.
-type SLI string
-
-// The SLIs.
-const (
-	// SLIAvailability counts a call as good when its effective outcome, after
-	// retries and fallbacks, is resilience.OutcomeSuccess. Every other outcome
-	// (failure, timeout, rejected, canceled) counts as bad, as
-	// fusebox_calls_total{outcome!="success"} does.
-	SLIAvailability SLI = "availability"
-	// SLILatency counts a call as good when it finished within the latency
-	// threshold (Duration ≤ threshold, the histogram bucket le=threshold),
-	// whatever its outcome, except a rejected call (see RejectedCalls).
-	SLILatency SLI = "latency"
-)
-
-// How an SLO counts the calls a breaker, a bulkhead or a retry budget
-// refused (outcome rejected), the values of SLOConfig.RejectedCalls.
-const (
-	// RejectedBad counts a rejected call as bad for every SLI: the caller
-	// got no answer, however fast the refusal. It is the default.
-	RejectedBad = "bad"
-	// RejectedIgnored leaves rejected calls out of the SLI, neither good
-	// nor bad, for those who measure only the calls the dependency saw.
-	RejectedIgnored = "ignored"
-)
-
 // DefaultSLOPeriod is the period of an SLO that does not set one.
 const DefaultSLOPeriod = 30 * 24 * time.Hour
+
+// MinSLOPeriod is the shortest period an SLO may have.
+const MinSLOPeriod = time.Hour
 
 // DefaultSLOSnapshotInterval is how often SLOEngine.Run saves the history:
 // a crash (kill -9) loses at most that much of it.
@@ -72,7 +48,7 @@ type SLOConfig struct {
 	LatencyThreshold time.Duration `yaml:"latency_threshold" json:"latency_threshold,omitempty"`
 	// RejectedCalls is RejectedBad or RejectedIgnored. Empty means
 	// RejectedBad.
-	RejectedCalls string `yaml:"rejected_calls" json:"rejected_calls,omitempty"`
+	RejectedCalls RejectedCalls `yaml:"rejected_calls" json:"rejected_calls,omitempty"`
 }
 
 // FieldError is an invalid configuration value. Field is the path of the
@@ -94,13 +70,13 @@ func newFieldError(field string, value any, msg string) *FieldError {
 
 // withDefaults returns c with its zero fields resolved.
 func (c SLOConfig) withDefaults() SLOConfig {
-	if c.SLI == "" {
+	if c.SLI == SLIUnset {
 		c.SLI = SLIAvailability
 	}
 	if c.Period == 0 {
 		c.Period = DefaultSLOPeriod
 	}
-	if c.RejectedCalls == "" {
+	if c.RejectedCalls == RejectedUnset {
 		c.RejectedCalls = RejectedBad
 	}
 	return c
@@ -123,7 +99,7 @@ func (c SLOConfig) Validate(knownPipelines []string) error {
 		errs = append(errs, newFieldError("pipeline", strconv.Quote(c.Pipeline), "is not a configured pipeline"))
 	}
 	switch c.SLI {
-	case "", SLIAvailability:
+	case SLIUnset, SLIAvailability:
 		if c.LatencyThreshold != 0 {
 			errs = append(errs, newFieldError("latency_threshold", c.LatencyThreshold, `is only allowed with sli "latency"`))
 		}
@@ -132,18 +108,18 @@ func (c SLOConfig) Validate(knownPipelines []string) error {
 			errs = append(errs, newFieldError("latency_threshold", c.LatencyThreshold, `must be positive for sli "latency"`))
 		}
 	default:
-		errs = append(errs, newFieldError("sli", strconv.Quote(string(c.SLI)), `must be "availability" or "latency"`))
+		errs = append(errs, newFieldError("sli", c.SLI.String(), `must be "availability" or "latency"`))
 	}
 	if !(c.Objective > 0 && c.Objective < 100) { // also catches NaN
 		errs = append(errs, newFieldError("objective", c.Objective, "must be a percentage between 0 and 100, both excluded"))
 	}
-	if c.Period != 0 && c.Period < time.Hour {
+	if c.Period != 0 && c.Period < MinSLOPeriod {
 		errs = append(errs, newFieldError("period", c.Period, "must be at least 1h"))
 	}
 	switch c.RejectedCalls {
-	case "", RejectedBad, RejectedIgnored:
+	case RejectedUnset, RejectedBad, RejectedIgnored:
 	default:
-		errs = append(errs, newFieldError("rejected_calls", strconv.Quote(c.RejectedCalls), `must be "bad" or "ignored"`))
+		errs = append(errs, newFieldError("rejected_calls", c.RejectedCalls.String(), `must be "bad" or "ignored"`))
 	}
 	return errors.Join(errs...)
 }
@@ -325,7 +301,7 @@ func (e *SLOEngine) restore(s *sloState, now time.Time) error {
 // definition says what the counts of an SLO measure; a snapshot taken
 // with another definition is discarded.
 func (c SLOConfig) definition() string {
-	def := string(c.SLI)
+	def := c.SLI.String()
 	if c.SLI == SLILatency {
 		def = "latency:" + strconv.FormatInt(int64(c.LatencyThreshold), 10)
 	}

@@ -177,11 +177,12 @@ func (h *sloHarness) evaluate() {
 	}
 }
 
-// state returns the state of the alert whose labels include want, or "".
+// state returns the state of the alert whose labels include want, or
+// AlertInactive.
 func (h *sloHarness) state(want map[string]string) AlertState {
 	a, ok := findAlert(h.alerts.Alerts(), want)
 	if !ok {
-		return ""
+		return AlertInactive
 	}
 	return a.State
 }

@@ -32,11 +32,11 @@ func TestSLOConfigValidate(t *testing.T) {
 		{"a missing pipeline is rejected", func(c *SLOConfig) { c.Pipeline = "" }, []string{"pipeline"}},
 		{"a latency SLO without a threshold is rejected", func(c *SLOConfig) { c.SLI = SLILatency }, []string{"latency_threshold"}},
 		{"a threshold on an availability SLO is rejected", func(c *SLOConfig) { c.LatencyThreshold = time.Second }, []string{"latency_threshold"}},
-		{"an unknown SLI is rejected", func(c *SLOConfig) { c.SLI = "throughput" }, []string{"sli"}},
+		{"an unknown SLI is rejected", func(c *SLOConfig) { c.SLI = numSLIs }, []string{"sli"}},
 		{"a name with spaces is rejected", func(c *SLOConfig) { c.Name = "my slo" }, []string{"name"}},
 		{"rejected calls may be ignored", func(c *SLOConfig) { c.RejectedCalls = RejectedIgnored }, nil},
 		{"rejected calls may be said bad", func(c *SLOConfig) { c.RejectedCalls = RejectedBad }, nil},
-		{"an unknown way to count rejected calls is rejected", func(c *SLOConfig) { c.RejectedCalls = "good" }, []string{"rejected_calls"}},
+		{"an unknown way to count rejected calls is rejected", func(c *SLOConfig) { c.RejectedCalls = numRejectedCalls }, []string{"rejected_calls"}},
 		{"every problem is reported", func(c *SLOConfig) { c.Name, c.Objective, c.Period = "", 101, time.Minute }, []string{"name", "objective", "period"}},
 	}
 	for _, tt := range tests {

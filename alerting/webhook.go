@@ -163,18 +163,6 @@ type Outbox interface {
 	AckNotification(id uint64) error
 }
 
-// Delivery results, the values of the result label of
-// fusebox_webhook_deliveries_total.
-const (
-	DeliverySuccess  = "success"  // a 2xx answer
-	DeliveryFailure  = "failure"  // a non-2xx answer or a transport error
-	DeliveryTimeout  = "timeout"  // an attempt ran out of time
-	DeliveryRejected = "rejected" // the receiver's breaker is open
-	DeliveryDropped  = "dropped"  // the outbox refused the notification
-)
-
-var deliveryResults = []string{DeliverySuccess, DeliveryFailure, DeliveryTimeout, DeliveryRejected, DeliveryDropped}
-
 // Delivery is the result of one delivery round of a notification.
 type Delivery struct {
 	ID       uint64    `json:"id"`
@@ -184,12 +172,12 @@ type Delivery struct {
 	// Fingerprints are its alerts'. In the deliveries of an alert
 	// (Alert.Deliveries), Status is the status the payload gave that alert:
 	// a group's payload may say "firing" while one of its alerts resolved.
-	Status       string   `json:"status"`
-	Fingerprints []string `json:"fingerprints"`
+	Status       AlertState `json:"status"`
+	Fingerprints []string   `json:"fingerprints"`
 	// statuses are the alerts' own, by Fingerprints index.
-	statuses []string
-	// Result is one of the Delivery* results.
-	Result string `json:"result"`
+	statuses []AlertState
+	// Result is how the round ended.
+	Result DeliveryResult `json:"result"`
 	// Round counts the rounds of this notification, from 1; Requests the
 	// HTTP requests of this round.
 	Round    int    `json:"round"`
@@ -336,7 +324,7 @@ type WebhookNotifier struct {
 type receiver struct {
 	cfg      WebhookConfig
 	pipeline *resilience.Pipeline
-	counts   [5]atomic.Uint64 // by deliveryResults index
+	counts   [numDeliveryResults]atomic.Uint64
 
 	// mu guards the delivery state: the groups being delivered, and
 	// whether the receiver failed its last round (down).
@@ -480,18 +468,19 @@ func (n *WebhookNotifier) Receivers() []string {
 // (DeliverySuccess, DeliveryFailure, DeliveryTimeout, DeliveryRejected or
 // DeliveryDropped).
 type DeliveryCount struct {
-	Receiver, Result string
-	Count            uint64
+	Receiver string
+	Result   DeliveryResult
+	Count    uint64
 }
 
 // DeliveryCounts returns the delivery rounds of each receiver by result,
 // since the notifier started: receivers in configuration order, every
 // result of each, at 0 when none had it.
 func (n *WebhookNotifier) DeliveryCounts() []DeliveryCount {
-	out := make([]DeliveryCount, 0, len(n.receivers)*len(deliveryResults))
+	out := make([]DeliveryCount, 0, len(n.receivers)*int(numDeliveryResults))
 	for _, r := range n.receivers {
-		for i, res := range deliveryResults {
-			out = append(out, DeliveryCount{Receiver: r.cfg.Name, Result: res, Count: r.counts[i].Load()})
+		for res := range numDeliveryResults {
+			out = append(out, DeliveryCount{Receiver: r.cfg.Name, Result: res, Count: r.counts[res].Load()})
 		}
 	}
 	return out
@@ -524,17 +513,17 @@ func (n *WebhookNotifier) Payload(receiver string, alerts []AlertRecord) ([]byte
 	}
 	group := GroupLabels(nonNil(alerts[0].Labels))
 	p := AlertmanagerPayload{
-		Version: "4", GroupKey: groupKey(group), Status: AlertResolved, Receiver: receiver,
+		Version: "4", GroupKey: groupKey(group), Status: AlertResolved.String(), Receiver: receiver,
 		GroupLabels: group, ExternalURL: strings.TrimRight(n.cfg.ExternalURL, "/"),
 	}
 	sorted := slices.Clone(alerts)
 	slices.SortFunc(sorted, func(a, b AlertRecord) int { return strings.Compare(a.Fingerprint, b.Fingerprint) })
 	for i, r := range sorted {
-		status := AlertResolved
+		status := AlertResolved.String()
 		endsAt := r.EndsAt.UTC()
 		if r.State == AlertFiring {
-			status, endsAt = AlertFiring, time.Time{}
-			p.Status = AlertFiring
+			status, endsAt = AlertFiring.String(), time.Time{}
+			p.Status = status
 		}
 		labels, ann := nonNil(r.Labels), nonNil(r.Annotations)
 		p.Alerts = append(p.Alerts, AlertmanagerAlert{
@@ -643,7 +632,7 @@ func (n *WebhookNotifier) Sync(alerts []AlertRecord, now time.Time) error {
 	byFP := map[string]AlertRecord{}
 	firing := map[string][]AlertRecord{} // by group key
 	for _, a := range alerts {
-		if a.Source != "" && a.Source != SourceFusebox {
+		if a.Source != SourceUnknown && a.Source != SourceFusebox {
 			continue
 		}
 		byFP[a.Fingerprint] = a
@@ -745,8 +734,8 @@ func isSubset(a, b []string) bool {
 	return true
 }
 
-func (r *receiver) count(result string) {
-	r.counts[slices.Index(deliveryResults, result)].Add(1)
+func (r *receiver) count(result DeliveryResult) {
+	r.counts[result].Add(1)
 }
 
 // DeliverPending makes one pass over the outbox and waits for it: for
@@ -908,10 +897,10 @@ func (n *WebhookNotifier) deliver(ctx context.Context, r *receiver, item Notific
 	d := Delivery{ID: item.ID, Receiver: r.cfg.Name, At: n.clock.Now(), Round: item.Attempts + 1, Requests: requests}
 	var p AlertmanagerPayload
 	if json.Unmarshal(item.Payload, &p) == nil {
-		d.Status = p.Status
+		d.Status = statusState(p.Status)
 		for _, a := range p.Alerts {
 			d.Fingerprints = append(d.Fingerprints, a.Fingerprint)
-			d.statuses = append(d.statuses, a.Status)
+			d.statuses = append(d.statuses, statusState(a.Status))
 		}
 	}
 	if err == nil {

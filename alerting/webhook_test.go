@@ -260,7 +260,7 @@ func TestWebhookDeliversExactlyOnceAfterFailures(t *testing.T) {
 	}
 	// Round 1: three 503s; round 2: one 503, then 2xx.
 	ds := n.Deliveries()
-	results := map[string]int{}
+	results := map[DeliveryResult]int{}
 	for _, d := range ds {
 		results[d.Result]++
 	}
@@ -292,7 +292,7 @@ func TestWebhookFailures(t *testing.T) {
 	tests := []struct {
 		name     string
 		rc       WebhookConfig
-		result   string
+		result   DeliveryResult
 		requests int
 		errPart  string
 	}{
@@ -413,7 +413,7 @@ func TestWebhookCountsDroppedNotifications(t *testing.T) {
 	if err := n.Notify([]AlertRecord{testAlert("A", AlertFiring)}); err == nil || !strings.Contains(err.Error(), "outbox full") {
 		t.Errorf("Notify = %v", err)
 	}
-	if got := n.receivers[0].counts[slices.Index(deliveryResults, DeliveryDropped)].Load(); got != 1 {
+	if got := n.receivers[0].counts[DeliveryDropped].Load(); got != 1 {
 		t.Errorf("dropped = %d", got)
 	}
 }

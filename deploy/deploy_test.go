@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fusebox-dev/fusebox/alerting"
 	"github.com/fusebox-dev/fusebox/demo"
 	"github.com/fusebox-dev/fusebox/slorules"
 )
@@ -58,8 +59,12 @@ func demoSLOs(t *testing.T) []slorules.SLO {
 	}
 	var out []slorules.SLO
 	for _, s := range d.SLOs() {
+		var sli alerting.SLI
+		if err := sli.UnmarshalText([]byte(s.Kind)); err != nil {
+			t.Fatal(err)
+		}
 		out = append(out, slorules.SLO{
-			Name: s.Name, Pipeline: s.Pipeline, SLI: slorules.SLI(s.Kind),
+			Name: s.Name, Pipeline: s.Pipeline, SLI: sli,
 			Objective: s.Objective, Period: s.Period, LatencyThreshold: s.LatencyThreshold,
 		})
 	}

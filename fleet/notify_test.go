@@ -54,14 +54,14 @@ func (o *memOutbox) len() int {
 // notification returns the notification of one alert group whose alerts
 // have the given statuses by fingerprint; the annotations differ from hub
 // to hub (each computes its own figures) and do not count.
-func notification(t *testing.T, annotation string, statuses map[string]string) alerting.Notification {
+func notification(t *testing.T, annotation string, statuses map[string]alerting.AlertState) alerting.Notification {
 	t.Helper()
-	p := alerting.AlertmanagerPayload{Version: "4", GroupKey: `{}:{alertname="ErrorBudgetBurn", slo="s"}`, Status: alerting.AlertResolved, Receiver: "oncall"}
+	p := alerting.AlertmanagerPayload{Version: "4", GroupKey: `{}:{alertname="ErrorBudgetBurn", slo="s"}`, Status: alerting.AlertResolved.String(), Receiver: "oncall"}
 	for fp, st := range statuses {
 		if st == alerting.AlertFiring {
-			p.Status = alerting.AlertFiring
+			p.Status = alerting.AlertFiring.String()
 		}
-		p.Alerts = append(p.Alerts, alerting.AlertmanagerAlert{Status: st, Fingerprint: fp, Annotations: map[string]string{"budget_remaining": annotation}})
+		p.Alerts = append(p.Alerts, alerting.AlertmanagerAlert{Status: st.String(), Fingerprint: fp, Annotations: map[string]string{"budget_remaining": annotation}})
 	}
 	b, err := json.Marshal(p)
 	if err != nil {
@@ -102,7 +102,7 @@ func TestDedupOutboxLetsEachTransitionThroughOnce(t *testing.T) {
 			t.Fatalf("%s: outboxes hold %d and %d, want %d and %d", step, innerA.len(), innerB.len(), na, nb)
 		}
 	}
-	firing := map[string]string{"fp1": alerting.AlertFiring}
+	firing := map[string]alerting.AlertState{"fp1": alerting.AlertFiring}
 	enqueue(a, notification(t, "0.5", firing))
 	enqueue(b, notification(t, "0.4", firing))
 	want("fired", 1, 0)
@@ -113,11 +113,11 @@ func TestDedupOutboxLetsEachTransitionThroughOnce(t *testing.T) {
 	enqueue(b, notification(t, "0.2", firing))
 	enqueue(a, notification(t, "0.2", firing))
 	want("a repeat half a repeat interval on", 1, 1)
-	two := map[string]string{"fp1": alerting.AlertFiring, "fp2": alerting.AlertFiring}
+	two := map[string]alerting.AlertState{"fp1": alerting.AlertFiring, "fp2": alerting.AlertFiring}
 	enqueue(a, notification(t, "0.1", two))
 	enqueue(b, notification(t, "0.1", two))
 	want("a second alert in the group", 2, 1)
-	resolved := map[string]string{"fp1": alerting.AlertResolved, "fp2": alerting.AlertResolved}
+	resolved := map[string]alerting.AlertState{"fp1": alerting.AlertResolved, "fp2": alerting.AlertResolved}
 	enqueue(b, notification(t, "0", resolved))
 	enqueue(a, notification(t, "0", resolved))
 	want("resolved", 2, 2)
@@ -143,7 +143,7 @@ func TestDedupOutboxWithoutNATSQueuesTheNotification(t *testing.T) {
 	var inner memOutbox
 	o := newDedup(t, srv.ClientURL(), clock, &inner)
 	srv.Shutdown()
-	id, err := o.EnqueueNotification(notification(t, "0.5", map[string]string{"fp1": alerting.AlertFiring}))
+	id, err := o.EnqueueNotification(notification(t, "0.5", map[string]alerting.AlertState{"fp1": alerting.AlertFiring}))
 	if err != nil || id == 0 || inner.len() != 1 {
 		t.Fatalf("EnqueueNotification without NATS = %d, %v; outbox holds %d, want the notification", id, err, inner.len())
 	}
@@ -168,7 +168,7 @@ func TestDedupOutboxRacingHubsKeepOneCopy(t *testing.T) {
 		if round%2 == 1 {
 			st = alerting.AlertResolved
 		}
-		n := notification(t, "x", map[string]string{"fp1": st})
+		n := notification(t, "x", map[string]alerting.AlertState{"fp1": st})
 		var wg sync.WaitGroup
 		for _, o := range outs {
 			wg.Go(func() {

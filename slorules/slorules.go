@@ -11,7 +11,11 @@
 //
 //	out, err := slorules.Generate(slos, slorules.Options{})
 //
-// The package imports the standard library and a YAML encoder only.
+// What an SLO measures (alerting.SLI), its default and shortest period,
+// the burn-rate windows and alert rows, and the alert names are those of
+// package alerting, which evaluates the same SLOs in process; the latency
+// buckets are telemetry.DefaultLatencyBuckets. The package imports the
+// standard library, a YAML encoder, alerting and telemetry.
 package slorules
 
 import (
@@ -24,75 +28,14 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/fusebox-dev/fusebox/alerting"
+	"github.com/fusebox-dev/fusebox/telemetry"
 )
-
-// SLI is what an SLO measures.
-type SLI string
-
-// The kinds of SLI.
-const (
-	// Availability counts a call as good when it succeeded, after retries
-	// and fallbacks: the error ratio is 1 - success calls / all calls of
-	// fusebox_calls_total.
-	Availability SLI = "availability"
-	// Latency counts a call as good when it finished within the SLO's
-	// LatencyThreshold, read from the le bucket of
-	// fusebox_call_duration_seconds, and was not rejected (see
-	// SLO.IgnoreRejected).
-	Latency SLI = "latency"
-)
-
-// DefaultPeriod is the period of an SLO whose Period is zero.
-const DefaultPeriod = 30 * 24 * time.Hour
-
-// MinPeriod is the shortest period an SLO may have.
-const MinPeriod = time.Hour
 
 // DefaultBreakerOpenFor is how long a breaker must stay open before the
 // BreakerOpen alert fires, when Options.BreakerOpenFor is zero.
 const DefaultBreakerOpenFor = 5 * time.Minute
-
-// DefaultLatencyBuckets are the classic bucket bounds, in seconds, of
-// fusebox_call_duration_seconds as the app exposes them (those of
-// promexport.DefaultLatencyBuckets).
-var DefaultLatencyBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
-
-// Windows are the windows, shortest first, over which the error ratio of
-// every SLO is recorded, as the in-process engine computes its burn rates.
-var Windows = []time.Duration{
-	5 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour,
-	6 * time.Hour, 24 * time.Hour, 72 * time.Hour,
-}
-
-// BurnAlert is one row of the multiwindow multi-burn-rate alerts: it fires
-// when the error ratio over both windows exceeds Factor times the error
-// budget.
-type BurnAlert struct {
-	Severity    string
-	Factor      float64
-	Long, Short time.Duration
-}
-
-// BurnAlerts are the rows of the SRE Workbook's multiwindow multi-burn-rate
-// alerts, as the in-process engine evaluates them.
-var BurnAlerts = []BurnAlert{
-	{Severity: "page", Factor: 14.4, Long: time.Hour, Short: 5 * time.Minute},
-	{Severity: "page", Factor: 6, Long: 6 * time.Hour, Short: 30 * time.Minute},
-	{Severity: "ticket", Factor: 3, Long: 24 * time.Hour, Short: 2 * time.Hour},
-	{Severity: "ticket", Factor: 1, Long: 72 * time.Hour, Short: 6 * time.Hour},
-}
-
-// Alert names used in the rule file.
-const (
-	// AlertBurn fires when an SLO's error budget burns too fast; its
-	// severity label is page or ticket.
-	AlertBurn = "ErrorBudgetBurn"
-	// AlertBreakerOpen fires when a breaker has been open for
-	// Options.BreakerOpenFor.
-	AlertBreakerOpen = "BreakerOpen"
-	// AlertBreakerForcedOpen fires while an operator holds a breaker open.
-	AlertBreakerForcedOpen = "BreakerForcedOpen"
-)
 
 // SLO is a service-level objective on a pipeline.
 type SLO struct {
@@ -100,20 +43,21 @@ type SLO struct {
 	Name string
 	// Pipeline is the pipeline whose calls the SLO judges; required.
 	Pipeline string
-	// SLI is Availability or Latency; required.
-	SLI SLI
+	// SLI is alerting.SLIAvailability or alerting.SLILatency; required.
+	SLI alerting.SLI
 	// Objective is the target share of good calls, in percent, in (0, 100).
 	Objective float64
-	// Period is the span the error budget covers, at least MinPeriod and a
-	// whole number of minutes. Zero means DefaultPeriod.
+	// Period is the span the error budget covers, at least
+	// alerting.MinSLOPeriod and a whole number of minutes. Zero means
+	// alerting.DefaultSLOPeriod.
 	Period time.Duration
 	// LatencyThreshold is the latency a good call stays within; required
-	// for Latency, where it must be one of the histogram's bucket bounds,
-	// and zero for Availability.
+	// for a latency SLI, where it must be one of the histogram's bucket
+	// bounds, and zero for an availability SLI.
 	LatencyThreshold time.Duration
 	// IgnoreRejected leaves the calls a breaker, bulkhead or retry budget
 	// refused (fusebox_calls_total{outcome="rejected"}) out of the SLI. By
-	// default they are bad for every SLI: for Latency they are taken out of
+	// default they are bad for every SLI: for latency they are taken out of
 	// the good calls of the threshold's bucket, which their fast refusal
 	// would otherwise land in.
 	IgnoreRejected bool
@@ -122,7 +66,8 @@ type SLO struct {
 // Options tune Generate. The zero value works.
 type Options struct {
 	// LatencyBuckets are the classic bucket bounds, in seconds, of
-	// fusebox_call_duration_seconds. Nil means DefaultLatencyBuckets.
+	// fusebox_call_duration_seconds. Nil means
+	// telemetry.DefaultLatencyBuckets.
 	LatencyBuckets []float64
 	// BreakerOpenFor is how long a breaker must stay open before
 	// BreakerOpen fires. Zero means DefaultBreakerOpenFor.
@@ -153,7 +98,7 @@ func (e *FieldError) Error() string {
 // invalid option; it then returns no rules.
 func Generate(slos []SLO, opts Options) ([]byte, error) {
 	if opts.LatencyBuckets == nil {
-		opts.LatencyBuckets = DefaultLatencyBuckets
+		opts.LatencyBuckets = telemetry.DefaultLatencyBuckets
 	}
 	for i, b := range opts.LatencyBuckets {
 		if math.IsNaN(b) || math.IsInf(b, 0) || b <= 0 || (i > 0 && b <= opts.LatencyBuckets[i-1]) {
@@ -170,7 +115,7 @@ func Generate(slos []SLO, opts Options) ([]byte, error) {
 	var file ruleFile
 	for i, s := range slos {
 		if s.Period == 0 {
-			s.Period = DefaultPeriod
+			s.Period = alerting.DefaultSLOPeriod
 		}
 		if err := validate(i, s, opts.LatencyBuckets); err != nil {
 			return nil, err
@@ -204,19 +149,19 @@ func validate(i int, s SLO, buckets []float64) error {
 		return bad("name", strconv.Quote(s.Name), "must not be empty")
 	case strings.TrimSpace(s.Pipeline) == "":
 		return bad("pipeline", strconv.Quote(s.Pipeline), "must not be empty")
-	case s.SLI != Availability && s.SLI != Latency:
-		return bad("sli", strconv.Quote(string(s.SLI)), `must be "availability" or "latency"`)
+	case s.SLI != alerting.SLIAvailability && s.SLI != alerting.SLILatency:
+		return bad("sli", strconv.Quote(s.SLI.String()), `must be "availability" or "latency"`)
 	case math.IsNaN(s.Objective) || s.Objective <= 0 || s.Objective >= 100:
 		return bad("objective", s.Objective, "must be a percentage in (0, 100)")
-	case s.Period < MinPeriod || s.Period%time.Minute != 0:
+	case s.Period < alerting.MinSLOPeriod || s.Period%time.Minute != 0:
 		return bad("period", s.Period, "must be at least 1h and a whole number of minutes")
 	}
 	switch s.SLI {
-	case Availability:
+	case alerting.SLIAvailability:
 		if s.LatencyThreshold != 0 {
 			return bad("latency_threshold", s.LatencyThreshold, "must be unset for an availability SLI")
 		}
-	case Latency:
+	case alerting.SLILatency:
 		if !slices.Contains(buckets, s.LatencyThreshold.Seconds()) {
 			return bad("latency_threshold", s.LatencyThreshold,
 				"must be one of the bucket bounds of fusebox_call_duration_seconds ("+bounds(buckets)+")")
@@ -323,7 +268,7 @@ func leMatcher(seconds float64) string {
 func errorRatio(s SLO, window string) string {
 	p := "pipeline=" + quote(s.Pipeline)
 	rejected := fmt.Sprintf("(sum(rate(fusebox_calls_total{%s, outcome=\"rejected\"}[%s])) or vector(0))", p, window)
-	if s.SLI == Latency {
+	if s.SLI == alerting.SLILatency {
 		// A refusal is fast: its duration lands in the threshold's bucket.
 		if s.IgnoreRejected {
 			return fmt.Sprintf("1 - (\n  (sum(rate(fusebox_call_duration_seconds_bucket{%s, %s}[%s])) - %s)\n  /\n  (sum(rate(fusebox_call_duration_seconds_count{%s}[%s])) - %s)\n)",
@@ -342,15 +287,16 @@ func errorRatio(s SLO, window string) string {
 
 func sliGroup(s SLO) group {
 	g := group{Name: "fusebox-slo-sli-recordings-" + s.Name}
-	for _, w := range Windows {
-		ws := Duration(w)
+	windows := alerting.BurnWindows()
+	for _, w := range windows {
+		ws := Duration(w.Duration)
 		g.Rules = append(g.Rules, rule{
 			Record: "slo:sli_error:ratio_rate" + ws,
 			Expr:   errorRatio(s, ws),
 			Labels: with(labels(s), "sloth_window", ws),
 		})
 	}
-	if !slices.Contains(Windows, s.Period) {
+	if !slices.ContainsFunc(windows, func(w alerting.BurnWindow) bool { return w.Duration == s.Period }) {
 		ps := Duration(s.Period)
 		sel := selector(s)
 		g.Rules = append(g.Rules, rule{
@@ -379,7 +325,7 @@ func metaGroup(s SLO) group {
 		{Record: "slo:period_error_budget_remaining:ratio", Expr: "1 - slo:period_burn_rate:ratio" + sel, Labels: l},
 		{Record: "sloth_slo_info", Expr: "vector(1)", Labels: with(l,
 			"sloth_mode", "fusebox", "sloth_objective", strconv.FormatFloat(s.Objective, 'g', -1, 64),
-			"sloth_sli", string(s.SLI))},
+			"sloth_sli", s.SLI.String())},
 	}}
 }
 
@@ -387,11 +333,11 @@ func alertGroup(s SLO) group {
 	sel := selector(s)
 	g := group{Name: "fusebox-slo-alerts-" + s.Name}
 	budget := Number(1 - s.Objective/100)
-	for _, a := range BurnAlerts {
-		long, short := Duration(a.Long), Duration(a.Short)
+	for _, a := range alerting.BurnRateAlerts() {
+		long, short := Duration(a.Long.Duration), Duration(a.Short.Duration)
 		threshold := fmt.Sprintf("(%s * %s)", Number(a.Factor), budget)
 		g.Rules = append(g.Rules, rule{
-			Alert: AlertBurn,
+			Alert: alerting.AlertErrorBudgetBurn,
 			Expr: fmt.Sprintf("max without (sloth_window) (slo:sli_error:ratio_rate%s%s > %s)\nand\nmax without (sloth_window) (slo:sli_error:ratio_rate%s%s > %s)",
 				long, sel, threshold, short, sel, threshold),
 			Labels: with(labels(s), "severity", a.Severity, "long_window", long, "short_window", short,
@@ -409,7 +355,7 @@ func alertGroup(s SLO) group {
 func breakerGroup(openFor time.Duration) group {
 	return group{Name: "fusebox-breakers", Rules: []rule{
 		{
-			Alert:  AlertBreakerOpen,
+			Alert:  alerting.AlertBreakerOpen,
 			Expr:   `fusebox_breaker_state{state="open"} == 1`,
 			For:    Duration(openFor),
 			Labels: map[string]string{"severity": "ticket"},
@@ -419,7 +365,7 @@ func breakerGroup(openFor time.Duration) group {
 			},
 		},
 		{
-			Alert:  AlertBreakerForcedOpen,
+			Alert:  alerting.AlertBreakerForcedOpen,
 			Expr:   `fusebox_breaker_state{state="forced_open"} == 1`,
 			Labels: map[string]string{"severity": "info"},
 			Annotations: map[string]string{

@@ -9,14 +9,14 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/fusebox-dev/fusebox/alerting"
 	"github.com/fusebox-dev/fusebox/slorules"
-	"github.com/fusebox-dev/fusebox/telemetry/promexport"
 )
 
 func validSLOs() []slorules.SLO {
 	return []slorules.SLO{
-		{Name: "checkout-availability", Pipeline: "checkout", SLI: slorules.Availability, Objective: 99.9, Period: time.Hour},
-		{Name: "search-latency", Pipeline: "search", SLI: slorules.Latency, Objective: 99, LatencyThreshold: 250 * time.Millisecond},
+		{Name: "checkout-availability", Pipeline: "checkout", SLI: alerting.SLIAvailability, Objective: 99.9, Period: time.Hour},
+		{Name: "search-latency", Pipeline: "search", SLI: alerting.SLILatency, Objective: 99, LatencyThreshold: 250 * time.Millisecond},
 	}
 }
 
@@ -40,12 +40,6 @@ func parse(t *testing.T, out []byte) ruleFile {
 		t.Fatalf("output is not YAML: %v\n%s", err, out)
 	}
 	return f
-}
-
-func TestDefaultLatencyBucketsAreTheCollectors(t *testing.T) {
-	if !slices.Equal(slorules.DefaultLatencyBuckets, promexport.DefaultLatencyBuckets) {
-		t.Errorf("DefaultLatencyBuckets = %v, telemetry exposes %v", slorules.DefaultLatencyBuckets, promexport.DefaultLatencyBuckets)
-	}
 }
 
 func TestGenerateRecordsEveryWindowAndTheSlothMetadata(t *testing.T) {
@@ -99,13 +93,13 @@ func TestGenerateWritesTheEnginesBurnRateRows(t *testing.T) {
 	for _, g := range parse(t, out).Groups {
 		for _, r := range g.Rules {
 			switch r.Alert {
-			case slorules.AlertBurn:
+			case alerting.AlertErrorBudgetBurn:
 				got = append(got, row{r.Labels["severity"], r.Labels["long_window"], r.Labels["short_window"], r.Labels["burn_rate"]})
 				want := "(" + r.Labels["burn_rate"] + " * 0.001)"
 				if strings.Count(r.Expr, want) != 2 {
 					t.Errorf("alert expr does not compare both windows with %s:\n%s", want, r.Expr)
 				}
-			case slorules.AlertBreakerOpen:
+			case alerting.AlertBreakerOpen:
 				breakerFor = r.For
 			}
 		}
@@ -120,7 +114,7 @@ func TestGenerateWritesTheEnginesBurnRateRows(t *testing.T) {
 }
 
 func TestGenerateMatchesTheLatencyBucketInBothExpositionFormats(t *testing.T) {
-	slos := []slorules.SLO{{Name: "a", Pipeline: "p", SLI: slorules.Latency, Objective: 99, LatencyThreshold: time.Second}}
+	slos := []slorules.SLO{{Name: "a", Pipeline: "p", SLI: alerting.SLILatency, Objective: 99, LatencyThreshold: time.Second}}
 	out, err := slorules.Generate(slos, slorules.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -160,18 +154,18 @@ func TestGenerateRejectsBadInput(t *testing.T) {
 	}{
 		{name: "an empty name", change: func(s *slorules.SLO) { s.Name = " " }, wantField: "name"},
 		{name: "an empty pipeline", change: func(s *slorules.SLO) { s.Pipeline = "" }, wantField: "pipeline"},
-		{name: "an unknown SLI", change: func(s *slorules.SLO) { s.SLI = "errors" }, wantField: "sli", wantText: `"errors"`},
+		{name: "a missing SLI", change: func(s *slorules.SLO) { s.SLI = alerting.SLIUnset }, wantField: "sli", wantText: `""`},
 		{name: "an objective of 100", change: func(s *slorules.SLO) { s.Objective = 100 }, wantField: "objective", wantText: "100"},
 		{name: "an objective of zero", change: func(s *slorules.SLO) { s.Objective = 0 }, wantField: "objective"},
 		{name: "a period under an hour", change: func(s *slorules.SLO) { s.Period = 59 * time.Minute }, wantField: "period", wantText: "59m0s"},
 		{name: "a period of fractional minutes", change: func(s *slorules.SLO) { s.Period = time.Hour + time.Second }, wantField: "period"},
 		{name: "an availability SLI with a threshold", change: func(s *slorules.SLO) { s.LatencyThreshold = time.Second }, wantField: "latency_threshold"},
-		{name: "a latency SLI without a threshold", change: func(s *slorules.SLO) { s.SLI = slorules.Latency }, wantField: "latency_threshold"},
+		{name: "a latency SLI without a threshold", change: func(s *slorules.SLO) { s.SLI = alerting.SLILatency }, wantField: "latency_threshold"},
 		{name: "a latency threshold between buckets", change: func(s *slorules.SLO) {
-			s.SLI, s.LatencyThreshold = slorules.Latency, 300*time.Millisecond
+			s.SLI, s.LatencyThreshold = alerting.SLILatency, 300*time.Millisecond
 		}, wantField: "latency_threshold", wantText: "300ms"},
 		{name: "a threshold outside custom buckets", change: func(s *slorules.SLO) {
-			s.SLI, s.LatencyThreshold = slorules.Latency, 500*time.Millisecond
+			s.SLI, s.LatencyThreshold = alerting.SLILatency, 500*time.Millisecond
 		}, opts: slorules.Options{LatencyBuckets: []float64{0.1, 0.25, 1}}, wantField: "latency_threshold"},
 		{name: "a duplicate name", change: func(s *slorules.SLO) { s.Name = "search-latency" }, wantField: "name", wantText: "used by slos[1]"},
 	}
@@ -232,7 +226,7 @@ func TestDurationUsesTheLargestWholeUnit(t *testing.T) {
 
 func ExampleGenerate() {
 	out, err := slorules.Generate([]slorules.SLO{{
-		Name: "checkout-availability", Pipeline: "checkout", SLI: slorules.Availability, Objective: 99.9,
+		Name: "checkout-availability", Pipeline: "checkout", SLI: alerting.SLIAvailability, Objective: 99.9,
 	}}, slorules.Options{})
 	if err != nil {
 		panic(err)

@@ -15,15 +15,15 @@ func TestAlertsRoundTrip(t *testing.T) {
 		Fingerprint: "b2", Name: "ErrorBudgetBurn", Severity: "page",
 		Labels:      map[string]string{"alertname": "ErrorBudgetBurn", "slo": "checkout", "window": "1h"},
 		Annotations: map[string]string{"summary": "checkout burns its budget 14.4x"},
-		State:       "firing", ActiveAt: t0, StartsAt: t0.Add(time.Minute), Source: "fusebox",
+		State:       alerting.AlertFiring, ActiveAt: t0, StartsAt: t0.Add(time.Minute), Source: alerting.SourceFusebox,
 		GeneratorURL: "http://127.0.0.1:8080/slos",
 		History: []alerting.AlertTransition{
-			{At: t0, To: "pending"},
-			{At: t0.Add(time.Minute), From: "pending", To: "firing", Detail: "burn 15.2x over 1h and 5m"},
+			{At: t0, To: alerting.AlertPending},
+			{At: t0.Add(time.Minute), From: alerting.AlertPending, To: alerting.AlertFiring, Detail: "burn 15.2x over 1h and 5m"},
 		},
 	}
-	resolved := alerting.AlertRecord{Fingerprint: "a1", Name: "BreakerOpen", Severity: "ticket", State: "resolved",
-		StartsAt: t0, EndsAt: t0.Add(time.Hour), Source: "alertmanager"}
+	resolved := alerting.AlertRecord{Fingerprint: "a1", Name: "BreakerOpen", Severity: "ticket", State: alerting.AlertResolved,
+		StartsAt: t0, EndsAt: t0.Add(time.Hour), Source: alerting.SourceAlertmanager}
 	for _, r := range []alerting.AlertRecord{firing, resolved} {
 		if err := s.PutAlert(r); err != nil {
 			t.Fatal(err)
@@ -37,7 +37,7 @@ func TestAlertsRoundTrip(t *testing.T) {
 		t.Fatalf("Alerts() =\n %+v\nwant (ordered by fingerprint)\n %+v", got, want)
 	}
 
-	firing.State, firing.EndsAt = "resolved", t0.Add(2*time.Hour)
+	firing.State, firing.EndsAt = alerting.AlertResolved, t0.Add(2*time.Hour)
 	if err := s.PutAlert(firing); err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestPutAlertKeepsTheNewestHistory(t *testing.T) {
 	s := open(t, t.TempDir())
 	r := alerting.AlertRecord{Fingerprint: "f"}
 	for i := range alerting.MaxAlertHistory + 7 {
-		r.History = append(r.History, alerting.AlertTransition{At: t0.Add(time.Duration(i) * time.Second), To: "firing"})
+		r.History = append(r.History, alerting.AlertTransition{At: t0.Add(time.Duration(i) * time.Second), To: alerting.AlertFiring})
 	}
 	if err := s.PutAlert(r); err != nil {
 		t.Fatal(err)
@@ -101,7 +101,7 @@ func TestAlertRejectsBadInput(t *testing.T) {
 func TestNotifiedGroupsRoundTripBesideTheAlerts(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)
-	if err := s.PutAlert(alerting.AlertRecord{Fingerprint: "a1", State: "firing"}); err != nil {
+	if err := s.PutAlert(alerting.AlertRecord{Fingerprint: "a1", State: alerting.AlertFiring}); err != nil {
 		t.Fatal(err)
 	}
 	g1 := alerting.NotifiedGroup{Receiver: "ops", Group: `{}:{alertname="A"}`, Firing: []string{"a1"}, At: t0}

@@ -315,7 +315,7 @@ func TestConcurrentUseKeepsEveryWrite(t *testing.T) {
 				id, err := s.EnqueueNotification(alerting.Notification{Receiver: fmt.Sprintf("r%d", w%3), Payload: []byte("{}"), CreatedAt: t0})
 				errs <- err
 				ids <- id
-				errs <- s.PutAlert(alerting.AlertRecord{Fingerprint: fmt.Sprintf("f%d-%d", w, i), State: "firing"})
+				errs <- s.PutAlert(alerting.AlertRecord{Fingerprint: fmt.Sprintf("f%d-%d", w, i), State: alerting.AlertFiring})
 				_, err = s.Audit(5, 0)
 				errs <- err
 				_, err = s.PendingNotifications("")
@@ -385,8 +385,8 @@ func populate(t *testing.T, dir string) string {
 	if err := s.PutAlert(alerting.AlertRecord{
 		Fingerprint: "abc123", Name: "ErrorBudgetBurn", Severity: "page",
 		Labels: map[string]string{"slo": "checkout"}, Annotations: map[string]string{"summary": "burning"},
-		State: "firing", StartsAt: t0, Source: "fusebox",
-		History: []alerting.AlertTransition{{At: t0, From: "pending", To: "firing"}},
+		State: alerting.AlertFiring, StartsAt: t0, Source: alerting.SourceFusebox,
+		History: []alerting.AlertTransition{{At: t0, From: alerting.AlertPending, To: alerting.AlertFiring}},
 	}); err != nil {
 		t.Fatal(err)
 	}

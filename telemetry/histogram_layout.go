@@ -2,6 +2,12 @@ package telemetry
 
 import "time"
 
+// DefaultLatencyBuckets are the classic bucket bounds, in seconds, of
+// fusebox_call_duration_seconds as the Prometheus exporter exposes them by
+// default (5 ms to 10 s): the thresholds a latency SLO's recording rules
+// can read.
+var DefaultLatencyBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
 // LatencyBuckets is the number of buckets of a call-duration histogram; a
 // bucket's index is in [0, LatencyBuckets).
 const LatencyBuckets = latencyBuckets

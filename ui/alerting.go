@@ -120,8 +120,8 @@ func (s *Server) apiAlertmanager(c echo.Context) error {
 type alertJSON struct {
 	Fingerprint  string                     `json:"fingerprint"`
 	Name         string                     `json:"name"`
-	Source       string                     `json:"source"`
-	State        string                     `json:"state"`
+	Source       alerting.AlertSource       `json:"source"`
+	State        alerting.AlertState        `json:"state"`
 	Severity     string                     `json:"severity"`
 	Labels       map[string]string          `json:"labels"`
 	Annotations  map[string]string          `json:"annotations"`
@@ -234,7 +234,7 @@ func (s *Server) alertsView() templates.Alerts {
 func (s *Server) alertRow(a alerting.Alert, now time.Time) templates.AlertRow {
 	row := templates.AlertRow{
 		Fingerprint: a.Fingerprint, Name: a.Name, Severity: a.Severity, SeverityClass: severityClass(a.Severity),
-		State: a.State, Class: "alert-" + a.State, Source: a.Source, SourceClass: "src-" + a.Source,
+		State: a.State.String(), Class: "alert-" + a.State.String(), Source: a.Source.String(), SourceClass: "src-" + a.Source.String(),
 		Pipeline: a.Labels["pipeline"], SLO: a.Labels["slo"],
 		Summary: a.Annotations["summary"], Description: a.Annotations["description"],
 		Started: s.stamp(a.StartsAt), Ended: s.stamp(a.EndsAt),
@@ -244,7 +244,7 @@ func (s *Server) alertRow(a alerting.Alert, now time.Time) templates.AlertRow {
 		row.Name = a.Labels["alertname"]
 	}
 	if row.Source == "" {
-		row.Source, row.SourceClass = alerting.SourceFusebox, "src-"+alerting.SourceFusebox
+		row.Source, row.SourceClass = alerting.SourceFusebox.String(), "src-"+alerting.SourceFusebox.String()
 	}
 	if row.Pipeline != "" && s.ownPipeline(row.Pipeline, a.Source) {
 		row.PipelineURL = "/pipelines/" + url.PathEscape(row.Pipeline)
@@ -266,9 +266,9 @@ func (s *Server) alertRow(a alerting.Alert, now time.Time) templates.AlertRow {
 		}
 	}
 	for _, h := range slices.Backward(a.History) {
-		change := h.To
-		if h.From != "" {
-			change = h.From + " → " + h.To
+		change := h.To.String()
+		if h.From != alerting.AlertInactive {
+			change = h.From.String() + " → " + h.To.String()
 		}
 		row.History = append(row.History, templates.HistoryRow{At: s.stamp(h.At), Change: change, Detail: h.Detail})
 	}
@@ -284,7 +284,7 @@ func (s *Server) alertRow(a alerting.Alert, now time.Time) templates.AlertRow {
 
 // ownPipeline tells whether a pipeline label names one of the dashboard's
 // pipelines, so that it can be linked.
-func (s *Server) ownPipeline(name, source string) bool {
+func (s *Server) ownPipeline(name string, source alerting.AlertSource) bool {
 	if source != alerting.SourceAlertmanager {
 		return true
 	}
@@ -316,7 +316,7 @@ func severityClass(sev string) string {
 	return "sev-other"
 }
 
-func resultClass(result string) string {
+func resultClass(result alerting.DeliveryResult) string {
 	switch result {
 	case alerting.DeliverySuccess:
 		return "res-ok"
@@ -335,8 +335,8 @@ func plural(n int, one, many string) string {
 
 func (s *Server) deliveryRow(d alerting.Delivery) templates.DeliveryRow {
 	return templates.DeliveryRow{
-		At: s.stamp(d.At), Receiver: d.Receiver, Status: d.Status,
-		Result: d.Result, ResultClass: resultClass(d.Result),
+		At: s.stamp(d.At), Receiver: d.Receiver, Status: d.Status.String(),
+		Result: d.Result.String(), ResultClass: resultClass(d.Result),
 		Attempts:    "round " + strconv.Itoa(d.Round) + " · " + plural(d.Requests, "request", "requests"),
 		Error:       d.Error,
 		NextAttempt: s.stamp(d.NextAttempt),

@@ -245,8 +245,8 @@ func TestAlertsJSONShape(t *testing.T) {
 			Labels:      map[string]string{"alertname": "ErrorBudgetBurn", "slo": "payments-availability", "pipeline": "payments", "severity": "page"},
 			Annotations: map[string]string{"summary": "burning"}, Source: alerting.SourceFusebox,
 			ActiveAt: t0.Add(-2 * time.Minute), StartsAt: t0.Add(-2 * time.Minute),
-			History: []alerting.AlertTransition{{At: t0.Add(-2 * time.Minute), To: "firing", Detail: "burn 14.9× over 1h"}},
-		}, Deliveries: []alerting.Delivery{{ID: 7, Receiver: "hooks", At: t0, Status: "firing", Fingerprints: []string{"f1"}, Result: "failure", Round: 1, Requests: 3, Error: "503"}}},
+			History: []alerting.AlertTransition{{At: t0.Add(-2 * time.Minute), To: alerting.AlertFiring, Detail: "burn 14.9× over 1h"}},
+		}, Deliveries: []alerting.Delivery{{ID: 7, Receiver: "hooks", At: t0, Status: alerting.AlertFiring, Fingerprints: []string{"f1"}, Result: alerting.DeliveryFailure, Round: 1, Requests: 3, Error: "503"}}},
 		{AlertRecord: alerting.AlertRecord{
 			Fingerprint: "f2", Name: alerting.AlertBreakerOpen, Severity: "ticket", State: alerting.AlertResolved,
 			Labels: map[string]string{"alertname": "BreakerOpen", "pipeline": "search"}, Source: alerting.SourceFusebox,
@@ -303,10 +303,10 @@ func TestAlertsPage(t *testing.T) {
 			Annotations: map[string]string{"summary": "SLO payments-availability is burning its error budget 14.9× too fast", "description": "Burn rate 14.9× over 1h"},
 			Source:      alerting.SourceFusebox, ActiveAt: t0.Add(-200 * time.Second), StartsAt: t0.Add(-200 * time.Second),
 			History: []alerting.AlertTransition{
-				{At: t0.Add(-2 * time.Hour), To: "firing"}, {At: t0.Add(-time.Hour), From: "firing", To: "resolved"},
-				{At: t0.Add(-200 * time.Second), From: "resolved", To: "firing", Detail: "burn 14.9× over 1h, 20.0× over 5m"},
+				{At: t0.Add(-2 * time.Hour), To: alerting.AlertFiring}, {At: t0.Add(-time.Hour), From: alerting.AlertFiring, To: alerting.AlertResolved},
+				{At: t0.Add(-200 * time.Second), From: alerting.AlertResolved, To: alerting.AlertFiring, Detail: "burn 14.9× over 1h, 20.0× over 5m"},
 			},
-		}, Deliveries: []alerting.Delivery{{Receiver: "hooks", At: t0, Status: "firing", Result: "success", Round: 2, Requests: 1}}},
+		}, Deliveries: []alerting.Delivery{{Receiver: "hooks", At: t0, Status: alerting.AlertFiring, Result: alerting.DeliverySuccess, Round: 2, Requests: 1}}},
 		{AlertRecord: alerting.AlertRecord{
 			Fingerprint: "f3", Name: alerting.AlertBreakerOpen, Severity: "ticket", State: alerting.AlertPending,
 			Labels: map[string]string{"alertname": "BreakerOpen", "pipeline": "payments"}, Source: alerting.SourceFusebox, ActiveAt: t0.Add(-10 * time.Second),
@@ -315,13 +315,13 @@ func TestAlertsPage(t *testing.T) {
 			Fingerprint: "f2", Name: "HighLatency", Severity: "warning", State: alerting.AlertResolved,
 			Labels: map[string]string{"alertname": "HighLatency", "pipeline": "elsewhere"}, Source: alerting.SourceAlertmanager,
 			StartsAt: t0.Add(-time.Hour), EndsAt: t0.Add(-30 * time.Minute), GeneratorURL: "javascript:alert(1)",
-			History: []alerting.AlertTransition{{At: t0.Add(-time.Hour), To: "firing"}, {At: t0.Add(-30 * time.Minute), From: "firing", To: "resolved"}},
+			History: []alerting.AlertTransition{{At: t0.Add(-time.Hour), To: alerting.AlertFiring}, {At: t0.Add(-30 * time.Minute), From: alerting.AlertFiring, To: alerting.AlertResolved}},
 		}},
 	}
 	hooks := fakeWebhooks{
 		deliveries: []alerting.Delivery{
-			{Receiver: "hooks", At: t0, Status: "firing", Result: "success", Round: 2, Requests: 1},
-			{Receiver: "hooks", At: t0.Add(-time.Minute), Status: "firing", Result: "failure", Round: 1, Requests: 3, Error: "503 Service Unavailable", NextAttempt: t0.Add(-50 * time.Second)},
+			{Receiver: "hooks", At: t0, Status: alerting.AlertFiring, Result: alerting.DeliverySuccess, Round: 2, Requests: 1},
+			{Receiver: "hooks", At: t0.Add(-time.Minute), Status: alerting.AlertFiring, Result: alerting.DeliveryFailure, Round: 1, Requests: 3, Error: "503 Service Unavailable", NextAttempt: t0.Add(-50 * time.Second)},
 		},
 		pending: []alerting.Notification{{ID: 4, Receiver: "pager", CreatedAt: t0.Add(-time.Minute), Attempts: 2, LastError: "connection refused"}},
 	}

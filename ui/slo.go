@@ -46,8 +46,8 @@ type burnKey struct{ slo, long string }
 // sloViews formats SLO statuses, each alert row with the state of its
 // alert among as.
 func (s *Server) sloViews(sts []alerting.SLOStatus, as []alerting.Alert) []templates.SLO {
-	states := map[burnKey]string{}
-	rank := map[string]int{alerting.AlertFiring: 3, alerting.AlertPending: 2, alerting.AlertResolved: 1}
+	states := map[burnKey]alerting.AlertState{}
+	rank := map[alerting.AlertState]int{alerting.AlertFiring: 3, alerting.AlertPending: 2, alerting.AlertResolved: 1}
 	for _, a := range as {
 		if a.Name != alerting.AlertErrorBudgetBurn || a.Source == alerting.SourceAlertmanager {
 			continue
@@ -65,7 +65,7 @@ func (s *Server) sloViews(sts []alerting.SLOStatus, as []alerting.Alert) []templ
 }
 
 // sloView formats one SLO's status.
-func (s *Server) sloView(st *alerting.SLOStatus, states map[burnKey]string) templates.SLO {
+func (s *Server) sloView(st *alerting.SLOStatus, states map[burnKey]alerting.AlertState) templates.SLO {
 	v := templates.SLO{
 		ID: "slo-" + st.Name, Name: st.Name, Pipeline: st.Pipeline,
 		PipelineURL: "/pipelines/" + url.PathEscape(st.Pipeline),

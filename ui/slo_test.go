@@ -71,7 +71,7 @@ func paymentsSLOs() fakeSLOs {
 	}
 }
 
-func burnAlert(slo, long, state string) alerting.Alert {
+func burnAlert(slo, long string, state alerting.AlertState) alerting.Alert {
 	return alerting.Alert{AlertRecord: alerting.AlertRecord{
 		Fingerprint: slo + long, Name: alerting.AlertErrorBudgetBurn, State: state, Source: alerting.SourceFusebox,
 		Labels: map[string]string{"alertname": alerting.AlertErrorBudgetBurn, "slo": slo, "long_window": long},

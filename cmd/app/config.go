@@ -460,8 +460,12 @@ func (c *fileConfig) slos() []alerting.SLOConfig {
 	}
 	var out []alerting.SLOConfig
 	for _, s := range demo.SLOs() {
+		sli := alerting.SLIAvailability
+		if s.Kind == demo.SLOLatency {
+			sli = alerting.SLILatency
+		}
 		out = append(out, alerting.SLOConfig{
-			Name: s.Name, Pipeline: s.Pipeline, SLI: alerting.SLI(s.Kind),
+			Name: s.Name, Pipeline: s.Pipeline, SLI: sli,
 			Objective: s.Objective, Period: s.Period, LatencyThreshold: s.LatencyThreshold,
 		})
 	}

@@ -154,7 +154,7 @@ func evaluate(t *testing.T, now time.Time, hubs ...*app) {
 func firingSeverities(p alerting.AlertmanagerPayload) []string {
 	var out []string
 	for _, a := range p.Alerts {
-		if a.Status == alerting.AlertFiring {
+		if a.Status == alerting.AlertFiring.String() {
 			out = append(out, a.Labels["severity"]+"/"+a.Labels["long_window"])
 		}
 	}
@@ -214,7 +214,7 @@ func TestTwoHubsSendOneNotificationPerAlertTransition(t *testing.T) {
 	clock.Advance(time.Minute)
 	evaluate(t, clock.Now(), first, second)
 	evaluate(t, clock.Now().Add(5*time.Second), second, first) // nothing new
-	if got := rx.payloads(); len(got) != 1 || got[0].Status != alerting.AlertFiring {
+	if got := rx.payloads(); len(got) != 1 || got[0].Status != alerting.AlertFiring.String() {
 		t.Fatalf("after the alert fired the receiver got %d notifications, want 1 firing: %+v", len(got), got)
 	}
 	for _, h := range []*app{first, second} {
@@ -227,7 +227,7 @@ func TestTwoHubsSendOneNotificationPerAlertTransition(t *testing.T) {
 	evaluate(t, clock.Now(), second, first)
 	evaluate(t, clock.Now().Add(5*time.Second), first, second)
 	got := rx.payloads()
-	if len(got) != 2 || got[1].Status != alerting.AlertResolved {
+	if len(got) != 2 || got[1].Status != alerting.AlertResolved.String() {
 		t.Fatalf("after the alert resolved the receiver got %d notifications, want firing then resolved: %+v", len(got), got)
 	}
 	for _, h := range []*app{first, second} {
@@ -266,7 +266,7 @@ func TestAHubRestartKeepsAPendingNotification(t *testing.T) {
 	clock.Advance(time.Second)
 	evaluate(t, clock.Now(), again)
 	got := rx.payloads()
-	if len(got) != 1 || got[0].Status != alerting.AlertFiring || got[0].Alerts[0].Labels["slo"] != "shop-pay" {
+	if len(got) != 1 || got[0].Status != alerting.AlertFiring.String() || got[0].Alerts[0].Labels["slo"] != "shop-pay" {
 		t.Fatalf("the receiver got %d notifications, want the pending firing one: %+v", len(got), got)
 	}
 }

@@ -44,9 +44,9 @@ func rulesCommand(args []string, stdout, stderr io.Writer) int {
 func generateRules(slos []alerting.SLOConfig) ([]byte, error) {
 	in := make([]slorules.SLO, len(slos))
 	for i, s := range slos {
-		sli := slorules.SLI(s.SLI)
-		if sli == "" {
-			sli = slorules.Availability
+		sli := s.SLI
+		if sli == alerting.SLIUnset {
+			sli = alerting.SLIAvailability
 		}
 		in[i] = slorules.SLO{
 			Name: s.Name, Pipeline: s.Pipeline, SLI: sli, Objective: s.Objective,

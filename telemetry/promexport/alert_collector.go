@@ -67,7 +67,7 @@ func (c *AlertingCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.notifier != nil {
 		for _, d := range c.notifier.DeliveryCounts() {
-			ch <- prometheus.MustNewConstMetric(c.deliveries, prometheus.CounterValue, float64(d.Count), d.Receiver, d.Result)
+			ch <- prometheus.MustNewConstMetric(c.deliveries, prometheus.CounterValue, float64(d.Count), d.Receiver, d.Result.String())
 		}
 	}
 }

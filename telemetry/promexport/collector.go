@@ -15,10 +15,6 @@ import (
 	"github.com/fusebox-dev/fusebox/telemetry"
 )
 
-// DefaultLatencyBuckets are the classic bucket bounds of
-// fusebox_call_duration_seconds, in seconds: 5 ms to 10 s.
-var DefaultLatencyBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
-
 // DefaultBackoffBuckets are the classic bucket bounds of
 // fusebox_retry_backoff_seconds, in seconds: 10 ms to 1 min.
 var DefaultBackoffBuckets = []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
@@ -30,7 +26,8 @@ const nativeSchema = 3
 // CollectorConfig configures a Collector. The zero value works.
 type CollectorConfig struct {
 	// LatencyBuckets are the classic bucket bounds of the call duration
-	// histogram, in seconds, increasing. Nil means DefaultLatencyBuckets.
+	// histogram, in seconds, increasing. Nil means
+	// telemetry.DefaultLatencyBuckets.
 	LatencyBuckets []float64
 	// BackoffBuckets are the classic bucket bounds of the retry delay
 	// histogram, in seconds, increasing. Nil means DefaultBackoffBuckets.
@@ -236,7 +233,7 @@ func NewCollector(a *telemetry.Aggregator, cfg CollectorConfig) (*Collector, err
 		return nil, fmt.Errorf("promexport: NewCollector: the aggregator must not be nil")
 	}
 	if cfg.LatencyBuckets == nil {
-		cfg.LatencyBuckets = DefaultLatencyBuckets
+		cfg.LatencyBuckets = telemetry.DefaultLatencyBuckets
 	}
 	if cfg.BackoffBuckets == nil {
 		cfg.BackoffBuckets = DefaultBackoffBuckets

@@ -173,7 +173,7 @@ func TestCollectorExposesNativeHistograms(t *testing.T) {
 			continue
 		}
 		h := mf.GetMetric()[0].GetHistogram()
-		if h.GetSchema() != nativeSchema || len(h.GetPositiveSpan()) == 0 || len(h.GetBucket()) != len(DefaultLatencyBuckets) {
+		if h.GetSchema() != nativeSchema || len(h.GetPositiveSpan()) == 0 || len(h.GetBucket()) != len(telemetry.DefaultLatencyBuckets) {
 			t.Errorf("histogram has schema %d, %d native spans, %d classic buckets", h.GetSchema(), len(h.GetPositiveSpan()), len(h.GetBucket()))
 		}
 		var n int64
