@@ -7,7 +7,12 @@
 // outbox, retried and signed (WebhookNotifier, VerifySignature).
 //
 // It imports the standard library, resilience and telemetry only. Storage
-// is behind small interfaces (AlertStore, Outbox, SLOHistoryStore) that
-// the store package implements; the Prometheus metrics of alerting are in
-// telemetry/promexport.
+// is behind small interfaces (AlertStore, Outbox, NotificationLog,
+// SLOHistoryStore) that *store.Store implements with these very types; the
+// Prometheus metrics of alerting are in telemetry/promexport.
+//
+// States, sources, delivery results, SLIs and the ways to count rejected
+// calls are small integer types whose text forms ("firing", "fusebox",
+// "success", "latency", "ignored"…) are what JSON, YAML, the store and
+// webhook payloads carry.
 package alerting
