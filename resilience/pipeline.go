@@ -65,16 +65,19 @@ type Pipeline struct {
 	// an observer, a time-based breaker window, a slow-call threshold or a
 	// retry window.
 	timing bool
-	// ids numbers the calls for observers: a counter per stripe, and a
-	// goroutine counts on the stripe of the P it runs on, so that cores do
-	// not take turns with one cache line on every call (see begin).
+	// ids numbers the calls: a counter per stripe, and a goroutine counts
+	// on the stripe of the P it runs on, so that cores do not take turns
+	// with one cache line on every call (see begin). Each stripe also
+	// counts the calls begun on it that returned (drain.go).
 	_   [64]byte
 	ids [callid.Stripes]idStripe
+	// retired is set by Retire (drain.go).
+	retired atomic.Pointer[retirement]
 }
 
 type idStripe struct {
-	n atomic.Uint64
-	_ [56]byte
+	n, done atomic.Uint64
+	_ [48]byte
 }
 
 // New builds a pipeline named name. It returns a *ConfigError when name is
@@ -328,6 +331,7 @@ func (p *Pipeline) unix(s stamp) int64 {
 // runCall runs fn as call c, which the caller zeroed.
 func (p *Pipeline) runCall(ctx context.Context, c *call, fn func(context.Context) error) error {
 	p.begin(c)
+	defer p.returned(c) // also when fn panics
 	err := p.next(ctx, c, 0, fn)
 	p.end(ctx, c, err)
 	return err
@@ -337,12 +341,11 @@ func (p *Pipeline) runCall(ctx context.Context, c *call, fn func(context.Context
 // if the pipeline times calls.
 func (p *Pipeline) begin(c *call) {
 	c.p, c.attempt = p, 1
-	if p.watched {
-		// Unique and never 0, consecutive on each stripe (see package
-		// internal/callid).
-		s := uint64(procHint()) % callid.Stripes
-		c.id = callid.Make(s, p.ids[s].n.Add(1))
-	}
+	// Unique and never 0, consecutive on each stripe (see package
+	// internal/callid); counted also when no observer reads it, for
+	// InFlight.
+	s := uint64(procHint()) % callid.Stripes
+	c.id = callid.Make(s, p.ids[s].n.Add(1))
 	if p.timing {
 		c.start = p.read()
 		c.now = c.start

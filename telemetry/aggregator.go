@@ -59,6 +59,8 @@ type Aggregator struct {
 	mu     sync.RWMutex
 	byName map[string]*pipeline
 	sorted []*pipeline // by name; rebuilt when a pipeline is added
+	// members counts the additions and removals of pipelines (Members).
+	members atomic.Uint64
 
 	subMu    sync.Mutex
 	subs     atomic.Pointer[[]chan struct{}]
@@ -126,6 +128,7 @@ func (a *Aggregator) addLocked(name string) *pipeline {
 	a.byName[name] = p
 	i, _ := slices.BinarySearchFunc(a.sorted, name, func(p *pipeline, n string) int { return strings.Compare(p.name, n) })
 	a.sorted = slices.Insert(slices.Clip(a.sorted), i, p)
+	a.members.Add(1)
 	return p
 }
 

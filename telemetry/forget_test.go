@@ -1,0 +1,77 @@
+package telemetry
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/fusebox-dev/fusebox/resilience"
+)
+
+func TestAForgottenPipelineLeavesEveryViewAndComesBackAfresh(t *testing.T) {
+	a, _ := newTestAggregator(t, AggregatorConfig{})
+	orders, billing := mustBind(t, a, "orders"), mustBind(t, a, "billing")
+	call(orders, 1, epoch, time.Millisecond, resilience.OutcomeSuccess)
+	call(billing, 1, epoch, time.Millisecond, resilience.OutcomeFailure)
+	c, err := NewCollector(a, CollectorConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := func() int { return testutil.CollectAndCount(c, "fusebox_calls_total") }
+	if n := series(); n != 2*int(resilience.NumOutcomes) {
+		t.Fatalf("%d series of fusebox_calls_total before, want %d", n, 2*int(resilience.NumOutcomes))
+	}
+	ticks, cancel := a.Subscribe()
+	defer cancel()
+	members := a.Members()
+
+	if !a.Forget("billing") {
+		t.Fatal("Forget of a known pipeline reported false")
+	}
+	if got := a.Names(); !slices.Equal(got, []string{"orders"}) {
+		t.Errorf("Names = %v after Forget, want [orders]", got)
+	}
+	if s := a.Snapshot(); len(s.Pipelines) != 1 || s.Pipelines[0].Name != "orders" {
+		t.Errorf("Snapshot lists %d pipelines after Forget, want orders alone", len(s.Pipelines))
+	}
+	if _, err := a.Pipeline("billing"); !errors.Is(err, ErrUnknownPipeline) {
+		t.Errorf("Pipeline(billing) after Forget: %v, want ErrUnknownPipeline", err)
+	}
+	if n := series(); n != int(resilience.NumOutcomes) {
+		t.Errorf("%d series of fusebox_calls_total after Forget, want those of orders alone (%d)", n, resilience.NumOutcomes)
+	}
+	if a.Members() == members {
+		t.Error("Members did not change with Forget")
+	}
+	select {
+	case <-ticks:
+	default:
+		t.Error("subscribers were not ticked by Forget")
+	}
+	if a.Forget("billing") {
+		t.Error("Forget of an unknown name reported true")
+	}
+
+	// A late event of the old binding is counted where nothing reads it;
+	// a new binding starts from nothing.
+	call(billing, 2, epoch, time.Millisecond, resilience.OutcomeFailure)
+	members = a.Members()
+	again := mustBind(t, a, "billing")
+	if a.Members() == members {
+		t.Error("Members did not change with a new pipeline")
+	}
+	if s := mustSnapshot(t, a, "billing"); s.Totals.Counts.CallCount() != 0 {
+		t.Errorf("a pipeline bound again after Forget starts with %d calls, want 0", s.Totals.Counts.CallCount())
+	}
+	call(again, 1, epoch, time.Millisecond, resilience.OutcomeSuccess)
+	if s := mustSnapshot(t, a, "billing"); s.Totals.Counts.CallCount() != 1 {
+		t.Errorf("%d calls after one through the new binding, want 1", s.Totals.Counts.CallCount())
+	}
+	if !strings.Contains(strings.Join(a.Names(), ","), "billing") {
+		t.Errorf("Names = %v, want billing back", a.Names())
+	}
+}
