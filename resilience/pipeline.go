@@ -77,7 +77,7 @@ type Pipeline struct {
 
 type idStripe struct {
 	n, done atomic.Uint64
-	_ [48]byte
+	_       [48]byte
 }
 
 // New builds a pipeline named name. It returns a *ConfigError when name is
