@@ -201,7 +201,7 @@ func breakerFields(bj *breakerJSON, b telemetry.BreakerSnapshot, bi breakerInfo)
 
 // apiPipelines handles GET /api/v1/pipelines.
 func (s *Server) apiPipelines(c echo.Context) error {
-	body, err := s.list.get(s.clock.Now(), s.cfg.CacheTTL, s.gen.get(), func() ([]byte, error) {
+	body, err := s.list.get(s.clock.Now(), s.cfg.CacheTTL, s.cacheGen(), func() ([]byte, error) {
 		snap := s.cfg.Stats.Snapshot()
 		out := make([]pipelineJSON, len(snap.Pipelines))
 		for i := range snap.Pipelines {

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/fusebox-dev/fusebox/resilience"
+	"github.com/fusebox-dev/fusebox/telemetry"
 	"github.com/fusebox-dev/fusebox/ui/templates"
 )
 
@@ -247,8 +248,10 @@ const (
 // fragments renders the live update of a topic as SSE events. Every topic
 // gets a "nav" event (the header's count of firing alerts); the overview a
 // "tile" event per pipeline (with its budget line) and a "scenarios" event
-// for the demo's scenarios; a pipeline's page "header", "charts" (the state
-// timeline and the charts), "calls" and one "slo" event per SLO; /slos an
+// for the demo's scenarios and a "pipelines" event listing the tiles; a
+// pipeline's page "header", "charts" (the state timeline and the charts),
+// "calls" and one "slo" event per SLO, or a "gone" event once the
+// pipeline left (a reload removed it); /slos an
 // "slo" event per SLO; /alerts an "alerts" event. Each event's data is the
 // HTML of an element with a stable id that the script swaps in.
 func (s *Server) fragments(ctx context.Context, topic string) ([]byte, error) {
@@ -261,10 +264,14 @@ func (s *Server) fragments(ctx context.Context, topic string) ([]byte, error) {
 	}
 	switch {
 	case topic == topicOverview || strings.HasPrefix(topic, topicLoggedIn):
-		for _, t := range s.tileViews(s.cfg.Stats.Snapshot()) {
+		tiles := s.tileViews(s.cfg.Stats.Snapshot())
+		for _, t := range tiles {
 			if err := writeEvent(ctx, &buf, "tile", templates.TileView(t)); err != nil {
 				return nil, err
 			}
+		}
+		if err := writeEvent(ctx, &buf, "pipelines", templates.PipelineNames(tileNames(tiles))); err != nil {
+			return nil, err
 		}
 		csrf, loggedIn := strings.CutPrefix(topic, topicLoggedIn)
 		if panel := s.scenariosView(templates.Page{LoggedIn: loggedIn, CSRF: csrf}); panel != nil {
@@ -290,6 +297,9 @@ func (s *Server) fragments(ctx context.Context, topic string) ([]byte, error) {
 	}
 	name := strings.TrimPrefix(topic, topicPipeline)
 	ps, err := s.cfg.Stats.Pipeline(name)
+	if errors.Is(err, telemetry.ErrUnknownPipeline) {
+		return goneEvent(name), nil
+	}
 	if err != nil {
 		return nil, err
 	}

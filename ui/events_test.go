@@ -89,6 +89,9 @@ func TestEventsSendsTheTilesAndTheirUpdates(t *testing.T) {
 			t.Fatalf("initial event %q: %.80s", e.name, e.data)
 		}
 	}
+	if e := readEvent(t, r); e.name != "pipelines" || !strings.Contains(e.data, "<li>payments</li><li>search</li>") {
+		t.Fatalf("after the tiles %q: %.200s", e.name, e.data)
+	}
 	ev.stats.update("search", func(ps *telemetry.PipelineSnapshot) {
 		ps.Breaker.State = resilience.StateHalfOpen
 	})

@@ -34,7 +34,7 @@ func TestLivePartsUpdate(t *testing.T) {
 		path  string
 		first []string // the events of the first message, in order
 	}{
-		{"/events", []string{"nav", "tile", "tile", "scenarios"}},
+		{"/events", []string{"nav", "tile", "tile", "pipelines", "scenarios"}},
 		{"/events?pipeline=payments", []string{"nav", "header", "charts", "calls", "slo"}},
 		{"/events?page=slos", []string{"nav", "slo", "slo"}},
 		{"/events?page=alerts", []string{"nav", "alerts"}},
@@ -75,6 +75,10 @@ func TestLivePartsUpdate(t *testing.T) {
 				case "scenarios":
 					if !strings.Contains(e.data, `id="scenarios"`) {
 						t.Errorf("scenarios update: %.200s", e.data)
+					}
+				case "pipelines":
+					if !strings.Contains(e.data, `<li>payments</li>`) {
+						t.Errorf("pipelines update: %.200s", e.data)
 					}
 				}
 			}

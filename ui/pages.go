@@ -40,7 +40,7 @@ func (s *Server) page(c echo.Context, heading, nav string) templates.Page {
 func (s *Server) overview(c echo.Context) error {
 	p := s.page(c, "Pipelines", "overview")
 	p.Events = "/events"
-	body, err := s.tiles.get(s.clock.Now(), s.cfg.CacheTTL, s.gen.get(), func() ([]byte, error) {
+	body, err := s.tiles.get(s.clock.Now(), s.cfg.CacheTTL, s.cacheGen(), func() ([]byte, error) {
 		var buf bytes.Buffer
 		err := templates.OverviewPage(overviewView(s.tileViews(s.cfg.Stats.Snapshot()))).Render(c.Request().Context(), &buf)
 		return buf.Bytes(), err

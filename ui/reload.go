@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/fusebox-dev/fusebox/ui/templates"
 )
 
 // ReloadReport says what a configuration reload did, by pipeline name.
@@ -54,4 +57,38 @@ func (s *Server) apiReload(c echo.Context) error {
 		return s.fail(c, err)
 	}
 	return c.JSON(http.StatusOK, rep)
+}
+
+// members is implemented by Stats whose set of pipelines changes while
+// the server runs (telemetry.Aggregator.Members): the number changes with
+// the set.
+type members interface {
+	Members() uint64
+}
+
+// cacheGen is the generation of the cached overview and list of
+// pipelines: it moves on with the server's own changes and with the set
+// of pipelines, so that neither is served listing a pipeline that left
+// (or missing one that came) while the other does not.
+func (s *Server) cacheGen() uint64 {
+	g := s.gen.get()
+	if m, ok := s.cfg.Stats.(members); ok {
+		g += m.Members() // both only grow: the sum moves when either does
+	}
+	return g
+}
+
+// tileNames returns the names of the pipelines of tiles.
+func tileNames(tiles []templates.Tile) []string {
+	out := make([]string, len(tiles))
+	for i, t := range tiles {
+		out[i] = t.Name
+	}
+	return out
+}
+
+// goneEvent is the live update of the page of a pipeline that left: its
+// data is the sentence the page shows in place of "live".
+func goneEvent(name string) []byte {
+	return []byte("event: gone\ndata: " + strings.NewReplacer("\r", " ", "\n", " ").Replace(name) + " was removed by a configuration reload\n\n")
 }

@@ -183,7 +183,8 @@ func (a *app) resolveDefaults() {
 // demoMode reports whether the embedded demo runs.
 func (a *app) demoMode() bool { return a.cfg.demoMode() }
 
-// observers returns the observers every pipeline reports to.
+// observers returns the observers every pipeline reports to, the
+// aggregator first (reloader.comeBack relies on it).
 func (a *app) observers() ([]resilience.Observer, error) {
 	obs := []resilience.Observer{a.agg, a.alerting.slos, a.expiries}
 	if a.otel.TracerProvider != nil {
@@ -264,7 +265,7 @@ func (a *app) Run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Go(func() { a.expiries.run(ctx) })
-	wg.Go(func() { a.reloader.onSIGHUP(ctx) })
+	wg.Go(func() { a.reloader.run(ctx) })
 	failed := make(chan error, 4)
 	a.alerting.run(ctx, &wg, failed)
 	if a.demo != nil {

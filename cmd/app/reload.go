@@ -32,10 +32,17 @@ type reloader struct {
 	reloads *prometheus.CounterVec
 	// mu serializes reloads; inForce is the configuration of the
 	// configured pipelines now, and bound the observers each name was
-	// bound to, kept when a pipeline is removed so that it can come back.
+	// bound to, kept when a pipeline is removed so that it can come back
+	// (all but the aggregator's: a pipeline that comes back starts afresh
+	// on the dashboard).
 	mu      sync.Mutex
 	inForce map[string]pipelineConfig
 	bound   map[string][]resilience.Observer
+	// drains wait for removed pipelines to drain (drain.go); stopped is
+	// set, under mu, once the app stops waiting for them.
+	drains  sync.WaitGroup
+	stop    chan struct{}
+	stopped bool
 	// refused is the error of the latest reload if it was refused.
 	refused atomic.Pointer[string]
 }
@@ -57,6 +64,7 @@ func newReloader(a *app) *reloader {
 		}, []string{"result"}),
 		inForce: map[string]pipelineConfig{},
 		bound:   map[string][]resilience.Observer{},
+		stop:    make(chan struct{}),
 	}
 	r.reloads.WithLabelValues("success")
 	r.reloads.WithLabelValues("failure")
@@ -119,6 +127,18 @@ func (r *reloader) reload(ctx context.Context, actor string) (ui.ReloadReport, e
 		existing bool
 	}
 	var changes []change
+	committed := false
+	defer func() {
+		if !committed {
+			// The aggregator shows a pipeline from its binding: those
+			// built for a refused reload leave it.
+			for _, c := range changes {
+				if !c.existing {
+					r.a.agg.Forget(c.pc.Name)
+				}
+			}
+		}
+	}()
 	next := map[string]pipelineConfig{}
 	for _, pc := range cfg.Pipelines {
 		next[pc.Name] = pc
@@ -142,6 +162,10 @@ func (r *reloader) reload(ctx context.Context, actor string) (ui.ReloadReport, e
 			if observers, err = r.a.observers(); err != nil {
 				return rep, err
 			}
+		} else if !had {
+			// It comes back: the other observers keep their binding,
+			// the aggregator binds it afresh (see comeBack).
+			observers = r.comeBack(pc.Name, observers)
 		}
 		if c.p, err = resilience.New(pc.Name, resilience.Config{Policies: policies, Observers: observers, Clock: r.a.opts.Clock}); err != nil {
 			return rep, err
@@ -184,6 +208,7 @@ func (r *reloader) reload(ctx context.Context, actor string) (ui.ReloadReport, e
 	}
 
 	// Commit.
+	committed = true
 	now := r.a.opts.Clock.Now()
 	audit := func(action, pipeline, detail string) {
 		e := store.AuditEntry{At: now, Actor: actor, Action: action, Pipeline: pipeline, Reason: truncate(detail, 2000), Detail: detail}
@@ -216,9 +241,9 @@ func (r *reloader) reload(ctx context.Context, actor string) (ui.ReloadReport, e
 	}
 	for name := range r.inForce {
 		if _, ok := next[name]; !ok {
-			if _, err := reg.Remove(name); err == nil {
+			if old, err := reg.Remove(name); err == nil {
 				rep.Removed = append(rep.Removed, name)
-				audit("config.pipeline_removed", name, "calls in flight finish on it")
+				audit("config.pipeline_removed", name, r.drain(old, actor))
 			}
 		}
 	}
@@ -229,13 +254,15 @@ func (r *reloader) reload(ctx context.Context, actor string) (ui.ReloadReport, e
 	}
 	r.inForce = next
 	sort.Strings(rep.Removed)
-	audit("config.reload", "", fmt.Sprintf("%d unchanged, %d changed, %d added, %d removed", len(rep.Unchanged), len(rep.Changed), len(rep.Added), len(rep.Removed)))
+	audit("config.reload", "", reloadSummary(rep))
 	r.a.log.Info("configuration reloaded", "unchanged", rep.Unchanged, "changed", rep.Changed, "added", rep.Added, "removed", rep.Removed)
 	return rep, nil
 }
 
-// onSIGHUP reloads the configuration on every SIGHUP until ctx ends.
-func (r *reloader) onSIGHUP(ctx context.Context) {
+// run reloads the configuration on every SIGHUP until ctx ends, then
+// stops waiting for removed pipelines to drain.
+func (r *reloader) run(ctx context.Context) {
+	defer r.stopDrains()
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGHUP)
 	defer signal.Stop(sigs)

@@ -42,6 +42,38 @@
     }
   }
 
+  // The overview's list of pipelines: a tile whose pipeline left is
+  // dropped; a pipeline without a tile came, and the page is reloaded to
+  // show it in its place.
+  function pipelines(ev) {
+    var tpl = document.createElement("template");
+    tpl.innerHTML = ev.data;
+    var names = {};
+    Array.prototype.forEach.call(tpl.content.querySelectorAll("li"), function (li) {
+      names["tile-" + li.textContent] = true;
+    });
+    var shown = {};
+    Array.prototype.forEach.call(document.querySelectorAll("section.tile[id^='tile-']"), function (tile) {
+      if (names[tile.id]) {
+        shown[tile.id] = true;
+      } else {
+        tile.remove();
+      }
+    });
+    for (var id in names) {
+      if (!shown[id]) {
+        window.location.reload();
+        return;
+      }
+    }
+  }
+
+  // The pipeline of this page left: the stream ends for good.
+  function gone(ev) {
+    source.close();
+    status(ev.data, "live-off");
+  }
+
   function connect() {
     source = new EventSource(url);
     source.onopen = function () {
@@ -51,6 +83,8 @@
     ["nav", "tile", "scenarios", "header", "charts", "calls", "slo", "alerts"].forEach(function (name) {
       source.addEventListener(name, swap);
     });
+    source.addEventListener("pipelines", pipelines);
+    source.addEventListener("gone", gone);
     source.onerror = function () {
       source.close();
       status("reconnecting…", "live-retry");

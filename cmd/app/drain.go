@@ -1,0 +1,108 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/fusebox-dev/fusebox/resilience"
+	"github.com/fusebox-dev/fusebox/store"
+	"github.com/fusebox-dev/fusebox/ui"
+)
+
+// drain retires old, a pipeline a reload removed, and once its calls in
+// flight have returned takes it off the dashboard, the API and /metrics
+// (unless a later reload brought its name back meanwhile). It returns the
+// detail of the removal's audit entry. r.mu is held.
+func (r *reloader) drain(old *resilience.Pipeline, actor string) string {
+	name := old.Name()
+	inFlight := old.InFlight()
+	drained := old.Retire()
+	if r.stopped {
+		r.a.agg.Forget(name)
+		return "removed; the app is stopping"
+	}
+	r.drains.Go(func() {
+		select {
+		case <-drained:
+		case <-r.stop:
+			return
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if _, back := r.inForce[name]; back {
+			return // a reload brought it back: the new one shows
+		}
+		r.a.agg.Forget(name)
+		e := store.AuditEntry{At: r.a.opts.Clock.Now(), Actor: actor, Action: "config.pipeline_drained", Pipeline: name,
+			Reason: "its calls in flight returned: it leaves the dashboard, the API and /metrics"}
+		e.Detail = e.Reason
+		if _, err := r.a.store.AppendAudit(e); err != nil {
+			r.a.log.Error("auditing a drained pipeline", "err", err)
+		}
+		r.a.log.Info("removed pipeline drained", "pipeline", name)
+	})
+	switch inFlight {
+	case 0:
+		return "removed; no call was in flight: it leaves the dashboard, the API and /metrics"
+	case 1:
+		return "removed; the call in flight finishes on its policies, then it leaves the dashboard, the API and /metrics"
+	default:
+		return fmt.Sprintf("removed; the %d calls in flight finish on its policies, then it leaves the dashboard, the API and /metrics", inFlight)
+	}
+}
+
+// comeBack returns the observers of a pipeline that a reload brings back
+// after an earlier one removed it: the ones it was bound to (observers),
+// but the aggregator's, which forgets the old pipeline's figures and
+// binds the name afresh so that the new one starts from nothing. r.mu is
+// held.
+func (r *reloader) comeBack(name string, observers []resilience.Observer) []resilience.Observer {
+	r.a.agg.Forget(name)
+	out := append([]resilience.Observer{r.a.agg}, observers[1:]...)
+	return out
+}
+
+// stopDrains stops waiting for removed pipelines to drain, and waits for
+// the waits to end.
+func (r *reloader) stopDrains() {
+	r.mu.Lock()
+	if !r.stopped {
+		r.stopped = true
+		close(r.stop)
+	}
+	r.mu.Unlock()
+	r.drains.Wait()
+}
+
+// reloadSummary is the detail of a reload's audit entry: the pipelines it
+// added, changed (saying whether each kept its breaker's state) and
+// removed, and how many it left as they were.
+func reloadSummary(rep ui.ReloadReport) string {
+	reset := map[string]bool{}
+	for _, n := range rep.Reset {
+		reset[n] = true
+	}
+	var kept, fresh []string
+	for _, n := range rep.Changed {
+		if reset[n] {
+			fresh = append(fresh, n)
+		} else {
+			kept = append(kept, n)
+		}
+	}
+	var parts []string
+	list := func(what string, names []string) {
+		if len(names) > 0 {
+			parts = append(parts, what+": "+strings.Join(names, ", "))
+		}
+	}
+	list("added", rep.Added)
+	list("changed, state kept", kept)
+	list("changed, breaker reset", fresh)
+	list("removed (draining)", rep.Removed)
+	parts = append(parts, fmt.Sprintf("%d unchanged", len(rep.Unchanged)))
+	for _, n := range rep.Notes {
+		parts = append(parts, n)
+	}
+	return strings.Join(parts, "; ")
+}

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fusebox-dev/fusebox/resilience"
+	"github.com/fusebox-dev/fusebox/resilience/resiliencetest"
+)
+
+// shown lists the pipelines each view of a running app shows: the
+// overview's tiles, GET /api/v1/pipelines and the series of
+// fusebox_calls_total on /metrics.
+func shown(t *testing.T, r *running) (page, api, metrics []string) {
+	t.Helper()
+	resp, err := http.Get(r.url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`<section id="tile-([^"]+)"`).FindAllStringSubmatch(string(b), -1) {
+		page = append(page, m[1])
+	}
+	var list struct {
+		Pipelines []struct{ Name string } `json:"pipelines"`
+	}
+	r.do(t, "GET", "/api/v1/pipelines", nil, &list)
+	for _, p := range list.Pipelines {
+		api = append(api, p.Name)
+	}
+	seen := map[string]bool{}
+	for _, line := range strings.Split(metricsText(t, r), "\n") {
+		if m := regexp.MustCompile(`^fusebox_calls_total\{.*pipeline="([^"]+)"`).FindStringSubmatch(line); m != nil && !seen[m[1]] {
+			seen[m[1]] = true
+			metrics = append(metrics, m[1])
+		}
+	}
+	sort.Strings(page)
+	sort.Strings(api)
+	sort.Strings(metrics)
+	return page, api, metrics
+}
+
+// agree checks that the three views list want.
+func agree(t *testing.T, r *running, when string, want ...string) {
+	t.Helper()
+	page, api, metrics := shown(t, r)
+	if !slices.Equal(page, want) || !slices.Equal(api, want) || !slices.Equal(metrics, want) {
+		t.Errorf("%s: overview %v, API %v, /metrics %v; want %v in each", when, page, api, metrics, want)
+	}
+}
+
+// sse reads the events of a live stream.
+type sse struct {
+	body io.Closer
+	rd   *bufio.Reader
+}
+
+func openSSE(t *testing.T, url string) *sse {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s = %d", url, resp.StatusCode)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return &sse{body: resp.Body, rd: bufio.NewReader(resp.Body)}
+}
+
+// next returns the name and data of the next event.
+func (s *sse) next(t *testing.T) (name, data string) {
+	t.Helper()
+	for {
+		line, err := s.rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading the live stream: %v", err)
+		}
+		line = strings.TrimRight(line, "\n")
+		switch {
+		case line == "" && name != "":
+			return name, data
+		case strings.HasPrefix(line, "event: "):
+			name = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			data += strings.TrimPrefix(line, "data: ") + "\n"
+		}
+	}
+}
+
+// until returns the data of the first event named name for which ok holds.
+func (s *sse) until(t *testing.T, name string, ok func(data string) bool) string {
+	t.Helper()
+	for {
+		if n, d := s.next(t); n == name && ok(d) {
+			return d
+		}
+	}
+}
+
+// TestARemovedPipelineDrainsThenLeavesEveryViewAtOnce removes a pipeline
+// with a call in flight: it shows (in the overview, the API, /metrics and
+// the live updates alike) until the call returns, then leaves them all
+// together, and its live page says it is gone; brought back, it starts
+// from nothing.
+func TestARemovedPipelineDrainsThenLeavesEveryViewAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "fusebox.yaml")
+	rewrite(t, path, ordersConfig(20, 0.5, 2, true))
+	clock := resiliencetest.NewClock(time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC))
+	r := startApp(t, filepath.Join(dir, "data"), clock, path)
+	billing, err := r.registry.Get("billing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := resilience.Run(context.Background(), billing, func(context.Context) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	started, release, returned := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		returned <- resilience.Run(context.Background(), billing, func(context.Context) error {
+			close(started)
+			<-release
+			return nil
+		})
+	}()
+	<-started
+	agree(t, r, "before the reload", "billing", "orders")
+	if n := callsOf(t, r, "billing"); n != 3 {
+		t.Fatalf("billing has %d calls before the reload, want 3", n)
+	}
+
+	rewrite(t, path, ordersConfig(20, 0.5, 2, false))
+	var rep struct{ Removed []string }
+	if code := r.do(t, "POST", "/api/v1/config/reload", nil, &rep); code != 200 || !slices.Equal(rep.Removed, []string{"billing"}) {
+		t.Fatalf("reload = %d, removed %v; want 200 and billing removed", code, rep.Removed)
+	}
+	if _, err := r.registry.Get("billing"); err == nil {
+		t.Error("billing is still in the registry after the reload removed it")
+	}
+	agree(t, r, "while its call is in flight", "billing", "orders")
+	overview := openSSE(t, r.url+"/events")
+	if d := overview.until(t, "pipelines", func(string) bool { return true }); !strings.Contains(d, "<li>billing</li>") {
+		t.Errorf("the overview's live list while billing drains: %q, want billing in it", d)
+	}
+	page := openSSE(t, r.url+"/events?pipeline=billing")
+	page.next(t) // connected
+	// The overview and the list are cached with billing in them, for a
+	// second from now.
+	clock.Advance(1500 * time.Millisecond)
+	agree(t, r, "while its call is in flight, later", "billing", "orders")
+
+	close(release)
+	if err := <-returned; err != nil {
+		t.Errorf("the call in flight through the removed pipeline: %v", err)
+	}
+	r.reloader.drains.Wait()
+	// The clock has not moved: the cached bodies must not outlive
+	// billing, neither one nor the other.
+	agree(t, r, "once drained", "orders")
+	// The live updates come at most once a second: the next one is due.
+	clock.Advance(time.Second)
+	if d := page.until(t, "gone", func(string) bool { return true }); !strings.Contains(d, "billing was removed by a configuration reload") {
+		t.Errorf("gone event %q", d)
+	}
+	overview.until(t, "pipelines", func(d string) bool { return !strings.Contains(d, "<li>billing</li>") })
+	if code := r.do(t, "GET", "/api/v1/pipelines/billing", nil, nil); code != 404 {
+		t.Errorf("GET /api/v1/pipelines/billing once drained = %d, want 404", code)
+	}
+
+	var audit struct {
+		Entries []struct{ Action, Pipeline, Reason string } `json:"entries"`
+	}
+	r.do(t, "GET", "/api/v1/audit", nil, &audit)
+	var actions []string
+	for _, e := range audit.Entries {
+		actions = append(actions, e.Action+" "+e.Pipeline)
+		if e.Action == "config.reload" && !strings.Contains(e.Reason, "removed (draining): billing") {
+			t.Errorf("the reload's audit entry %q does not name billing as removed", e.Reason)
+		}
+		if e.Action == "config.pipeline_removed" && !strings.Contains(e.Reason, "the call in flight finishes on its policies") {
+			t.Errorf("the removal's audit entry %q does not say a call was in flight", e.Reason)
+		}
+	}
+	for _, want := range []string{"config.pipeline_drained billing", "config.pipeline_removed billing", "config.reload "} {
+		if !slices.Contains(actions, want) {
+			t.Errorf("audit %v lacks %q", actions, want)
+		}
+	}
+
+	// Back again: a new pipeline, from nothing.
+	rewrite(t, path, ordersConfig(20, 0.5, 2, true))
+	var back struct{ Added []string }
+	if code := r.do(t, "POST", "/api/v1/config/reload", nil, &back); code != 200 || !slices.Equal(back.Added, []string{"billing"}) {
+		t.Fatalf("reload = %d, added %v; want billing added", code, back.Added)
+	}
+	agree(t, r, "once back", "billing", "orders")
+	if n := callsOf(t, r, "billing"); n != 0 {
+		t.Errorf("billing brought back starts with %d calls, want none", n)
+	}
+	fresh, err := r.registry.Get("billing")
+	if err != nil || fresh == billing {
+		t.Fatalf("billing after it came back: %v (the old pipeline: %v)", err, fresh == billing)
+	}
+	if err := resilience.Run(context.Background(), fresh, func(context.Context) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// callsOf returns the calls the API counts for the named pipeline.
+func callsOf(t *testing.T, r *running, name string) uint64 {
+	t.Helper()
+	var one struct {
+		Totals struct {
+			Calls map[string]uint64 `json:"calls"`
+		} `json:"totals"`
+	}
+	if code := r.do(t, "GET", "/api/v1/pipelines/"+name, nil, &one); code != 200 {
+		t.Fatalf("GET /api/v1/pipelines/%s = %d", name, code)
+	}
+	var n uint64
+	for _, v := range one.Totals.Calls {
+		n += v
+	}
+	return n
+}
