@@ -9,7 +9,8 @@ import (
 // call itself instead of through a Pipeline (as gobreaker's
 // TwoStepCircuitBreaker). When err is nil the call may be made, and its
 // outcome must be reported with done(success) once it is known; a done
-// that is never called keeps a half-open breaker waiting for its probe.
+// that is never called keeps a half-open breaker waiting for its probe,
+// and the call in flight (Pipeline.InFlight).
 // Calls after the first do nothing. When the breaker refuses the call, err
 // is ErrOpen and done is nil.
 //
@@ -30,6 +31,7 @@ func (b *Breaker) Allow() (done func(success bool), err error) {
 	p.begin(c)
 	e, how, err := b.admit(ctx, c, b.cur.Load())
 	if how == admitRejected {
+		p.returned(c)
 		return nil, err
 	}
 	start := c.now
@@ -38,6 +40,7 @@ func (b *Breaker) Allow() (done func(success bool), err error) {
 		if !once.CompareAndSwap(false, true) {
 			return
 		}
+		defer p.returned(c)
 		c.tick()
 		switch how {
 		case admitClosed:

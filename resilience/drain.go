@@ -14,7 +14,8 @@ type retirement struct {
 }
 
 // InFlight returns the number of calls running through the pipeline: those
-// whose Run, Do, RunHedged or DoHedged has not returned. It is a snapshot,
+// whose Run, Do, DoFallback or StaleCache.Do has not returned, and those
+// its breaker let through with Allow whose done was not called. It is a snapshot,
 // exact when no call begins or returns meanwhile.
 func (p *Pipeline) InFlight() int {
 	// The returns first, then the beginnings: a call that returns between

@@ -140,3 +140,43 @@ func TestRetireRacingCallsAlwaysDrains(t *testing.T) {
 		}
 	})
 }
+
+func TestCallsThroughAllowAndDoFallbackCountAsInFlightUntilTheyReturn(t *testing.T) {
+	b, err := resilience.NewBreaker(resilience.BreakerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := resilience.New("orders", resilience.Config{Policies: []resilience.Policy{b}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := b.Allow()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := p.InFlight(); n != 1 {
+		t.Errorf("InFlight = %d with a call let through by Allow, want 1", n)
+	}
+	ch := p.Retire()
+	if drained(ch) {
+		t.Error("drained before Allow's done")
+	}
+	done(true)
+	done(true) // a second done changes nothing
+	if n := p.InFlight(); n != 0 || !drained(ch) {
+		t.Errorf("InFlight = %d, drained %v after done; want 0, true", n, drained(ch))
+	}
+
+	q, err := resilience.New("billing", resilience.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inside := -1
+	v, err := resilience.DoFallback(context.Background(), q, func(context.Context) (int, error) {
+		inside = q.InFlight()
+		return 0, errBoom
+	}, func(context.Context, error) (int, error) { return 7, nil })
+	if err != nil || v != 7 || inside != 1 || q.InFlight() != 0 {
+		t.Errorf("DoFallback = %d, %v; in flight %d inside, %d after; want 7, nil, 1, 0", v, err, inside, q.InFlight())
+	}
+}

@@ -45,6 +45,7 @@ type fallbackFunc func(ctx context.Context, err error) (age time.Duration, ferr 
 // hedge, and answers a failure with fb.
 func (p *Pipeline) runFallback(ctx context.Context, c *call, fn func(context.Context) error, fb fallbackFunc, reason Reason) error {
 	p.begin(c)
+	defer p.returned(c) // also when fn or fb panics
 	err := p.next(ctx, c, 0, fn)
 	if err != nil {
 		if age, ferr := fb(ctx, err); ferr == nil {
