@@ -54,9 +54,9 @@ func TestPaddingKeepsHotFieldsOnLinesOfTheirOwn(t *testing.T) {
 		// Each stripe's counter is written by the calls of one P; the
 		// fields before them are read by every call.
 		var p Pipeline
-		spans := []span{{"the fields before ids", 0, unsafe.Offsetof(p.timing) + unsafe.Sizeof(p.timing)}}
+		spans := []span{{"the fields before ids", 0, unsafe.Offsetof(p.retired) + unsafe.Sizeof(p.retired)}}
 		for i := range p.ids {
-			spans = append(spans, span{"ids[" + string(rune('0'+i)) + "]", unsafe.Offsetof(p.ids) + uintptr(i)*unsafe.Sizeof(p.ids[0]), unsafe.Sizeof(p.ids[i].n)})
+			spans = append(spans, span{"ids[" + string(rune('0'+i)) + "]", unsafe.Offsetof(p.ids) + uintptr(i)*unsafe.Sizeof(p.ids[0]), unsafe.Offsetof(p.ids[i].done) + unsafe.Sizeof(p.ids[i].done)})
 		}
 		noSharedLine(t, unsafe.Sizeof(p), spans...)
 		if got := unsafe.Sizeof(idStripe{}); got != cacheLine {

@@ -70,16 +70,17 @@ type Pipeline struct {
 	// an observer, a time-based breaker window, a slow-call threshold or a
 	// retry window.
 	timing bool
+	// counted is set when the calls are numbered and counted, for
+	// observers or InFlight; retired is set by Retire (drain.go). Both
+	// are read on every call: they stay off the stripes' lines.
+	counted bool
+	retired atomic.Pointer[retirement]
 	// ids numbers the calls: a counter per stripe, and a goroutine counts
 	// on the stripe of the P it runs on, so that cores do not take turns
 	// with one cache line on every call (see begin). Each stripe also
 	// counts the calls begun on it that returned (drain.go).
 	_   [64]byte
 	ids [callid.Stripes]idStripe
-	// counted is set when the calls are numbered and counted, for
-	// observers or InFlight; retired is set by Retire (drain.go).
-	counted bool
-	retired atomic.Pointer[retirement]
 }
 
 type idStripe struct {
