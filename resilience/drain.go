@@ -23,8 +23,8 @@ func (p *Pipeline) InFlight() int {
 	// The returns first, then the beginnings: a call that returns between
 	// the two reads is counted as still running, never the other way.
 	var done, begun uint64
-	for i := range p.ids {
-		done += p.ids[i].done.Load()
+	for i := range p.returns {
+		done += p.returns[i].n.Load()
 	}
 	for i := range p.ids {
 		begun += p.ids[i].n.Load()
@@ -62,7 +62,7 @@ func (p *Pipeline) returned(c *call) {
 	if !p.counted {
 		return
 	}
-	p.ids[callid.Stripe(c.id)].done.Add(1)
+	p.returns[callid.Stripe(c.id)].n.Add(1)
 	// Either this load sees Retire's store, or Retire's count sees this
 	// return: the channel closes whichever comes second.
 	if r := p.retired.Load(); r != nil {

@@ -51,12 +51,16 @@ func TestPaddingKeepsHotFieldsOnLinesOfTheirOwn(t *testing.T) {
 			span{"total", unsafe.Offsetof(w.total), unsafe.Sizeof(w.total)})
 	})
 	t.Run("Pipeline.ids", func(t *testing.T) {
-		// Each stripe's counter is written by the calls of one P; the
-		// fields before them are read by every call.
+		// Each stripe's counters (of calls begun and returned) are
+		// written by the calls of one P; the fields before them are read
+		// by every call.
 		var p Pipeline
 		spans := []span{{"the fields before ids", 0, unsafe.Offsetof(p.retired) + unsafe.Sizeof(p.retired)}}
 		for i := range p.ids {
-			spans = append(spans, span{"ids[" + string(rune('0'+i)) + "]", unsafe.Offsetof(p.ids) + uintptr(i)*unsafe.Sizeof(p.ids[0]), unsafe.Offsetof(p.ids[i].done) + unsafe.Sizeof(p.ids[i].done)})
+			spans = append(spans, span{"ids[" + string(rune('0'+i)) + "]", unsafe.Offsetof(p.ids) + uintptr(i)*unsafe.Sizeof(p.ids[0]), unsafe.Sizeof(p.ids[i].n)})
+		}
+		for i := range p.returns {
+			spans = append(spans, span{"returns[" + string(rune('0'+i)) + "]", unsafe.Offsetof(p.returns) + uintptr(i)*unsafe.Sizeof(p.returns[0]), unsafe.Sizeof(p.returns[i].n)})
 		}
 		noSharedLine(t, unsafe.Sizeof(p), spans...)
 		if got := unsafe.Sizeof(idStripe{}); got != cacheLine {

@@ -77,15 +77,16 @@ type Pipeline struct {
 	retired atomic.Pointer[retirement]
 	// ids numbers the calls: a counter per stripe, and a goroutine counts
 	// on the stripe of the P it runs on, so that cores do not take turns
-	// with one cache line on every call (see begin). Each stripe also
-	// counts the calls begun on it that returned (drain.go).
-	_   [64]byte
-	ids [callid.Stripes]idStripe
+	// with one cache line on every call (see begin). returns counts, by
+	// the stripe they began on, the calls that returned (drain.go).
+	_       [64]byte
+	ids     [callid.Stripes]idStripe
+	returns [callid.Stripes]idStripe
 }
 
 type idStripe struct {
-	n, done atomic.Uint64
-	_       [48]byte
+	n atomic.Uint64
+	_ [56]byte
 }
 
 // New builds a pipeline named name. It returns a *ConfigError when name is
