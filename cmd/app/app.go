@@ -60,7 +60,7 @@ type app struct {
 	store     *store.Store
 	registry  *resilience.Registry
 	agg       *telemetry.Aggregator
-	otel      *otelexport.OTel
+	otel      *otelexport.Providers
 	demo      *demo.Demo
 	overrides *overrides
 	kills     *killSwitches
@@ -112,7 +112,7 @@ func newApp(ctx context.Context, opts options) (_ *app, err error) {
 	if a.agg, err = telemetry.NewAggregator(telemetry.AggregatorConfig{Clock: a.opts.Clock, Policies: telemetry.RegistryReader(a.registry)}); err != nil {
 		return nil, err
 	}
-	if a.otel, err = otelexport.SetupOTel(ctx, otelexport.OTelConfig{ServiceName: "fusebox", Metrics: a.agg}); err != nil {
+	if a.otel, err = otelexport.Setup(ctx, otelexport.Config{ServiceName: "fusebox", Metrics: a.agg}); err != nil {
 		return nil, err
 	}
 	a.overrides = &overrides{reg: a.registry, store: a.store, clock: a.opts.Clock, log: a.log}

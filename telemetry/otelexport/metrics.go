@@ -42,8 +42,8 @@ type SnapshotSource interface {
 // The failure rate has no unit (not "1", which a Prometheus exporter would
 // turn into a _ratio suffix). Counters and gauges are observable
 // instruments read from a SnapshotSource at collection time
-// (RegisterOTelMetrics); OpenTelemetry has no observable histogram, so the
-// two histograms come from a metric Producer on the reader (OTelProducer).
+// (RegisterMetrics); OpenTelemetry has no observable histogram, so the
+// two histograms come from a metric producer on the reader (see Producer).
 const (
 	MetricCalls              = "fusebox.calls"
 	MetricCallDuration       = "fusebox.call.duration"
@@ -71,12 +71,12 @@ func retryBackoffBounds() []float64 {
 	return []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
 }
 
-// RegisterOTelMetrics creates the counters and gauges of Fusebox on a meter
+// RegisterMetrics creates the counters and gauges of Fusebox on a meter
 // of mp, as observable instruments whose callback reads one Snapshot of src
 // per collection. Nothing happens on the hot path. Call unregister to stop
 // observing src. It returns an error when mp or src is nil or an instrument
 // cannot be made.
-func RegisterOTelMetrics(mp metric.MeterProvider, src SnapshotSource) (unregister func() error, err error) {
+func RegisterMetrics(mp metric.MeterProvider, src SnapshotSource) (unregister func() error, err error) {
 	if mp == nil {
 		return nil, fmt.Errorf("otelexport: OpenTelemetry metrics: MeterProvider must not be nil")
 	}
@@ -165,25 +165,25 @@ func (ins *otelInstruments) observe(o metric.Observer, s telemetry.Snapshot) {
 	}
 }
 
-// OTelProducer is a metric Producer (go.opentelemetry.io/otel/sdk/metric)
+// Producer is a metric Producer (go.opentelemetry.io/otel/sdk/metric)
 // that gives the histograms fusebox.call.duration and fusebox.retry.backoff
 // of every pipeline, cumulative since the pipeline was bound, read from a
 // SnapshotSource when the reader collects. Pass it to a reader with
 // sdkmetric.WithProducer. It is safe for concurrent use.
-type OTelProducer struct {
+type Producer struct {
 	src SnapshotSource
 }
 
-// NewOTelProducer returns a producer reading src, or an error when src is nil.
-func NewOTelProducer(src SnapshotSource) (*OTelProducer, error) {
+// NewProducer returns a producer reading src, or an error when src is nil.
+func NewProducer(src SnapshotSource) (*Producer, error) {
 	if src == nil {
 		return nil, fmt.Errorf("otelexport: OpenTelemetry producer: SnapshotSource must not be nil")
 	}
-	return &OTelProducer{src: src}, nil
+	return &Producer{src: src}, nil
 }
 
 // Produce returns the histograms of the current Snapshot.
-func (p *OTelProducer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
+func (p *Producer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
 	s := p.src.Snapshot()
 	callBounds, backoffBounds := callDurationBounds(), retryBackoffBounds()
 	calls := make([]metricdata.HistogramDataPoint[float64], 0, len(s.Pipelines))

@@ -33,14 +33,14 @@ func (s *staticSource) Snapshot() telemetry.Snapshot { s.reads.Add(1); return s.
 // a manual reader and returns one collection.
 func collectOTel(t *testing.T, src SnapshotSource) metricdata.ResourceMetrics {
 	t.Helper()
-	prod, err := NewOTelProducer(src)
+	prod, err := NewProducer(src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	reader := sdkmetric.NewManualReader(sdkmetric.WithProducer(prod))
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-	if _, err := RegisterOTelMetrics(mp, src); err != nil {
+	if _, err := RegisterMetrics(mp, src); err != nil {
 		t.Fatal(err)
 	}
 	var rm metricdata.ResourceMetrics
@@ -232,13 +232,13 @@ func TestOTelMetricsDescribeTheirUnits(t *testing.T) {
 func TestOTelMetricsRejectBadInput(t *testing.T) {
 	mp := sdkmetric.NewMeterProvider()
 	defer func() { _ = mp.Shutdown(context.Background()) }()
-	if _, err := RegisterOTelMetrics(nil, &staticSource{}); err == nil || !strings.Contains(err.Error(), "MeterProvider") {
+	if _, err := RegisterMetrics(nil, &staticSource{}); err == nil || !strings.Contains(err.Error(), "MeterProvider") {
 		t.Errorf("nil provider: %v, want an error naming MeterProvider", err)
 	}
-	if _, err := RegisterOTelMetrics(mp, nil); err == nil || !strings.Contains(err.Error(), "SnapshotSource") {
+	if _, err := RegisterMetrics(mp, nil); err == nil || !strings.Contains(err.Error(), "SnapshotSource") {
 		t.Errorf("nil source: %v, want an error naming SnapshotSource", err)
 	}
-	if _, err := NewOTelProducer(nil); err == nil || !strings.Contains(err.Error(), "SnapshotSource") {
+	if _, err := NewProducer(nil); err == nil || !strings.Contains(err.Error(), "SnapshotSource") {
 		t.Errorf("nil source: %v, want an error naming SnapshotSource", err)
 	}
 }
@@ -248,7 +248,7 @@ func TestOTelMetricsStopAfterUnregister(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	defer func() { _ = mp.Shutdown(context.Background()) }()
-	unregister, err := RegisterOTelMetrics(mp, src)
+	unregister, err := RegisterMetrics(mp, src)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,9 +16,9 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 )
 
-// OTelConfig holds what SetupOTel cannot learn from the environment. The
+// Config holds what Setup cannot learn from the environment. The
 // zero value is ready to use.
-type OTelConfig struct {
+type Config struct {
 	// ServiceName names the service when neither OTEL_SERVICE_NAME nor
 	// service.name in OTEL_RESOURCE_ATTRIBUTES does. Empty means "fusebox".
 	ServiceName string
@@ -29,17 +29,17 @@ type OTelConfig struct {
 	Attributes []attribute.KeyValue
 	// Metrics is what the exported metrics are read from, usually the
 	// *Aggregator: when metrics are exported, its counters and gauges are
-	// registered on the MeterProvider (RegisterOTelMetrics) and its
-	// histograms produced for the reader (OTelProducer). Nil exports no
+	// registered on the MeterProvider (RegisterMetrics) and its
+	// histograms produced for the reader (Producer). Nil exports no
 	// Fusebox metrics, only what the application records itself.
 	Metrics SnapshotSource
 }
 
-// OTel holds the OpenTelemetry providers that SetupOTel built. A nil
+// Providers holds the OpenTelemetry providers that Setup built. A nil
 // provider means that signal is not exported. The providers are not made
-// global: pass them to NewTracing and RegisterOTelMetrics, or to
+// global: pass them to NewTracing and RegisterMetrics, or to
 // otel.SetTracerProvider and otel.SetMeterProvider if the application wants.
-type OTel struct {
+type Providers struct {
 	// Resource describes the service; nil when nothing is exported.
 	Resource *resource.Resource
 	// TracerProvider exports spans over OTLP/HTTP in batches; nil when
@@ -51,7 +51,7 @@ type OTel struct {
 	MeterProvider *sdkmetric.MeterProvider
 }
 
-// SetupOTel builds OpenTelemetry providers from the standard environment
+// Setup builds OpenTelemetry providers from the standard environment
 // variables. Nothing is exported unless asked:
 //
 //   - OTEL_SDK_DISABLED=true turns everything off.
@@ -70,8 +70,8 @@ type OTel struct {
 // An unsupported value (another exporter, the grpc protocol, a malformed
 // boolean) is an error that names the variable and its value. Call Shutdown
 // on the result to flush and stop the exporters.
-func SetupOTel(ctx context.Context, cfg OTelConfig) (*OTel, error) {
-	o := &OTel{}
+func Setup(ctx context.Context, cfg Config) (*Providers, error) {
+	o := &Providers{}
 	disabled, err := envBool("OTEL_SDK_DISABLED")
 	if err != nil || disabled {
 		return o, err
@@ -107,7 +107,7 @@ func SetupOTel(ctx context.Context, cfg OTelConfig) (*OTel, error) {
 	if traces {
 		exp, err := otlptracehttp.New(ctx)
 		if err != nil {
-			return &OTel{}, fmt.Errorf("otelexport: OTLP trace exporter: %w", err)
+			return &Providers{}, fmt.Errorf("otelexport: OTLP trace exporter: %w", err)
 		}
 		o.TracerProvider = sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithBatcher(exp))
 	}
@@ -115,21 +115,21 @@ func SetupOTel(ctx context.Context, cfg OTelConfig) (*OTel, error) {
 		exp, err := otlpmetrichttp.New(ctx)
 		if err != nil {
 			err = fmt.Errorf("otelexport: OTLP metric exporter: %w", err)
-			return &OTel{}, errors.Join(err, o.Shutdown(ctx))
+			return &Providers{}, errors.Join(err, o.Shutdown(ctx))
 		}
 		var readerOpts []sdkmetric.PeriodicReaderOption
 		if cfg.Metrics != nil {
-			prod, err := NewOTelProducer(cfg.Metrics)
+			prod, err := NewProducer(cfg.Metrics)
 			if err != nil {
-				return &OTel{}, errors.Join(err, o.Shutdown(ctx), exp.Shutdown(ctx))
+				return &Providers{}, errors.Join(err, o.Shutdown(ctx), exp.Shutdown(ctx))
 			}
 			readerOpts = append(readerOpts, sdkmetric.WithProducer(prod))
 		}
 		o.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithResource(res),
 			sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp, readerOpts...)))
 		if cfg.Metrics != nil {
-			if _, err := RegisterOTelMetrics(o.MeterProvider, cfg.Metrics); err != nil {
-				return &OTel{}, errors.Join(err, o.Shutdown(ctx))
+			if _, err := RegisterMetrics(o.MeterProvider, cfg.Metrics); err != nil {
+				return &Providers{}, errors.Join(err, o.Shutdown(ctx))
 			}
 		}
 	}
@@ -139,7 +139,7 @@ func SetupOTel(ctx context.Context, cfg OTelConfig) (*OTel, error) {
 // Tracing returns a Tracing observer on o's TracerProvider, or nil when
 // traces are not exported: then attach no tracing observer at all, and
 // tracing costs nothing.
-func (o *OTel) Tracing(cfg TracingConfig) (*Tracing, error) {
+func (o *Providers) Tracing(cfg TracingConfig) (*Tracing, error) {
 	if o == nil || o.TracerProvider == nil {
 		return nil, nil
 	}
@@ -147,8 +147,8 @@ func (o *OTel) Tracing(cfg TracingConfig) (*Tracing, error) {
 }
 
 // Shutdown flushes and stops the providers that o holds. It is safe to call
-// on an OTel with no providers, and more than once.
-func (o *OTel) Shutdown(ctx context.Context) error {
+// on Providers with none, and more than once.
+func (o *Providers) Shutdown(ctx context.Context) error {
 	if o == nil {
 		return nil
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/fusebox-dev/fusebox/telemetry"
 )
 
-// otelEnv lists the variables SetupOTel and the exporters read; each test
+// otelEnv lists the variables Setup and the exporters read; each test
 // starts with all of them unset.
 var otelEnv = []string{
 	"OTEL_SDK_DISABLED", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES",
@@ -62,7 +62,7 @@ func TestSetupOTelBuildsOnlyWhatTheEnvironmentAsks(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			setOTelEnv(t, tt.env)
-			o, err := SetupOTel(context.Background(), OTelConfig{})
+			o, err := Setup(context.Background(), Config{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -105,7 +105,7 @@ func TestSetupOTelRejectsUnsupportedSettings(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			setOTelEnv(t, tt.env)
-			o, err := SetupOTel(context.Background(), OTelConfig{})
+			o, err := Setup(context.Background(), Config{})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %v, want one containing %s", err, tt.want)
 			}
@@ -120,12 +120,12 @@ func TestSetupOTelNamesTheService(t *testing.T) {
 	tests := []struct {
 		name string
 		env  map[string]string
-		cfg  OTelConfig
+		cfg  Config
 		want string
 	}{
-		{"the default is fusebox", nil, OTelConfig{}, "fusebox"},
-		{"the configuration names it", nil, OTelConfig{ServiceName: "gateway"}, "gateway"},
-		{"OTEL_SERVICE_NAME overrides the configuration", map[string]string{"OTEL_SERVICE_NAME": "checkout"}, OTelConfig{ServiceName: "gateway"}, "checkout"},
+		{"the default is fusebox", nil, Config{}, "fusebox"},
+		{"the configuration names it", nil, Config{ServiceName: "gateway"}, "gateway"},
+		{"OTEL_SERVICE_NAME overrides the configuration", map[string]string{"OTEL_SERVICE_NAME": "checkout"}, Config{ServiceName: "gateway"}, "checkout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,7 +135,7 @@ func TestSetupOTelNamesTheService(t *testing.T) {
 			}
 			setOTelEnv(t, env)
 			tt.cfg.Attributes = []attribute.KeyValue{attribute.String("deployment.environment.name", "test")}
-			o, err := SetupOTel(context.Background(), tt.cfg)
+			o, err := Setup(context.Background(), tt.cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -185,7 +185,7 @@ func TestSetupOTelExportsOverOTLPHTTP(t *testing.T) {
 
 	ctx := context.Background()
 	src := &staticSource{snap: telemetry.Snapshot{Time: traceEpoch, Pipelines: []telemetry.PipelineSnapshot{{Name: "exported", Bound: traceEpoch}}}}
-	o, err := SetupOTel(ctx, OTelConfig{Metrics: src})
+	o, err := Setup(ctx, Config{Metrics: src})
 	if err != nil {
 		t.Fatal(err)
 	}
