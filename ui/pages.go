@@ -32,6 +32,7 @@ func (s *Server) page(c echo.Context, heading, nav string) templates.Page {
 	p.Fleet = s.cfg.Fleet != nil
 	if s.cfg.Reloader != nil {
 		p.ReloadError = s.cfg.Reloader.Refused()
+		p.RestartPending = s.cfg.Reloader.Pending()
 	}
 	return p
 }

@@ -20,7 +20,8 @@ type ReloadReport struct {
 	// Reset lists the changed pipelines whose breaker started afresh
 	// because its window changed shape.
 	Reset []string `json:"reset"`
-	// Notes are changes that take effect only at the next start.
+	// Notes are changes that take effect only at the next start, one
+	// sentence each ("slos changed: applies at the next restart").
 	Notes []string `json:"notes,omitempty"`
 }
 
@@ -32,6 +33,9 @@ type Reloader interface {
 	// Refused returns the error of the latest reload if it was refused,
 	// and "" after a reload that succeeded (or none).
 	Refused() string
+	// Pending returns the changes of the latest reload that applied
+	// which take effect only at the next restart, one sentence each.
+	Pending() []string
 }
 
 // ErrReloadInvalid is wrapped by the errors of a configuration that

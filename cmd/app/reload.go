@@ -43,8 +43,11 @@ type reloader struct {
 	drains  sync.WaitGroup
 	stop    chan struct{}
 	stopped bool
-	// refused is the error of the latest reload if it was refused.
+	// refused is the error of the latest reload if it was refused;
+	// pending the changes of the latest reload that applied which wait
+	// for a restart.
 	refused atomic.Pointer[string]
+	pending atomic.Pointer[[]string]
 }
 
 // Refused returns the error of the latest reload if it was refused.
@@ -53,6 +56,16 @@ func (r *reloader) Refused() string {
 		return *s
 	}
 	return ""
+}
+
+// Pending returns the changes of the latest reload that applied which
+// take effect only at the next restart ("slos changed: applies at the
+// next restart").
+func (r *reloader) Pending() []string {
+	if p := r.pending.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 func newReloader(a *app) *reloader {
@@ -85,7 +98,8 @@ func newReloader(a *app) *reloader {
 // afresh), and its kill switches and breaker override carry over; new
 // pipelines appear and removed ones leave the registry, while calls in
 // flight finish on the pipeline they started on. Changes outside the
-// pipelines and the gateway's routes take effect at the next start.
+// pipelines and the gateway's routes take effect at the next start: the
+// report's Notes, the audit entry and Pending name each such section.
 func (r *reloader) Reload(ctx context.Context, actor string) (ui.ReloadReport, error) {
 	rep, err := r.reload(ctx, actor)
 	if err != nil && !errors.Is(err, errNoConfigFile) {
@@ -104,6 +118,7 @@ func (r *reloader) Reload(ctx context.Context, actor string) (ui.ReloadReport, e
 	}
 	r.reloads.WithLabelValues("success").Inc()
 	r.refused.Store(nil)
+	r.pending.Store(&rep.Notes)
 	return rep, nil
 }
 
@@ -203,9 +218,8 @@ func (r *reloader) reload(ctx context.Context, actor string) (ui.ReloadReport, e
 		if err := gateway.CheckRoutes(routes); err != nil {
 			return rep, fmt.Errorf("proxy.routes: %w", err)
 		}
-	} else if cfg.Proxy != nil {
-		rep.Notes = append(rep.Notes, "proxy: the gateway starts only with the app; restart to serve it")
 	}
+	rep.Notes = restartNotes(r.a.cfg, cfg)
 
 	// Commit.
 	committed = true

@@ -31,6 +31,9 @@ type Page struct {
 	// ReloadError is the error of the latest configuration reload when it
 	// was refused, shown as a banner; "" otherwise.
 	ReloadError string
+	// RestartPending names the changes of the latest configuration
+	// reload that apply only at the next restart.
+	RestartPending []string
 	// AppJS and AppCSS are the URLs of the embedded assets.
 	AppJS, AppCSS string
 	// Next is where the login link comes back to.
