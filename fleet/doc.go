@@ -54,10 +54,12 @@
 // bucket (KV is durable), so a restarted instance gets both back, the
 // fleet's on top.
 //
-// Snapshots (format version 2) carry per pipeline the kinds of policy it
+// Snapshots (format version 3) carry per pipeline the kinds of policy it
 // has, those off and those the fleet switched off (PolicySet), so the hub
-// shows what each instance runs, not what it was asked to; a hub reads
-// version 1 snapshots too (as pipelines without such policies).
+// shows what each instance runs, not what it was asked to, and rejections
+// by five reasons (concurrency_limit is new in version 3); a hub reads
+// versions 1 and 2 too (as pipelines without such policies, and without
+// concurrency_limit rejections).
 //
 // Service, instance and pipeline names: service and instance names are 1
 // to 64 letters, digits, '-' or '_' (they are subject tokens and KV key

@@ -298,17 +298,18 @@ func TestEveryKindOfPolicyHasItsOwnBit(t *testing.T) {
 
 func TestAVersionOneSnapshotIsStillRead(t *testing.T) {
 	s := fleet.Snapshot{Service: "shop", Instance: "a", Seq: 3, Time: time.UnixMilli(1_780_000_000_000), Pipelines: []fleet.PipelineDelta{{Name: "p", Override: 4}}}
-	v2 := encode(t, s)
+	v3 := encode(t, s)
 	// Version 1 is version 2 without the three policy sets (zero: a byte
-	// each) before the pipeline's flags byte, its last.
-	v1 := slices.Concat(v2[:len(v2)-4], v2[len(v2)-1:])
+	// each) before the pipeline's flags byte, its last; an idle pipeline
+	// reads the same in versions 2 and 3.
+	v1 := slices.Concat(v3[:len(v3)-4], v3[len(v3)-1:])
 	v1[2] = 1
 	got, err := fleet.DecodeSnapshot(v1, 0)
 	if err != nil {
 		t.Fatalf("decoding version 1: %v", err)
 	}
 	got.Time = s.Time
-	if again := encode(t, *got); !bytes.Equal(again, v2) {
+	if again := encode(t, *got); !bytes.Equal(again, v3) {
 		t.Errorf("version 1 read as %+v, want %+v", got, s)
 	}
 }
@@ -334,5 +335,31 @@ func TestWhenTheFleetsSwitchRunsOutTheInstancesOwnComesBack(t *testing.T) {
 	waitReported(t, hub, "shop", "payments", "a", retry, 0)
 	if k, ok := in.off(t, "payments", "retry"); !ok || k.Reason != "local reason" || k.Actor != "local-op" {
 		t.Errorf("after the fleet's switch ran out retry is %+v (off %v), want the instance's own back", k, ok)
+	}
+}
+
+func TestAVersionTwoSnapshotReadsWithoutConcurrencyLimitRejections(t *testing.T) {
+	p := fleet.PipelineDelta{Name: "p"}
+	p.Counts.Calls = [resilience.NumOutcomes]uint64{10, 11, 12, 13, 14}
+	p.Counts.Rejections = [telemetry.NumRejections]uint64{41, 42, 43, 44, 0}
+	p.Counts.Timeouts = [telemetry.NumScopes]uint64{50, 51}
+	s := fleet.Snapshot{Service: "shop", Instance: "a", Seq: 3, Time: time.UnixMilli(1_780_000_000_000), Pipelines: []fleet.PipelineDelta{p}}
+	v3 := encode(t, s)
+	// Version 2 has four rejection reasons: the fifth, 0 here, is left out.
+	i := bytes.Index(v3, []byte{41, 42, 43, 44, 0, 50, 51})
+	if i < 0 {
+		t.Fatalf("no rejections in %v", v3)
+	}
+	v2 := slices.Concat(v3[:i+4], v3[i+5:])
+	v2[2] = 2
+	got, err := fleet.DecodeSnapshot(v2, 0)
+	if err != nil {
+		t.Fatalf("decoding version 2: %v", err)
+	}
+	if c := got.Pipelines[0].Counts; c != p.Counts {
+		t.Errorf("version 2 counts read as %+v, want %+v", c, p.Counts)
+	}
+	if _, err := fleet.DecodeSnapshot(v3[:i+4], 0); err == nil {
+		t.Error("a version 3 snapshot cut after four rejection reasons was read")
 	}
 }

@@ -11,9 +11,11 @@ import (
 )
 
 // Version is the snapshot format that this package writes. A hub reads it
-// and the one before (version 1 has no kinds of policy: its pipelines read
-// as having none), and drops (and counts) a snapshot of any other version.
-const Version = 2
+// and the ones before (version 1 has no kinds of policy: its pipelines read
+// as having none; versions 1 and 2 have four rejection reasons, without
+// concurrency_limit: it reads as 0), and drops (and counts) a snapshot of
+// any other version.
+const Version = 3
 
 // MaxSnapshotBytes is the default bound on an encoded snapshot; a hub drops
 // (and counts) a larger one. A snapshot of 20 pipelines is 1,906 bytes when
@@ -98,7 +100,7 @@ type BucketCount struct {
 // switched off (three PolicySet bit sets; not in version 1), a flags byte (1: something happened, and the rest
 // follows; without it nothing follows for this pipeline; 2: the pipeline
 // has no breaker), calls by outcome (5), attempts by outcome (5), retries,
-// rejections by reason (telemetry.NumRejections), timeouts by scope (2), fallbacks, transitions,
+// rejections by reason (telemetry.NumRejections; 4 before version 3), timeouts by scope (2), fallbacks, transitions,
 // latency sum in nanoseconds, bucket count, then per bucket the index
 // (the first absolute, then the gap from the previous) and the count.
 func (s *Snapshot) AppendBinary(b []byte) ([]byte, error) {
@@ -187,8 +189,8 @@ func DecodeSnapshot(data []byte, limit int) (*Snapshot, error) {
 		return nil, fmt.Errorf("%w: no snapshot header", ErrMalformed)
 	}
 	version := data[2]
-	if version != Version && version != 1 {
-		return nil, fmt.Errorf("%w: version %d, this build reads 1 and %d", ErrVersion, data[2], Version)
+	if version < 1 || version > Version {
+		return nil, fmt.Errorf("%w: version %d, this build reads 1 to %d", ErrVersion, data[2], Version)
 	}
 	d := decoder{b: data[3:]}
 	s := &Snapshot{Seq: d.uvarint("seq")}
@@ -237,7 +239,11 @@ func DecodeSnapshot(data []byte, limit int) (*Snapshot, error) {
 		d.uvarints("calls", c.Calls[:])
 		d.uvarints("attempts", c.Attempts[:])
 		c.Retries = d.uvarint("retries")
-		d.uvarints("rejections", c.Rejections[:])
+		if version >= 3 {
+			d.uvarints("rejections", c.Rejections[:])
+		} else {
+			d.uvarints("rejections", c.Rejections[:telemetry.RejectConcurrencyLimit])
+		}
 		d.uvarints("timeouts", c.Timeouts[:])
 		c.Fallbacks = d.uvarint("fallbacks")
 		p.Transitions = d.uvarint("transitions")

@@ -268,34 +268,51 @@ func TestGatewayNamesAForcedOpenBreakerAndItsReason(t *testing.T) {
 	}
 }
 
-func TestGatewayAnswersAFullBulkheadWith503(t *testing.T) {
-	arrived, cancelled := make(chan struct{}, 4), make(chan struct{}, 4)
-	up := newUpstream(t, hang(arrived, cancelled))
-	bh, err := resilience.NewBulkhead(resilience.BulkheadConfig{MaxConcurrent: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, _ := pipeline(t, "inventory", nil, bh)
-	_, url, client := front(t, gateway.Route{Name: "inventory-api", PathPrefix: "/", Upstream: up.URL, Pipeline: p})
-	ctx, cancel := context.WithCancel(context.Background())
-	first := make(chan error, 1)
-	go func() {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/slow", nil)
-		resp, err := client.Do(req)
-		if err == nil {
-			resp.Body.Close()
-		}
-		first <- err
-	}()
-	<-arrived
+func TestGatewayAnswersARefusalWith503AndItsReason(t *testing.T) {
+	for _, tc := range []struct {
+		reason string
+		policy func() (resilience.Policy, error)
+	}{
+		{"bulkhead_full", func() (resilience.Policy, error) {
+			return resilience.NewBulkhead(resilience.BulkheadConfig{MaxConcurrent: 1})
+		}},
+		{"concurrency_limit", func() (resilience.Policy, error) {
+			return resilience.NewAdaptiveLimit(resilience.AdaptiveLimitConfig{InitialLimit: 1, MinLimit: 1, MaxLimit: 1})
+		}},
+		{"rate_limited", func() (resilience.Policy, error) {
+			return resilience.NewRateLimiter(resilience.RateLimiterConfig{Rate: 0.001, Burst: 1})
+		}},
+	} {
+		t.Run(tc.reason, func(t *testing.T) {
+			arrived, cancelled := make(chan struct{}, 4), make(chan struct{}, 4)
+			up := newUpstream(t, hang(arrived, cancelled))
+			pol, err := tc.policy()
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, _ := pipeline(t, "inventory", nil, pol)
+			_, url, client := front(t, gateway.Route{Name: "inventory-api", PathPrefix: "/", Upstream: up.URL, Pipeline: p})
+			ctx, cancel := context.WithCancel(context.Background())
+			first := make(chan error, 1)
+			go func() {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/slow", nil)
+				resp, err := client.Do(req)
+				if err == nil {
+					resp.Body.Close()
+				}
+				first <- err
+			}()
+			<-arrived
 
-	resp, body := get(t, client, url+"/other")
-	cancel()
-	<-cancelled
-	<-first
+			resp, body := get(t, client, url+"/other")
+			cancel()
+			<-cancelled
+			<-first
 
-	if pr := readProblem(t, resp, body); resp.StatusCode != 503 || pr.Reason != "bulkhead_full" {
-		t.Errorf("response %d %+v, want a 503 bulkhead_full problem", resp.StatusCode, pr)
+			if pr := readProblem(t, resp, body); resp.StatusCode != 503 || pr.Reason != tc.reason {
+				t.Errorf("response %d %+v, want a 503 %s problem", resp.StatusCode, pr, tc.reason)
+			}
+		})
 	}
 }
 

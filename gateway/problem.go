@@ -18,8 +18,9 @@ type problem struct {
 	Route    string `json:"route,omitempty"`
 	Pipeline string `json:"pipeline,omitempty"`
 	// Reason is a stable word for programs: breaker_open,
-	// breaker_forced_open, bulkhead_full, retry_budget_exhausted, timeout,
-	// upstream_unreachable, request_body or no_route.
+	// breaker_forced_open, bulkhead_full, concurrency_limit, rate_limited,
+	// retry_budget_exhausted, timeout, upstream_unreachable, request_body or
+	// no_route.
 	Reason string `json:"reason"`
 }
 
@@ -81,6 +82,12 @@ func (rt *route) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, resilience.ErrBulkheadFull):
 		p.Status, p.Reason = http.StatusServiceUnavailable, "bulkhead_full"
 		p.Detail = "pipeline " + rt.Pipeline.Name() + " has no free slot: too many requests in flight"
+	case errors.Is(err, resilience.ErrLimitExceeded):
+		p.Status, p.Reason = http.StatusServiceUnavailable, "concurrency_limit"
+		p.Detail = "pipeline " + rt.Pipeline.Name() + " is at its concurrency limit: too many requests in flight"
+	case errors.Is(err, resilience.ErrRateLimited):
+		p.Status, p.Reason = http.StatusServiceUnavailable, "rate_limited"
+		p.Detail = "pipeline " + rt.Pipeline.Name() + " is over its rate limit"
 	case errors.Is(err, resilience.ErrBudgetExhausted):
 		p.Status, p.Reason = http.StatusServiceUnavailable, "retry_budget_exhausted"
 		p.Detail = "the retry budget of pipeline " + rt.Pipeline.Name() + " is spent: " + err.Error()

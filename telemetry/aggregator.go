@@ -369,6 +369,8 @@ func (p *pipeline) record(e *resilience.Event, last *fold.Attempt) {
 			c.rejections[RejectRetryBudget]++
 		case resilience.ReasonRateLimited:
 			c.rejections[RejectRateLimited]++
+		case resilience.ReasonLimitExceeded:
+			c.rejections[RejectConcurrencyLimit]++
 		}
 	case resilience.KindTimeout:
 		if e.Scope < NumScopes {

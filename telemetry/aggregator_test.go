@@ -266,6 +266,10 @@ func TestAggregatorCountsRejectionsTimeoutsAndFallbacks(t *testing.T) {
 		{Kind: resilience.KindRejected, Reason: resilience.ReasonRateLimited},
 		{Kind: resilience.KindRejected, Reason: resilience.ReasonRateLimited},
 		{Kind: resilience.KindRejected, Reason: resilience.ReasonRateLimited},
+		{Kind: resilience.KindRejected, Reason: resilience.ReasonLimitExceeded},
+		{Kind: resilience.KindRejected, Reason: resilience.ReasonLimitExceeded},
+		{Kind: resilience.KindRejected, Reason: resilience.ReasonLimitExceeded},
+		{Kind: resilience.KindRejected, Reason: resilience.ReasonLimitExceeded},
 		{Kind: resilience.KindTimeout, Scope: resilience.ScopeAttempt},
 		{Kind: resilience.KindTimeout, Scope: resilience.ScopeCall},
 		{Kind: resilience.KindTimeout, Scope: resilience.ScopeCall},
@@ -278,12 +282,34 @@ func TestAggregatorCountsRejectionsTimeoutsAndFallbacks(t *testing.T) {
 	}
 	clock.Advance(time.Second)
 	s := mustSnapshot(t, a, "db")
-	want := Counts{Rejections: [NumRejections]uint64{2, 1, 1, 3}, Timeouts: [NumScopes]uint64{2, 1}, Fallbacks: 1}
+	want := Counts{Rejections: [NumRejections]uint64{2, 1, 1, 3, 4}, Timeouts: [NumScopes]uint64{2, 1}, Fallbacks: 1}
 	if s.Totals.Counts != want {
 		t.Errorf("totals = %+v, want %+v", s.Totals.Counts, want)
 	}
+	for w := range NumWindows {
+		if got := s.Windows[w].Counts; got != want {
+			t.Errorf("%s window counts = %+v, want %+v", w, got, want)
+		}
+	}
 	if got := s.Windows[Window10s].RejectionsPerSecond[RejectBreakerOpen]; got != 0.2 {
 		t.Errorf("breaker rejections per second = %v, want 0.2", got)
+	}
+	if got := s.Windows[Window10s].RejectionsPerSecond[RejectConcurrencyLimit]; got != 0.4 {
+		t.Errorf("concurrency limit rejections per second = %v, want 0.4", got)
+	}
+	if got := RejectConcurrencyLimit.String(); got != "concurrency_limit" {
+		t.Errorf("the reason's label is %q, want concurrency_limit", got)
+	}
+	hour, err := a.Pipeline("db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rejected uint64
+	for _, p := range hour.Hour.Points {
+		rejected += p.Rejections
+	}
+	if rejected != 11 {
+		t.Errorf("the hour series counts %d rejections, want all 11", rejected)
 	}
 }
 

@@ -22,15 +22,16 @@ type Rejection uint8
 
 // The rejection reasons, as in the reason label of fusebox_rejections_total.
 const (
-	RejectBreakerOpen  Rejection = iota // the breaker was open
-	RejectBulkheadFull                  // the bulkhead had no room
-	RejectRetryBudget                   // a retry was refused: the retry budget is spent
-	RejectRateLimited                   // the rate limiter had no token
+	RejectBreakerOpen      Rejection = iota // the breaker was open
+	RejectBulkheadFull                      // the bulkhead had no room
+	RejectRetryBudget                       // a retry was refused: the retry budget is spent
+	RejectRateLimited                       // the rate limiter had no token
+	RejectConcurrencyLimit                  // an adaptive concurrency limit was reached
 	// NumRejections is the number of rejection reasons.
 	NumRejections
 )
 
-var rejectionNames = [NumRejections]string{"breaker_open", "bulkhead_full", "retry_budget", "rate_limited"}
+var rejectionNames = [NumRejections]string{"breaker_open", "bulkhead_full", "retry_budget", "rate_limited", "concurrency_limit"}
 
 // String returns the reason's label value ("breaker_open").
 func (r Rejection) String() string {
@@ -57,8 +58,8 @@ type Counts struct {
 	// Retries counts the retries scheduled (KindRetryScheduled).
 	Retries uint64
 	// Rejections counts the refusals by reason (KindRejected with
-	// breaker_open, bulkhead_full or rate_limited, KindBudgetExhausted as
-	// retry_budget).
+	// breaker_open, bulkhead_full, rate_limited or concurrency_limit,
+	// KindBudgetExhausted as retry_budget).
 	Rejections [NumRejections]uint64
 	// Timeouts counts the timeouts that fired, by resilience.Scope.
 	Timeouts [NumScopes]uint64

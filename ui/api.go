@@ -57,6 +57,8 @@ type rejectionsJSON[T any] struct {
 	BulkheadFull T `json:"bulkhead_full"`
 	RetryBudget  T `json:"retry_budget"`
 	RateLimited  T `json:"rate_limited"`
+	// ConcurrencyLimit counts the refusals of an adaptive concurrency limit.
+	ConcurrencyLimit T `json:"concurrency_limit"`
 }
 
 type timeoutsJSON[T any] struct {
@@ -129,7 +131,7 @@ func outcomes(v [resilience.NumOutcomes]uint64) outcomesJSON {
 func rejections[T any](v [telemetry.NumRejections]T) rejectionsJSON[T] {
 	return rejectionsJSON[T]{
 		BreakerOpen: v[telemetry.RejectBreakerOpen], BulkheadFull: v[telemetry.RejectBulkheadFull], RetryBudget: v[telemetry.RejectRetryBudget],
-		RateLimited: v[telemetry.RejectRateLimited],
+		RateLimited: v[telemetry.RejectRateLimited], ConcurrencyLimit: v[telemetry.RejectConcurrencyLimit],
 	}
 }
 

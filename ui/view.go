@@ -167,6 +167,8 @@ func rejectionWord(r telemetry.Rejection) string {
 		return "retry budget"
 	case telemetry.RejectRateLimited:
 		return "rate limit"
+	case telemetry.RejectConcurrencyLimit:
+		return "concurrency limit"
 	}
 	return r.String()
 }

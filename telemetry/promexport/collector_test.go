@@ -118,6 +118,7 @@ fusebox_fallbacks_total{pipeline="db"} 1
 # TYPE fusebox_rejections_total counter
 fusebox_rejections_total{pipeline="db",reason="breaker_open"} 0
 fusebox_rejections_total{pipeline="db",reason="bulkhead_full"} 1
+fusebox_rejections_total{pipeline="db",reason="concurrency_limit"} 0
 fusebox_rejections_total{pipeline="db",reason="rate_limited"} 0
 fusebox_rejections_total{pipeline="db",reason="retry_budget"} 0
 # HELP fusebox_retries_total Retries scheduled after a failed attempt.
