@@ -91,32 +91,35 @@ func TestHedgeTheFirstSuccessWinsAndTheOthersAreCancelled(t *testing.T) {
 }
 
 func TestHedgeNeverExceedsMaxHedges(t *testing.T) {
-	for maxHedges := 1; maxHedges <= 4; maxHedges++ {
-		clk := resiliencetest.NewClock(epoch)
-		var log eventLog
-		_, p := hedged(t, resilience.HedgeConfig{Delay: 10 * time.Millisecond, MaxHedges: maxHedges}, clk, &log)
-		f := newHedgedFn(func(int) bool { return true })
-		ctx, cancel := context.WithCancel(context.Background())
-		out := make(chan error, 1)
-		go func() {
-			out <- resilience.Run(ctx, p, func(ctx context.Context) error { _, err := f.call(ctx); return err })
-		}()
-		<-f.started
-		for range maxHedges {
-			clk.BlockUntil(1)
-			clk.Advance(10 * time.Millisecond)
+	for _, ep := range entryPoints[:2] { // Run and Do; the others answer a failure with a fallback
+		for maxHedges := 1; maxHedges <= 4; maxHedges++ {
+			clk := resiliencetest.NewClock(epoch)
+			var log eventLog
+			h, p := hedged(t, resilience.HedgeConfig{Delay: 10 * time.Millisecond, MaxHedges: maxHedges}, clk, &log)
+			f := newHedgedFn(func(int) bool { return true })
+			ctx, cancel := context.WithCancel(context.Background())
+			out := make(chan error, 1)
+			go func() {
+				_, err := ep.call(ctx, p, f.call)
+				out <- err
+			}()
 			<-f.started
-		}
-		if n := clk.Timers(); n != 0 {
-			t.Errorf("MaxHedges %d: %d timers armed after the last hedge, want none", maxHedges, n)
-		}
-		clk.Advance(time.Hour)
-		cancel()
-		if err := <-out; !errors.Is(err, context.Canceled) {
-			t.Errorf("MaxHedges %d: a cancelled call = %v, want context.Canceled", maxHedges, err)
-		}
-		if got := int(f.n.Load()); got != maxHedges+1 {
-			t.Errorf("MaxHedges %d: %d attempts, want %d", maxHedges, got, maxHedges+1)
+			for range maxHedges {
+				clk.BlockUntil(1)
+				clk.Advance(10 * time.Millisecond)
+				<-f.started
+			}
+			if n := clk.Timers(); n != 0 {
+				t.Errorf("%s, MaxHedges %d: %d timers armed after the last hedge, want none", ep.name, maxHedges, n)
+			}
+			clk.Advance(time.Hour)
+			cancel()
+			if err := <-out; !errors.Is(err, context.Canceled) {
+				t.Errorf("%s, MaxHedges %d: a cancelled call = %v, want context.Canceled", ep.name, maxHedges, err)
+			}
+			if got := int(f.n.Load()); got != maxHedges+1 || h.Counts().Started != uint64(maxHedges) {
+				t.Errorf("%s, MaxHedges %d: %d attempts, %d hedges; want %d and %d", ep.name, maxHedges, got, h.Counts().Started, maxHedges+1, maxHedges)
+			}
 		}
 	}
 }
