@@ -68,6 +68,11 @@ func TestCheckConfigRefusesWhatStartupRefuses(t *testing.T) {
 			},
 		},
 		{
+			"a file watch polling too often",
+			pipe + "reload:\n  watch: true\n  interval: 10ms\n",
+			[]string{"reload.interval: 10ms is outside [100ms, 1h] (line 6)"},
+		},
+		{
 			"a key given twice",
 			"title: a\ntitle: b\n",
 			[]string{"title: is given twice (first on line 1) (line 2)"},

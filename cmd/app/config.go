@@ -57,6 +57,9 @@ type fileConfig struct {
 	// Proxy is the gateway: routes through the pipelines to their
 	// upstreams. Nil: no gateway.
 	Proxy *proxyConfig `yaml:"proxy"`
+	// Reload watches the file for changes (watch.go). Nil: only SIGHUP
+	// and POST /api/v1/config/reload reload it.
+	Reload *reloadConfig `yaml:"reload"`
 }
 
 type demoConfig struct {
@@ -359,6 +362,7 @@ func (c *fileConfig) validate(lines map[string]int) configErrors {
 		add("demo.rate", fmt.Sprintf("%v is outside [0, 10000]", c.Demo.Rate))
 	}
 	c.validateSecurity(add)
+	c.Reload.validate(add)
 	seen := map[string]bool{}
 	for i, pc := range c.Pipelines {
 		path := fmt.Sprintf("pipelines[%d]", i)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -43,6 +45,11 @@ type reloader struct {
 	drains  sync.WaitGroup
 	stop    chan struct{}
 	stopped bool
+	// loaded is the hash of the content the latest reload read, or the
+	// app started with (watch.go); watch watches the file, when the
+	// configuration asks for it.
+	loaded atomic.Pointer[[sha256.Size]byte]
+	watch  *fileWatch
 	// refused is the error of the latest reload if it was refused;
 	// pending the changes of the latest reload that applied which wait
 	// for a restart.
@@ -81,6 +88,7 @@ func newReloader(a *app) *reloader {
 	}
 	r.reloads.WithLabelValues("success")
 	r.reloads.WithLabelValues("failure")
+	r.startWatch()
 	for _, pc := range a.cfg.Pipelines {
 		r.inForce[pc.Name] = pc
 		if p, err := a.registry.Get(pc.Name); err == nil {
@@ -101,7 +109,13 @@ func newReloader(a *app) *reloader {
 // pipelines and the gateway's routes take effect at the next start: the
 // report's Notes, the audit entry and Pending name each such section.
 func (r *reloader) Reload(ctx context.Context, actor string) (ui.ReloadReport, error) {
-	rep, err := r.reload(ctx, actor)
+	return r.apply(ctx, actor, nil)
+}
+
+// apply reloads the configuration data holds, or the file's when data is
+// nil, as Reload describes.
+func (r *reloader) apply(ctx context.Context, actor string, data []byte) (ui.ReloadReport, error) {
+	rep, err := r.reload(ctx, actor, data)
 	if err != nil && !errors.Is(err, errNoConfigFile) {
 		err = fmt.Errorf("%w: %w", ui.ErrReloadInvalid, err)
 	}
@@ -122,12 +136,19 @@ func (r *reloader) Reload(ctx context.Context, actor string) (ui.ReloadReport, e
 	return rep, nil
 }
 
-func (r *reloader) reload(ctx context.Context, actor string) (ui.ReloadReport, error) {
+func (r *reloader) reload(ctx context.Context, actor string, data []byte) (ui.ReloadReport, error) {
 	var rep ui.ReloadReport
 	if r.a.opts.ConfigPath == "" {
 		return rep, errNoConfigFile
 	}
-	cfg, err := loadConfig(r.a.opts.ConfigPath)
+	if data == nil {
+		var err error
+		if data, err = os.ReadFile(r.a.opts.ConfigPath); err != nil {
+			return rep, fmt.Errorf("reading config: %w", err)
+		}
+	}
+	r.tried(data)
+	cfg, err := parseConfig(data)
 	if err != nil {
 		return rep, err
 	}
@@ -273,19 +294,35 @@ func (r *reloader) reload(ctx context.Context, actor string) (ui.ReloadReport, e
 	return rep, nil
 }
 
-// run reloads the configuration on every SIGHUP until ctx ends, then
-// stops waiting for removed pipelines to drain.
+// run reloads the configuration on every SIGHUP, and when the watched
+// file changes, until ctx ends; then it stops waiting for removed
+// pipelines to drain.
 func (r *reloader) run(ctx context.Context) {
 	defer r.stopDrains()
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGHUP)
 	defer signal.Stop(sigs)
+	w := r.watch
+	var tick <-chan time.Time
+	if w != nil {
+		tick = w.timer.C()
+		defer func() { w.timer.Stop() }()
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-sigs:
 			_, _ = r.Reload(ctx, "SIGHUP")
+		case <-tick:
+			// The next timer first: a test that sees this poll's result
+			// may move the clock at once.
+			w.timer = r.a.opts.Clock.NewTimer(w.every)
+			tick = w.timer.C()
+			reloaded := w.poll(ctx)
+			if w.polled != nil {
+				w.polled <- reloaded
+			}
 		}
 	}
 }
