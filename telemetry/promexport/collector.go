@@ -199,17 +199,29 @@ func newSeriesLabels(name string) *seriesLabels {
 	return l
 }
 
-// seriesLabels returns the label pairs of the series of the named
-// pipeline, made at its first scrape.
-func (c *Collector) seriesLabels(name string) *seriesLabels {
+// seriesLabels appends to dst the label pairs of the series of each
+// pipeline of cum, made at its first scrape, and forgets those of the
+// pipelines no longer there.
+func (c *Collector) seriesLabels(cum []telemetry.Cumulative, dst []*seriesLabels) []*seriesLabels {
 	c.labelsMu.Lock()
 	defer c.labelsMu.Unlock()
-	l := c.labels[name]
-	if l == nil {
-		l = newSeriesLabels(name)
-		c.labels[name] = l
+	for i := range cum {
+		name := cum[i].Name
+		l := c.labels[name]
+		if l == nil {
+			l = newSeriesLabels(name)
+			c.labels[name] = l
+		}
+		dst = append(dst, l)
 	}
-	return l
+	if len(c.labels) > len(cum) {
+		keep := make(map[string]*seriesLabels, len(cum))
+		for i := range cum {
+			keep[cum[i].Name] = c.labels[cum[i].Name]
+		}
+		c.labels = keep
+	}
+	return dst
 }
 
 // byLabel returns the n values of an enumeration sorted by their label.

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -755,4 +756,46 @@ func BenchmarkScrape(b *testing.B) {
 			a.Snapshot()
 		}
 	})
+}
+
+func TestAForgottenPipelineLeavesTheScrapeAndTheLabelCache(t *testing.T) {
+	a, _ := newTestAggregator(t, telemetry.AggregatorConfig{})
+	for i, name := range []string{"billing", "orders"} {
+		call(mustBind(t, a, name), uint64(i+1), epoch, time.Millisecond, resilience.OutcomeSuccess)
+	}
+	c, err := NewCollector(a, CollectorConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipelines := func() []string {
+		t.Helper()
+		mfs, err := c.gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, mf := range mfs {
+			if mf.GetName() != "fusebox_retries_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				out = append(out, m.GetLabel()[0].GetValue())
+			}
+		}
+		return out
+	}
+	if got := pipelines(); !slices.Equal(got, []string{"billing", "orders"}) {
+		t.Fatalf("pipelines scraped = %v", got)
+	}
+	if !a.Forget("billing") {
+		t.Fatal("Forget(billing) = false")
+	}
+	if got := pipelines(); !slices.Equal(got, []string{"orders"}) {
+		t.Errorf("pipelines scraped after Forget = %v, want [orders]", got)
+	}
+	c.labelsMu.Lock()
+	defer c.labelsMu.Unlock()
+	if _, ok := c.labels["billing"]; ok || len(c.labels) != 1 {
+		t.Errorf("label cache holds %d pipelines after Forget, billing among them: %v", len(c.labels), ok)
+	}
 }

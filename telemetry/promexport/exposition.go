@@ -20,12 +20,13 @@ type exposition struct {
 	out  []*dto.MetricFamily // the non-empty families, in name order
 
 	// Scratch space of a build.
-	cum    []telemetry.Cumulative  // the figures of every pipeline, in name order
-	pipes  []*telemetry.Cumulative // those exposed
-	labels []*seriesLabels
-	trans  []transitionSample
-	spans  []nativeSpan // of the histogram being built
-	deltas []int64
+	cum       []telemetry.Cumulative  // the figures of every pipeline, in name order
+	cumLabels []*seriesLabels         // their label pairs
+	pipes     []*telemetry.Cumulative // those exposed
+	labels    []*seriesLabels
+	trans     []transitionSample
+	spans     []nativeSpan // of the histogram being built
+	deltas    []int64
 
 	metricPtrs slab[*dto.Metric]
 	metrics    slab[dto.Metric]
@@ -135,6 +136,7 @@ func (x *exposition) reset() {
 	x.labelPtrs.reset()
 	clear(x.pipes)
 	clear(x.labels)
+	clear(x.cumLabels)
 	x.pipes, x.labels, x.trans = x.pipes[:0], x.labels[:0], x.trans[:0]
 }
 
@@ -153,9 +155,9 @@ func (c *Collector) build(x *exposition) error {
 	x.reset()
 	var errs prometheus.MultiError
 	x.cum = c.agg.ReadCumulative(x.cum)
+	x.cumLabels = c.seriesLabels(x.cum, x.cumLabels[:0])
 	for i := range x.cum {
-		p := &x.cum[i]
-		l := c.seriesLabels(p.Name)
+		p, l := &x.cum[i], x.cumLabels[i]
 		if l.err != nil {
 			errs = append(errs, l.err)
 			continue
