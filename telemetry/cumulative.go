@@ -22,8 +22,9 @@ type Cumulative struct {
 	// LatencyBucket; Backoff that of retry delays, in the buckets of
 	// BackoffBucket.
 	Latency, Backoff FineHistogram
-	// Transitions counts the breaker transitions by from, to and reason.
-	Transitions [resilience.NumStates][resilience.NumStates][resilience.NumReasons]uint64
+	// Transitions counts the breaker transitions by from, to and reason,
+	// in that order; those never seen are left out.
+	Transitions []TransitionCount
 	// Policies are the live figures of the pipeline's policies, read from
 	// AggregatorConfig.Policies; PoliciesKnown is false when there is no
 	// reader or it does not know the pipeline.
@@ -31,27 +32,23 @@ type Cumulative struct {
 	PoliciesKnown bool
 }
 
-// FineHistogram is a histogram in the aggregator's fine buckets: Counts[i]
-// is the count of bucket i, and only Counts[Lo:Hi+1] may be non-zero (Lo >
-// Hi when the histogram is empty). Sum is the sum of the values counted.
+// FineHistogram is a histogram in the aggregator's fine buckets, from the
+// first that may hold anything to the last: Counts[i] is the count of
+// bucket Lo+i, and every bucket outside them is empty. Sum is the sum of
+// the values counted.
 type FineHistogram struct {
+	Lo     int
 	Counts []uint64
-	Lo, Hi int
 	Sum    time.Duration
 }
 
-// set copies src[lo:hi+1] into h, reusing h.Counts, whose length is n.
-func (h *FineHistogram) set(src []uint64, lo, hi, n int, sum time.Duration) {
-	if len(h.Counts) != n {
-		h.Counts = make([]uint64, n)
-	} else if h.Lo <= h.Hi {
-		clear(h.Counts[h.Lo : h.Hi+1])
-	}
-	lo, hi = max(lo, 0), min(hi, n-1)
+// set copies src[lo:hi+1] into h, reusing the memory of h.Counts.
+func (h *FineHistogram) set(src []uint64, lo, hi int, sum time.Duration) {
+	lo, hi = max(lo, 0), min(hi, len(src)-1)
+	h.Lo, h.Counts, h.Sum = lo, h.Counts[:0], sum
 	if lo <= hi {
-		copy(h.Counts[lo:hi+1], src[lo:hi+1])
+		h.Counts = append(h.Counts, src[lo:hi+1]...)
 	}
-	h.Lo, h.Hi, h.Sum = lo, hi, sum
 }
 
 // ReadCumulative returns the cumulative figures of every pipeline, sorted
@@ -71,9 +68,10 @@ func (a *Aggregator) ReadCumulative(dst []Cumulative) []Cumulative {
 		st, _ := p.flush(false)
 		p.mu.Lock()
 		h := &p.hist
-		c.Counts, c.State, c.Transitions = h.totals, h.breaker.state, h.breaker.counts
-		c.Latency.set(h.cumLat[:], h.cumLo, h.cumHi, latencyBuckets, h.latSum)
-		c.Backoff.set(st.backoff[:], st.backLo, st.backHi, backoffBuckets, h.backoffSum)
+		c.Counts, c.State = h.totals, h.breaker.state
+		c.Transitions = h.breaker.appendCounts(c.Transitions[:0])
+		c.Latency.set(h.cumLat[:], h.cumLo, h.cumHi, h.latSum)
+		c.Backoff.set(st.backoff[:], st.backLo, st.backHi, h.backoffSum)
 		p.mu.Unlock()
 		c.Policies, c.PoliciesKnown = PolicyStats{}, false
 		if a.policies != nil {

@@ -142,6 +142,23 @@ func cloneBounded(s string) string {
 	return string([]byte(s))
 }
 
+// appendCounts appends to dst the transitions counted, by from, to and
+// reason, those never seen left out.
+func (b *breakerTrack) appendCounts(dst []TransitionCount) []TransitionCount {
+	for from := range b.counts {
+		for to := range b.counts[from] {
+			for r, n := range b.counts[from][to] {
+				if n != 0 {
+					dst = append(dst, TransitionCount{
+						From: resilience.State(from), To: resilience.State(to), Reason: resilience.Reason(r), Count: n,
+					})
+				}
+			}
+		}
+	}
+	return dst
+}
+
 // snapshot copies the breaker's state as of now; withTimeline adds the
 // timeline.
 func (b *breakerTrack) snapshot(now time.Time, withTimeline bool) BreakerSnapshot {
@@ -149,17 +166,7 @@ func (b *breakerTrack) snapshot(now time.Time, withTimeline bool) BreakerSnapsho
 	if now.After(b.since) {
 		s.TimeInState[b.state] += now.Sub(b.since)
 	}
-	for from := range b.counts {
-		for to := range b.counts[from] {
-			for r, n := range b.counts[from][to] {
-				if n != 0 {
-					s.TransitionCounts = append(s.TransitionCounts, TransitionCount{
-						From: resilience.State(from), To: resilience.State(to), Reason: resilience.Reason(r), Count: n,
-					})
-				}
-			}
-		}
-	}
+	s.TransitionCounts = b.appendCounts(nil)
 	if withTimeline && b.n > 0 {
 		k := min(b.n, TransitionsKept)
 		s.Transitions = make([]Transition, 0, k)

@@ -204,14 +204,8 @@ func (c *Collector) build(x *exposition) error {
 		t, state := &p.Counts, p.State
 		duration := x.histogram(c, &c.latency, l.pipeline, &p.Latency)
 		backoff := x.histogram(c, &c.backoff, l.pipeline, &p.Backoff)
-		for from := range resilience.NumStates {
-			for to := range resilience.NumStates {
-				for r, v := range p.Transitions[from][to] {
-					if v != 0 {
-						x.trans = append(x.trans, c.transition(i, from, to, resilience.Reason(r), v))
-					}
-				}
-			}
+		for _, tc := range p.Transitions {
+			x.trans = append(x.trans, c.transition(i, tc.From, tc.To, tc.Reason, tc.Count))
 		}
 
 		for r, o := range c.outcomes {
@@ -305,16 +299,14 @@ func (x *exposition) gauge(labels []*dto.LabelPair, v float64) *dto.Metric {
 // native buckets: buckets map in order, so the native spans come out
 // sorted.
 func (x *exposition) histogram(c *Collector, hm *histogramMap, labels []*dto.LabelPair, fh *telemetry.FineHistogram) *dto.Metric {
-	counts, lo, hi, sum := fh.Counts, fh.Lo, fh.Hi, fh.Sum
 	cum := x.cumulative.take(len(hm.bounds))
 	spans, deltas := x.spans[:0], x.deltas[:0]
 	var count, zero uint64
 	prevK, prevN := 0, int64(0)
 	var run int64 // count of the native bucket prevK being summed
 	started := false
-	// Only counts[lo:hi+1] may hold anything.
-	for i := max(lo, 0); i <= min(hi, len(counts)-1); i++ {
-		n := counts[i]
+	for j, n := range fh.Counts {
+		i := fh.Lo + j
 		if n == 0 {
 			continue
 		}
@@ -359,7 +351,7 @@ func (x *exposition) histogram(c *Collector, hm *histogramMap, labels []*dto.Lab
 		ptrs[j] = b
 	}
 	vals := x.histVals.one()
-	*vals = histValues{count: count, zero: zero, sum: sum.Seconds()}
+	*vals = histValues{count: count, zero: zero, sum: fh.Sum.Seconds()}
 	h := x.hists.one()
 	h.SampleCount, h.SampleSum, h.Bucket = &vals.count, &vals.sum, ptrs
 	h.Schema, h.ZeroThreshold, h.ZeroCount = &c.schema, &c.zeroThreshold, &vals.zero

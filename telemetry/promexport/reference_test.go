@@ -197,18 +197,12 @@ func (c *referenceCollector) collect(ch chan<- prometheus.Metric, p *telemetry.C
 		emit(c.rejections, l.rejections[r], p.Counts.Rejections[r])
 	}
 	emit(c.fallbacks, l.pipeline, p.Counts.Fallbacks)
-	for from := range resilience.NumStates {
-		for to := range resilience.NumStates {
-			for r, n := range p.Transitions[from][to] {
-				if n != 0 {
-					ch <- prometheus.MustNewConstMetric(c.transitions, prometheus.CounterValue, float64(n),
-						p.Name, from.String(), to.String(), resilience.Reason(r).String())
-				}
-			}
-		}
+	for _, tc := range p.Transitions {
+		ch <- prometheus.MustNewConstMetric(c.transitions, prometheus.CounterValue, float64(tc.Count),
+			p.Name, tc.From.String(), tc.To.String(), tc.Reason.String())
 	}
-	ch <- referenceHistogram(&c.latency, c.duration, l.pipeline, p.Latency.Counts, p.Latency.Sum)
-	ch <- referenceHistogram(&c.backoff, c.backoffDesc, l.pipeline, p.Backoff.Counts, p.Backoff.Sum)
+	ch <- referenceHistogram(&c.latency, c.duration, l.pipeline, fineCounts(p.Latency, telemetry.LatencyBuckets), p.Latency.Sum)
+	ch <- referenceHistogram(&c.backoff, c.backoffDesc, l.pipeline, fineCounts(p.Backoff, telemetry.BackoffBuckets), p.Backoff.Sum)
 
 	state, hasBreaker := p.State, true
 	if p.PoliciesKnown {
@@ -229,4 +223,11 @@ func (c *referenceCollector) collect(ch chan<- prometheus.Metric, p *telemetry.C
 			ch <- &batch[len(batch)-1]
 		}
 	}
+}
+
+// fineCounts returns the counts of h's n buckets, by bucket.
+func fineCounts(h telemetry.FineHistogram, n int) []uint64 {
+	out := make([]uint64, n)
+	copy(out[h.Lo:], h.Counts)
+	return out
 }
