@@ -25,11 +25,8 @@ func (t *Transport) RoundTripFallback(req *http.Request, fallback FallbackFunc) 
 	if t.p == nil {
 		return t.RoundTrip(req)
 	}
-	c := &roundTrip{next: t.transport(), clock: t.p.Clock(), req: req, replayable: replayable(req)}
 	var answer *http.Response
-	_, err := resilience.DoFallback(req.Context(), t.p, func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, c.attempt(ctx)
-	}, func(_ context.Context, err error) (struct{}, error) {
+	fb := func(_ context.Context, err error) (struct{}, error) {
 		if fallback == nil {
 			return struct{}{}, err
 		}
@@ -37,7 +34,27 @@ func (t *Transport) RoundTripFallback(req *http.Request, fallback FallbackFunc) 
 			return struct{}{}, err
 		}
 		return struct{}{}, nil
-	})
+	}
+	if t.hedged && replayable(req) {
+		h := &hedgedTrip{t: t, req: req}
+		_, err := resilience.DoFallback(req.Context(), t.p, func(ctx context.Context) (struct{}, error) {
+			return struct{}{}, h.attempt(ctx)
+		}, fb)
+		if answer == nil {
+			return h.result(err)
+		}
+		h.discard()
+		return answer, nil
+	}
+	c := &roundTrip{next: t.transport(), clock: t.p.Clock(), req: req, replayable: replayable(req)}
+	ctx := req.Context()
+	if t.hedged {
+		// The body cannot be sent twice at once: the call is not hedged.
+		ctx = resilience.WithoutHedging(ctx)
+	}
+	_, err := resilience.DoFallback(ctx, t.p, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, c.attempt(ctx)
+	}, fb)
 	if answer == nil {
 		return c.result(err)
 	}
