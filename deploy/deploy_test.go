@@ -51,19 +51,19 @@ func run(t *testing.T, dir, name string, args ...string) string {
 }
 
 // demoSLOs are the demo's SLOs as slorules takes them.
-func demoSLOs(t *testing.T) []slorules.SLO {
+func demoSLOs(t *testing.T) []alerting.SLOConfig {
 	t.Helper()
 	d, err := demo.New(demo.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []slorules.SLO
+	var out []alerting.SLOConfig
 	for _, s := range d.SLOs() {
 		var sli alerting.SLI
 		if err := sli.UnmarshalText([]byte(s.Kind)); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, slorules.SLO{
+		out = append(out, alerting.SLOConfig{
 			Name: s.Name, Pipeline: s.Pipeline, SLI: sli,
 			Objective: s.Objective, Period: s.Period, LatencyThreshold: s.LatencyThreshold,
 		})

@@ -11,11 +11,12 @@
 //
 //	out, err := slorules.Generate(slos, slorules.Options{})
 //
-// What an SLO measures (alerting.SLI), its default and shortest period,
-// the burn-rate windows and alert rows, and the alert names are those of
-// package alerting, which evaluates the same SLOs in process; the latency
-// buckets are telemetry.DefaultLatencyBuckets. The package imports the
-// standard library, a YAML encoder, alerting and telemetry.
+// The SLOs are alerting.SLOConfig, as the in-process engine takes them;
+// what they measure, their default and shortest period, the burn-rate
+// windows and alert rows, and the alert names are those of package
+// alerting, and the latency buckets telemetry.DefaultLatencyBuckets. The
+// package imports the standard library, a YAML encoder, alerting and
+// telemetry.
 package slorules
 
 import (
@@ -36,32 +37,6 @@ import (
 // DefaultBreakerOpenFor is how long a breaker must stay open before the
 // BreakerOpen alert fires, when Options.BreakerOpenFor is zero.
 const DefaultBreakerOpenFor = 5 * time.Minute
-
-// SLO is a service-level objective on a pipeline.
-type SLO struct {
-	// Name identifies the SLO (the slo label); required and unique.
-	Name string
-	// Pipeline is the pipeline whose calls the SLO judges; required.
-	Pipeline string
-	// SLI is alerting.SLIAvailability or alerting.SLILatency; required.
-	SLI alerting.SLI
-	// Objective is the target share of good calls, in percent, in (0, 100).
-	Objective float64
-	// Period is the span the error budget covers, at least
-	// alerting.MinSLOPeriod and a whole number of minutes. Zero means
-	// alerting.DefaultSLOPeriod.
-	Period time.Duration
-	// LatencyThreshold is the latency a good call stays within; required
-	// for a latency SLI, where it must be one of the histogram's bucket
-	// bounds, and zero for an availability SLI.
-	LatencyThreshold time.Duration
-	// IgnoreRejected leaves the calls a breaker, bulkhead or retry budget
-	// refused (fusebox_calls_total{outcome="rejected"}) out of the SLI. By
-	// default they are bad for every SLI: for latency they are taken out of
-	// the good calls of the threshold's bucket, which their fast refusal
-	// would otherwise land in.
-	IgnoreRejected bool
-}
 
 // Options tune Generate. The zero value works.
 type Options struct {
@@ -93,10 +68,20 @@ func (e *FieldError) Error() string {
 
 // Generate returns the Prometheus rule file for slos: per SLO a group of
 // SLI recordings, a group of metadata recordings and a group of burn-rate
-// alerts, then a group of breaker alerts. Its output is deterministic. It
-// returns a *FieldError for the first invalid SLO, or an error naming an
-// invalid option; it then returns no rules.
-func Generate(slos []SLO, opts Options) ([]byte, error) {
+// alerts, then a group of breaker alerts. Its output is deterministic.
+//
+// An SLO without an SLI measures availability and one without a period
+// covers alerting.DefaultSLOPeriod, as in the engine; a period must be a
+// whole number of minutes, and a latency threshold one of the bucket
+// bounds of fusebox_call_duration_seconds (Options.LatencyBuckets). Calls
+// refused (outcome rejected) are bad unless RejectedCalls is
+// alerting.RejectedIgnored: for a latency SLI they are taken out of the
+// good calls of the threshold's bucket, which their fast refusal would
+// otherwise land in.
+//
+// It returns a *FieldError for the first invalid SLO, or an error naming
+// an invalid option; it then returns no rules.
+func Generate(slos []alerting.SLOConfig, opts Options) ([]byte, error) {
 	if opts.LatencyBuckets == nil {
 		opts.LatencyBuckets = telemetry.DefaultLatencyBuckets
 	}
@@ -116,6 +101,9 @@ func Generate(slos []SLO, opts Options) ([]byte, error) {
 	for i, s := range slos {
 		if s.Period == 0 {
 			s.Period = alerting.DefaultSLOPeriod
+		}
+		if s.SLI == alerting.SLIUnset {
+			s.SLI = alerting.SLIAvailability
 		}
 		if err := validate(i, s, opts.LatencyBuckets); err != nil {
 			return nil, err
@@ -140,7 +128,7 @@ func Generate(slos []SLO, opts Options) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func validate(i int, s SLO, buckets []float64) error {
+func validate(i int, s alerting.SLOConfig, buckets []float64) error {
 	bad := func(field string, v any, reason string) error {
 		return &FieldError{Index: i, Field: field, Value: v, Reason: reason}
 	}
@@ -197,7 +185,7 @@ type rule struct {
 }
 
 // labels are the labels every series of s carries.
-func labels(s SLO) map[string]string {
+func labels(s alerting.SLOConfig) map[string]string {
 	return map[string]string{
 		"sloth_id":      s.Name,
 		"sloth_service": s.Pipeline,
@@ -219,7 +207,7 @@ func with(m map[string]string, kv ...string) map[string]string {
 }
 
 // selector is the PromQL selector of the series of s recorded by name.
-func selector(s SLO) string {
+func selector(s alerting.SLOConfig) string {
 	return fmt.Sprintf(`{sloth_id=%s, sloth_service=%s, sloth_slo=%s}`, quote(s.Name), quote(s.Pipeline), quote(s.Name))
 }
 
@@ -265,19 +253,19 @@ func leMatcher(seconds float64) string {
 }
 
 // errorRatio is the PromQL error ratio of s over window.
-func errorRatio(s SLO, window string) string {
+func errorRatio(s alerting.SLOConfig, window string) string {
 	p := "pipeline=" + quote(s.Pipeline)
 	rejected := fmt.Sprintf("(sum(rate(fusebox_calls_total{%s, outcome=\"rejected\"}[%s])) or vector(0))", p, window)
 	if s.SLI == alerting.SLILatency {
 		// A refusal is fast: its duration lands in the threshold's bucket.
-		if s.IgnoreRejected {
+		if s.RejectedCalls == alerting.RejectedIgnored {
 			return fmt.Sprintf("1 - (\n  (sum(rate(fusebox_call_duration_seconds_bucket{%s, %s}[%s])) - %s)\n  /\n  (sum(rate(fusebox_call_duration_seconds_count{%s}[%s])) - %s)\n)",
 				p, leMatcher(s.LatencyThreshold.Seconds()), window, rejected, p, window, rejected)
 		}
 		return fmt.Sprintf("1 - (\n  (sum(rate(fusebox_call_duration_seconds_bucket{%s, %s}[%s])) - %s)\n  /\n  sum(rate(fusebox_call_duration_seconds_count{%s}[%s]))\n)",
 			p, leMatcher(s.LatencyThreshold.Seconds()), window, rejected, p, window)
 	}
-	if s.IgnoreRejected {
+	if s.RejectedCalls == alerting.RejectedIgnored {
 		return fmt.Sprintf("1 - (\n  sum(rate(fusebox_calls_total{%s, outcome=\"success\"}[%s]))\n  /\n  (sum(rate(fusebox_calls_total{%s}[%s])) - %s)\n)",
 			p, window, p, window, rejected)
 	}
@@ -285,7 +273,7 @@ func errorRatio(s SLO, window string) string {
 		p, window, p, window)
 }
 
-func sliGroup(s SLO) group {
+func sliGroup(s alerting.SLOConfig) group {
 	g := group{Name: "fusebox-slo-sli-recordings-" + s.Name}
 	windows := alerting.BurnWindows()
 	for _, w := range windows {
@@ -309,7 +297,7 @@ func sliGroup(s SLO) group {
 	return g
 }
 
-func metaGroup(s SLO) group {
+func metaGroup(s alerting.SLOConfig) group {
 	sel := selector(s)
 	objective := s.Objective / 100
 	budget := 1 - objective
@@ -329,7 +317,7 @@ func metaGroup(s SLO) group {
 	}}
 }
 
-func alertGroup(s SLO) group {
+func alertGroup(s alerting.SLOConfig) group {
 	sel := selector(s)
 	g := group{Name: "fusebox-slo-alerts-" + s.Name}
 	budget := Number(1 - s.Objective/100)

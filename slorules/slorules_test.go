@@ -1,6 +1,7 @@
 package slorules_test
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 	"strings"
@@ -13,8 +14,8 @@ import (
 	"github.com/fusebox-dev/fusebox/slorules"
 )
 
-func validSLOs() []slorules.SLO {
-	return []slorules.SLO{
+func validSLOs() []alerting.SLOConfig {
+	return []alerting.SLOConfig{
 		{Name: "checkout-availability", Pipeline: "checkout", SLI: alerting.SLIAvailability, Objective: 99.9, Period: time.Hour},
 		{Name: "search-latency", Pipeline: "search", SLI: alerting.SLILatency, Objective: 99, LatencyThreshold: 250 * time.Millisecond},
 	}
@@ -114,7 +115,7 @@ func TestGenerateWritesTheEnginesBurnRateRows(t *testing.T) {
 }
 
 func TestGenerateMatchesTheLatencyBucketInBothExpositionFormats(t *testing.T) {
-	slos := []slorules.SLO{{Name: "a", Pipeline: "p", SLI: alerting.SLILatency, Objective: 99, LatencyThreshold: time.Second}}
+	slos := []alerting.SLOConfig{{Name: "a", Pipeline: "p", SLI: alerting.SLILatency, Objective: 99, LatencyThreshold: time.Second}}
 	out, err := slorules.Generate(slos, slorules.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -147,27 +148,27 @@ func TestGenerateIsDeterministic(t *testing.T) {
 func TestGenerateRejectsBadInput(t *testing.T) {
 	tests := []struct {
 		name      string
-		change    func(s *slorules.SLO)
+		change    func(s *alerting.SLOConfig)
 		opts      slorules.Options
 		wantField string
 		wantText  string
 	}{
-		{name: "an empty name", change: func(s *slorules.SLO) { s.Name = " " }, wantField: "name"},
-		{name: "an empty pipeline", change: func(s *slorules.SLO) { s.Pipeline = "" }, wantField: "pipeline"},
-		{name: "a missing SLI", change: func(s *slorules.SLO) { s.SLI = alerting.SLIUnset }, wantField: "sli", wantText: `""`},
-		{name: "an objective of 100", change: func(s *slorules.SLO) { s.Objective = 100 }, wantField: "objective", wantText: "100"},
-		{name: "an objective of zero", change: func(s *slorules.SLO) { s.Objective = 0 }, wantField: "objective"},
-		{name: "a period under an hour", change: func(s *slorules.SLO) { s.Period = 59 * time.Minute }, wantField: "period", wantText: "59m0s"},
-		{name: "a period of fractional minutes", change: func(s *slorules.SLO) { s.Period = time.Hour + time.Second }, wantField: "period"},
-		{name: "an availability SLI with a threshold", change: func(s *slorules.SLO) { s.LatencyThreshold = time.Second }, wantField: "latency_threshold"},
-		{name: "a latency SLI without a threshold", change: func(s *slorules.SLO) { s.SLI = alerting.SLILatency }, wantField: "latency_threshold"},
-		{name: "a latency threshold between buckets", change: func(s *slorules.SLO) {
+		{name: "an empty name", change: func(s *alerting.SLOConfig) { s.Name = " " }, wantField: "name"},
+		{name: "an empty pipeline", change: func(s *alerting.SLOConfig) { s.Pipeline = "" }, wantField: "pipeline"},
+		{name: "an SLI out of range", change: func(s *alerting.SLOConfig) { s.SLI = 9 }, wantField: "sli", wantText: "SLI(9)"},
+		{name: "an objective of 100", change: func(s *alerting.SLOConfig) { s.Objective = 100 }, wantField: "objective", wantText: "100"},
+		{name: "an objective of zero", change: func(s *alerting.SLOConfig) { s.Objective = 0 }, wantField: "objective"},
+		{name: "a period under an hour", change: func(s *alerting.SLOConfig) { s.Period = 59 * time.Minute }, wantField: "period", wantText: "59m0s"},
+		{name: "a period of fractional minutes", change: func(s *alerting.SLOConfig) { s.Period = time.Hour + time.Second }, wantField: "period"},
+		{name: "an availability SLI with a threshold", change: func(s *alerting.SLOConfig) { s.LatencyThreshold = time.Second }, wantField: "latency_threshold"},
+		{name: "a latency SLI without a threshold", change: func(s *alerting.SLOConfig) { s.SLI = alerting.SLILatency }, wantField: "latency_threshold"},
+		{name: "a latency threshold between buckets", change: func(s *alerting.SLOConfig) {
 			s.SLI, s.LatencyThreshold = alerting.SLILatency, 300*time.Millisecond
 		}, wantField: "latency_threshold", wantText: "300ms"},
-		{name: "a threshold outside custom buckets", change: func(s *slorules.SLO) {
+		{name: "a threshold outside custom buckets", change: func(s *alerting.SLOConfig) {
 			s.SLI, s.LatencyThreshold = alerting.SLILatency, 500*time.Millisecond
 		}, opts: slorules.Options{LatencyBuckets: []float64{0.1, 0.25, 1}}, wantField: "latency_threshold"},
-		{name: "a duplicate name", change: func(s *slorules.SLO) { s.Name = "search-latency" }, wantField: "name", wantText: "used by slos[1]"},
+		{name: "a duplicate name", change: func(s *alerting.SLOConfig) { s.Name = "search-latency" }, wantField: "name", wantText: "used by slos[1]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -225,11 +226,24 @@ func TestDurationUsesTheLargestWholeUnit(t *testing.T) {
 }
 
 func ExampleGenerate() {
-	out, err := slorules.Generate([]slorules.SLO{{
+	out, err := slorules.Generate([]alerting.SLOConfig{{
 		Name: "checkout-availability", Pipeline: "checkout", SLI: alerting.SLIAvailability, Objective: 99.9,
 	}}, slorules.Options{})
 	if err != nil {
 		panic(err)
 	}
 	_ = out // write it to a file Prometheus loads with rule_files
+}
+
+func TestAnSLOWithoutAnSLIMeasuresAvailability(t *testing.T) {
+	slo := validSLOs()[0]
+	want, err := slorules.Generate([]alerting.SLOConfig{slo}, slorules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slo.SLI = alerting.SLIUnset
+	got, err := slorules.Generate([]alerting.SLOConfig{slo}, slorules.Options{})
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("without an SLI: %v, rules differ from those of availability: %s", err, got)
+	}
 }

@@ -42,19 +42,7 @@ func rulesCommand(args []string, stdout, stderr io.Writer) int {
 
 // generateRules turns SLOs into a Prometheus rule file.
 func generateRules(slos []alerting.SLOConfig) ([]byte, error) {
-	in := make([]slorules.SLO, len(slos))
-	for i, s := range slos {
-		sli := s.SLI
-		if sli == alerting.SLIUnset {
-			sli = alerting.SLIAvailability
-		}
-		in[i] = slorules.SLO{
-			Name: s.Name, Pipeline: s.Pipeline, SLI: sli, Objective: s.Objective,
-			Period: s.Period, LatencyThreshold: s.LatencyThreshold,
-			IgnoreRejected: s.RejectedCalls == alerting.RejectedIgnored,
-		}
-	}
-	out, err := slorules.Generate(in, slorules.Options{})
+	out, err := slorules.Generate(slos, slorules.Options{})
 	var fe *slorules.FieldError
 	if errors.As(err, &fe) {
 		return nil, configErrors{{path: fmt.Sprintf("slos[%d].%s", fe.Index, fe.Field), msg: fmt.Sprintf("%v: %s", fe.Value, fe.Reason)}}
