@@ -38,9 +38,9 @@ type HandlerOpts struct {
 }
 
 // Handler serves GET /metrics (see NewHandler) as
-// promhttp.HandlerForTransactional does with the same options: the same content negotiation (expfmt's), headers, body
-// (gzipped when the client prefers it, though at a faster level), error
-// counter, and HTTP 500 with the error's text when gathering fails; as
+// promhttp.HandlerForTransactional does with the same options: the same
+// content negotiation (expfmt's), headers, body (gzipped when the client
+// prefers it, though at a faster level), error counter, and HTTP 500 with the error's text when gathering fails; as
 // promhttp, it keeps only the families named by name[] query parameters,
 // if any, and stops at a family expfmt fails to encode. It writes the
 // text format and OpenMetrics itself, byte for byte expfmt's output in
