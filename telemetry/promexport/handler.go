@@ -40,11 +40,12 @@ type HandlerOpts struct {
 // Handler serves GET /metrics (see NewHandler) as
 // promhttp.HandlerForTransactional does with the same options: the same
 // content negotiation (expfmt's), headers, body (gzipped when the client
-// prefers it, though at a faster level), error counter, and HTTP 500 with the error's text when gathering fails; as
-// promhttp, it keeps only the families named by name[] query parameters,
-// if any, and stops at a family expfmt fails to encode. It writes the
-// text format and OpenMetrics itself, byte for byte expfmt's output in
-// about a third of the time, and protobuf with expfmt.
+// prefers it, though at a faster level), error counter, and HTTP 500 with
+// the error's text when gathering fails; as promhttp, it keeps only the
+// families named by name[] query parameters, if any, and stops at a
+// family expfmt fails to encode. It writes the text format and
+// OpenMetrics itself, byte for byte expfmt's output in about a third of
+// the time, and protobuf with expfmt.
 //
 // Unlike promhttp, it has no in-flight limit, timeout, zstd or
 // ContinueOnError handling.
