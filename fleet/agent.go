@@ -81,10 +81,9 @@ type Agent struct {
 	stop      context.CancelFunc
 	done      chan struct{}
 
-	mu      sync.Mutex
-	applied map[string]Override     // by pipeline: the breaker override in force
-	killed  map[killKey]killApplied // the fleet kill switches in force
-	bad     map[uint64]struct{}     // revisions of unreadable entries; run's only
+	mu   sync.Mutex
+	held map[targetKey]held  // the fleet overrides in force
+	bad  map[uint64]struct{} // revisions of unreadable entries; run's only
 
 	published, publishErrors, appliedN, invalid, syncs atomic.Uint64
 }
@@ -125,7 +124,7 @@ func Join(ctx context.Context, cfg Config, reg *resilience.Registry, agg *teleme
 	a := &Agent{
 		cfg: cfg, reg: reg, agg: agg, log: cfg.Logger,
 		ready: make(chan struct{}), resync: make(chan struct{}, 1), done: make(chan struct{}),
-		applied: make(map[string]Override), killed: make(map[killKey]killApplied), bad: make(map[uint64]struct{}),
+		held: make(map[targetKey]held), bad: make(map[uint64]struct{}),
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -195,13 +194,15 @@ func (a *Agent) Stats() AgentStats {
 }
 
 // Overrides returns the fleet breaker overrides in force on this instance,
-// by pipeline name (KillSwitch tells of the kill switches).
+// by pipeline name (Holds tells of the kill switches too).
 func (a *Agent) Overrides() map[string]Override {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := make(map[string]Override, len(a.applied))
-	for k, v := range a.applied {
-		out[k] = v
+	out := make(map[string]Override)
+	for k, v := range a.held {
+		if k.policy == "" {
+			out[k.pipeline] = v.o
+		}
 	}
 	return out
 }
@@ -335,73 +336,36 @@ func (a *Agent) record(entries map[string]Override, e jetstream.KeyValueEntry) {
 	entries[e.Key()] = o
 }
 
-// apply brings every breaker and kill switch in line with entries: the
-// instance's own override, else the service's, else none (an override the
-// agent applied and that is gone is released).
+// apply brings every breaker and kind of policy in line with entries: the
+// instance's own fleet override, else the service's, over the instance's
+// own decision while it lasts (see layer).
 func (a *Agent) apply(ctx context.Context, entries map[string]Override) {
 	now := a.cfg.Clock.Now()
-	want := make(map[string]Override)
-	kills := make(map[killKey]Override)
+	want := make(map[targetKey]Override)
 	for _, o := range entries {
 		if !o.Active(now) {
 			continue
 		}
-		if o.KillSwitch() {
-			k := killKey{o.Pipeline, o.Policy}
-			if cur, ok := kills[k]; !ok || cur.Instance == "" {
-				kills[k] = o // the instance's own wins
-			}
-			continue
+		k := targetKey{o.Pipeline, o.Policy}
+		if cur, ok := want[k]; !ok || cur.Instance == "" {
+			want[k] = o // the instance's own wins
 		}
-		if cur, ok := want[o.Pipeline]; ok && cur.Instance != "" {
-			continue // the instance's own wins
-		}
-		want[o.Pipeline] = o
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	pipelines := a.reg.List()
 	for _, p := range pipelines {
-		a.applyKills(ctx, p, kills, now)
-		b := p.Breaker()
-		if b == nil {
-			continue
-		}
-		name := p.Name()
-		o, has := want[name]
-		cur, had := a.applied[name]
-		switch {
-		case has && (!had || cur.Revision != o.Revision):
-			actx := resilience.WithActor(ctx, o.Actor)
-			if err := b.Override(actx, o.State, o.Reason, o.Until); err != nil {
-				a.log.Warn("fleet: override not applied", "pipeline", name, "err", err)
-				continue
-			}
-			a.applied[name] = o
-			a.appliedN.Add(1)
-			a.log.Info("fleet: override applied", "pipeline", name, "state", o.State, "actor", o.Actor, "until", o.Until, "scope", scope(o))
-		case !has && had:
-			delete(a.applied, name)
-			if !cur.Active(now) {
-				continue // the breaker ended it at its time by itself
-			}
-			if err := b.Auto(resilience.WithActor(ctx, "fleet"), "fleet override released"); err != nil {
-				a.log.Warn("fleet: override not released", "pipeline", name, "err", err)
-				continue
-			}
-			a.appliedN.Add(1)
-			a.log.Info("fleet: override released", "pipeline", name)
-		}
+		a.applyPipeline(ctx, p, want, now)
 	}
-	// Forget the kill switches of pipelines that left the registry.
-	if len(a.killed) > 0 {
+	// Forget the overrides of pipelines that left the registry.
+	if len(a.held) > 0 {
 		names := make(map[string]bool, len(pipelines))
 		for _, p := range pipelines {
 			names[p.Name()] = true
 		}
-		for k := range a.killed {
+		for k := range a.held {
 			if !names[k.pipeline] {
-				delete(a.killed, k)
+				delete(a.held, k)
 			}
 		}
 	}
@@ -424,7 +388,7 @@ func (a *Agent) hasBreaker(pipeline string) bool {
 func (a *Agent) override(pipeline string) uint64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.applied[pipeline].Revision
+	return a.held[targetKey{pipeline, ""}].o.Revision
 }
 
 // publish sends one snapshot.

@@ -68,20 +68,20 @@ func benchmarkAgentPublish(b *testing.B, kills bool) {
 		}
 		pipes = append(pipes, p)
 	}
-	a := &Agent{cfg: Config{Service: "shop", Instance: "shop-1", Clock: resilience.SystemClock()}, reg: reg, agg: agg, nc: nc, applied: map[string]Override{}, killed: map[killKey]killApplied{}}
+	a := &Agent{cfg: Config{Service: "shop", Instance: "shop-1", Clock: resilience.SystemClock()}, reg: reg, agg: agg, nc: nc, held: map[targetKey]held{}}
 	if kills {
-		want := map[killKey]Override{}
+		want := map[targetKey]Override{}
 		for i, p := range pipes {
 			if i%2 == 0 {
-				want[killKey{p.Name(), "retry"}] = Override{Service: "shop", Pipeline: p.Name(), Policy: "retry", Reason: "bench", Actor: "bench", Revision: uint64(i + 1)}
+				want[targetKey{p.Name(), "retry"}] = Override{Service: "shop", Pipeline: p.Name(), Policy: "retry", Reason: "bench", Actor: "bench", Revision: uint64(i + 1)}
 			}
 		}
 		a.log = slog.New(slog.DiscardHandler)
 		for _, p := range pipes {
-			a.applyKills(context.Background(), p, want, time.Now())
+			a.applyPipeline(context.Background(), p, want, time.Now())
 		}
-		if len(a.killed) != 10 {
-			b.Fatalf("%d kill switches applied, want 10", len(a.killed))
+		if len(a.held) != 10 {
+			b.Fatalf("%d kill switches applied, want 10", len(a.held))
 		}
 	}
 	s := newSnapshotter(a)

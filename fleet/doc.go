@@ -24,6 +24,11 @@
 //	                                      kill switches: <service>.<pipeline>.policy=<policy>
 //	                                      and <service>.<pipeline>.policy=<policy>.<instance>
 //
+// Service, instance and pipeline names: service and instance names are 1
+// to 64 letters, digits, '-' or '_' (they are subject tokens and KV key
+// parts). Pipeline names may also hold '.' and ':', written as "=2E" and
+// "=3A" in KV keys.
+//
 // # Kill switches
 //
 // A fleet kill switch (an Override with Policy set) turns a kind of policy
@@ -40,20 +45,6 @@
 // and ignore them: upgrade the agents before switching policies off from
 // the hub.
 //
-// Where an instance's own switch (its dashboard's or API's) and a fleet
-// one meet, the fleet's wins while it lasts, as a fleet breaker override
-// does: the agent puts the fleet's switch in the pipeline (again, should
-// anything replace it), and the app refuses to change that policy
-// locally, naming the fleet's switch. When the fleet's ends (released or
-// run out) the agent, at its next pass (within a second), puts back the
-// instance's own switch it displaced, if that has not run out meanwhile,
-// else switches the policy on; until that pass the app still refuses
-// local changes, so none is undone by it (a property test,
-// TestAKillSwitchRunsAsTheLayersSayAfterEveryPass, checks the layers). An
-// instance's own switch outlives a restart in its store; a fleet one in the
-// bucket (KV is durable), so a restarted instance gets both back, the
-// fleet's on top.
-//
 // Snapshots (format version 3) carry per pipeline the kinds of policy it
 // has, those off and those the fleet switched off (PolicySet), so the hub
 // shows what each instance runs, not what it was asked to, and rejections
@@ -61,8 +52,22 @@
 // versions 1 and 2 too (as pipelines without such policies, and without
 // concurrency_limit rejections).
 //
-// Service, instance and pipeline names: service and instance names are 1
-// to 64 letters, digits, '-' or '_' (they are subject tokens and KV key
-// parts). Pipeline names may also hold '.' and ':', written as "=2E" and
-// "=3A" in KV keys.
+// # The fleet's over the instance's own
+//
+// Breaker overrides and kill switches layer alike, on one code path (the
+// agent's layer): where an instance's own decision (its dashboard's or
+// API's breaker override, or kill switch) and a fleet one on the same
+// breaker or policy meet, the fleet's wins while it lasts. The agent puts
+// the fleet's in force (again, should anything replace it), and the app
+// refuses to change that breaker or policy locally (409, naming the
+// fleet's; its pipeline page says so, with no form: Agent.Holds tells
+// what the fleet holds). When the fleet's ends (released or run out) the
+// agent, at its next pass (within a second), puts back the instance's own
+// decision it displaced, if that has not run out meanwhile, else lets the
+// breaker decide again or switches the policy on; until that pass the app
+// still refuses local changes, so none is undone by it (a property test,
+// TestFleetOverridesRunAsTheLayersSayAfterEveryPass, checks the layers of
+// a breaker and of a policy). An instance's own decision outlives a
+// restart in its store; a fleet one in the bucket (KV is durable), so a
+// restarted instance gets both back, the fleet's on top.
 package fleet

@@ -125,7 +125,7 @@ func TestAFleetKillSwitchReachesEveryInstanceAndTheInstanceOneWinsThere(t *testi
 	if k, _ := a.off(t, "payments", "retry"); k.Reason != "retry storm" {
 		t.Errorf("a's retry is off for %q, want the service's reason", k.Reason)
 	}
-	if ks, ok := b.agent.KillSwitch("payments", "retry"); !ok || ks.Instance != "b" {
+	if ks, ok := b.agent.Holds("payments", "retry"); !ok || ks.Instance != "b" {
 		t.Errorf("b applies %+v, want its own switch", ks)
 	}
 	if err := hub.Release(context.Background(), killSwitch("shop", "payments", "retry", "b", "done")); err != nil {

@@ -59,7 +59,8 @@ func (a *app) joinFleet(ctx context.Context) error {
 		return err
 	}
 	a.agent = agent
-	a.kills.fleet = agent
+	a.kills.fleetHold = fleetHold{agent}
+	a.overrides.fleetHold = fleetHold{agent}
 	a.log.Info("joined the fleet", "nats", o.Join, "service", agent.Service(), "instance", agent.Instance())
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fusebox-dev/fusebox/fleet"
 	"github.com/fusebox-dev/fusebox/resilience"
 	"github.com/fusebox-dev/fusebox/store"
 	"github.com/fusebox-dev/fusebox/ui"
@@ -20,17 +19,11 @@ type killSwitches struct {
 	store *store.Store
 	clock resilience.Clock
 	log   *slog.Logger
-	// fleet, when the app has joined a fleet, tells of the fleet's kill
-	// switches in force here, which win over the app's own; nil alone.
-	fleet fleetSwitches
+	// fleetHold, when the app has joined a fleet, tells of the fleet's
+	// kill switches in force here, which win over the app's own.
+	fleetHold
 	// mu keeps the store and the pipelines in the same order of decisions.
 	mu sync.Mutex
-}
-
-// fleetSwitches tells of the fleet kill switches in force on this
-// instance (*fleet.Agent).
-type fleetSwitches interface {
-	KillSwitch(pipeline, policy string) (fleet.Override, bool)
 }
 
 // Switch applies req: it switches the policy in the pipeline, then stores
@@ -41,11 +34,8 @@ func (k *killSwitches) Switch(ctx context.Context, req ui.KillSwitchRequest) err
 	if err != nil {
 		return err
 	}
-	if k.fleet != nil {
-		if o, held := k.fleet.KillSwitch(req.Pipeline, req.Policy); held {
-			return ui.Errorf(ui.ECONFLICT, "%s of %q is switched off by the fleet (%s, by %s: %s%s), which wins while it lasts: switch it on from the hub",
-				req.Policy, req.Pipeline, fleetScope(o.Instance), o.Actor, o.Reason, fleetUntil(o))
-		}
+	if err := k.refuse(req.Pipeline, req.Policy); err != nil {
+		return err
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -91,33 +81,6 @@ func (k *killSwitches) Switch(ctx context.Context, req ui.KillSwitchRequest) err
 		return err
 	}
 	return nil
-}
-
-// FleetHeld implements ui.FleetHeld: the local page shows a policy the
-// fleet holds off as the fleet's, without a form.
-func (k *killSwitches) FleetHeld(pipeline, policy string) (string, bool) {
-	if k.fleet == nil {
-		return "", false
-	}
-	o, held := k.fleet.KillSwitch(pipeline, policy)
-	if !held {
-		return "", false
-	}
-	return "the fleet (" + fleetScope(o.Instance) + ")", true
-}
-
-func fleetScope(instance string) string {
-	if instance == "" {
-		return "whole service"
-	}
-	return "instance " + instance
-}
-
-func fleetUntil(o fleet.Override) string {
-	if o.Until.IsZero() {
-		return ", until switched on"
-	}
-	return ", until " + o.Until.UTC().Format(time.RFC3339)
 }
 
 // revert puts a policy back as prev had it (nil: on) after the store

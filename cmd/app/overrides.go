@@ -25,6 +25,9 @@ type overrides struct {
 	store *store.Store
 	clock resilience.Clock
 	log   *slog.Logger
+	// fleetHold, when the app has joined a fleet, tells of the fleet's
+	// breaker overrides in force here, which win over the app's own.
+	fleetHold
 	// mu keeps the store and the breakers in the same order of decisions.
 	mu sync.Mutex
 }
@@ -78,6 +81,9 @@ func (o *overrides) set(ctx context.Context, pipeline, state, reason, actor stri
 	b := p.Breaker()
 	if b == nil {
 		return fmt.Errorf("%w: %q", resilience.ErrNoBreaker, pipeline)
+	}
+	if err := o.refuse(pipeline, ""); err != nil {
+		return err
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
