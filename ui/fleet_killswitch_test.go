@@ -377,3 +377,37 @@ func TestAPolicyTheFleetHoldsOffHasNoLocalForm(t *testing.T) {
 		t.Error("want no form for the retry the fleet holds, and the timeout's form")
 	}
 }
+
+// heldControls is fakeControls on an instance where a fleet override
+// holds the breaker of payments.
+type heldControls struct{ *fakeControls }
+
+func (heldControls) FleetHeld(pipeline, policy string) (string, bool) {
+	return "the fleet (instance a)", pipeline == "payments" && policy == ""
+}
+
+// On an instance of a fleet, a breaker a fleet override holds says so on
+// the pipeline's page, with the override's actor, reason and end, and has
+// no form: it is changed from the hub.
+func TestABreakerTheFleetHoldsHasNoLocalForm(t *testing.T) {
+	ev := newEnv(t, func(c *Config) { c.Controls = heldControls{c.Controls.(*fakeControls)} })
+	br, err := resilience.NewBreaker(resilience.BreakerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.addPipeline("orders", br)
+	if err := ev.reg.Override(resilience.WithActor(t.Context(), "bo"), "payments", resilience.StateForcedOpen, "payments down", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	doc := ev.page("/pipelines/payments", ev.login("ana"))
+	want := "The breaker is forced open by the fleet (instance a), bo: payments down, until " + t0.Add(time.Hour).Local().Format(time.TimeOnly) + ". The fleet's override wins while it lasts: change it from the hub."
+	if got := text(doc.Find(testid("control-fleet-held"))); got != want {
+		t.Errorf("the breaker's control says %q, want %q", got, want)
+	}
+	if doc.Find(testid("override-form")).Length() != 0 {
+		t.Error("the pipeline page has a breaker form for a breaker the fleet holds")
+	}
+	if doc := ev.page("/pipelines/orders", ev.login("ana")); doc.Find(testid("override-form")).Length() != 1 || doc.Find(testid("control-fleet-held")).Length() != 0 {
+		t.Error("want the breaker form on a pipeline the fleet does not hold")
+	}
+}

@@ -41,10 +41,12 @@ type KillSwitches interface {
 	Switch(ctx context.Context, req KillSwitchRequest) error
 }
 
-// FleetHeld may be implemented by a KillSwitches of an app joined to a
-// fleet: it says whether a fleet kill switch holds the pipeline's policy
-// off on this instance, and whose ("the fleet (whole service)"). Such a
-// policy's page shows that, and no form: the instance cannot change it.
+// FleetHeld may be implemented by the KillSwitches and the Controls of an
+// app joined to a fleet: it says whether a fleet kill switch holds the
+// pipeline's policy off on this instance (policy "" asks of a fleet
+// override of its breaker), and whose ("the fleet (whole service)"). The
+// pipeline's page shows that, and no form for it: the instance cannot
+// change it.
 type FleetHeld interface {
 	FleetHeld(pipeline, policy string) (by string, held bool)
 }

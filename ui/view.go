@@ -376,6 +376,17 @@ func (s *Server) detailView(ps *telemetry.PipelineSnapshot, bi breakerInfo, logg
 	if ov := bi.metrics.Override; ov != nil && ov.State == ps.Breaker.State && !ov.Until.IsZero() {
 		d.Control.Keep = "until " + s.clockTime(ov.Until) + ", as now"
 	}
+	if fh, ok := s.cfg.Controls.(FleetHeld); ok && bi.hasBreaker {
+		if by, held := fh.FleetHeld(ps.Name, ""); held {
+			d.Control.FleetHeld = "by " + by
+			if ov := bi.metrics.Override; ov != nil {
+				d.Control.FleetHeld = strings.ReplaceAll(ov.State.String(), "_", " ") + " " + d.Control.FleetHeld + ", " + ov.Actor + ": " + ov.Reason
+				if !ov.Until.IsZero() {
+					d.Control.FleetHeld += ", until " + s.clockTime(ov.Until)
+				}
+			}
+		}
+	}
 	if bi.pipeline != nil {
 		d.Policy = bi.pipeline.String()
 		for _, p := range bi.pipeline.Policies() {

@@ -75,6 +75,11 @@ func (c uiControls) Override(ctx context.Context, req ui.OverrideRequest) error 
 	return err
 }
 
+// FleetHeld implements ui.FleetHeld for the breaker (policy "").
+func (c uiControls) FleetHeld(pipeline, policy string) (string, bool) {
+	return c.o.FleetHeld(pipeline, policy)
+}
+
 // uiAudit lists the store's audit log.
 type uiAudit struct{ s *store.Store }
 

@@ -164,6 +164,11 @@ type Control struct {
 	// end of the override in force ("until 12:30:00, as now"), selected by
 	// default so that the form changes nothing it does not show.
 	Keep string
+	// FleetHeld, when not "", says that a fleet override holds the breaker
+	// on this instance ("forced open by the fleet (whole service), bo:
+	// deploy, until 12:30:00"): there is no form, as the instance cannot
+	// change it.
+	FleetHeld string
 }
 
 // Downstream is the fault-knob form of a simulated downstream.
