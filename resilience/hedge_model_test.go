@@ -84,7 +84,10 @@ func TestHedgeModel(t *testing.T) {
 			t.Fatal(err)
 		}
 		calls := rapid.IntRange(1, 3).Draw(t, "calls")
-		var started, won, canceled uint64
+		// An attempt that failed may still be counted as cancelled when
+		// another wins before its end reached the hedge (it returned, but
+		// the hedge had not seen it yet): canceled is exact up to them.
+		var started, won, canceled, mayCancel uint64
 		for call := range calls {
 			f := newOutcomeFn()
 			type result struct {
@@ -142,6 +145,7 @@ func TestHedgeModel(t *testing.T) {
 					}
 				}
 				canceled += uint64(len(running) - 1)
+				mayCancel += uint64(len(failed))
 				if winner > 1 {
 					won++
 				}
@@ -166,8 +170,8 @@ func TestHedgeModel(t *testing.T) {
 				t.Fatalf("%d invocations, want %d", invocations, hedges+1)
 			}
 		}
-		if got, want := h.Counts(), (resilience.HedgeCounts{Started: started, Won: won, Canceled: canceled}); got != want {
-			t.Fatalf("counts %+v, want %+v", got, want)
+		if got := h.Counts(); got.Started != started || got.Won != won || got.Canceled < canceled || got.Canceled > canceled+mayCancel {
+			t.Fatalf("counts %+v, want %d started, %d won and %d to %d cancelled", got, started, won, canceled, canceled+mayCancel)
 		}
 		var events resilience.HedgeCounts
 		for _, e := range log.of(resilience.KindHedge) {
