@@ -16,9 +16,7 @@ type retirement struct {
 // InFlight returns the number of calls running through the pipeline: those
 // whose Run, Do, DoFallback or StaleCache.Do has not returned, and those
 // its breaker let through with Allow whose done was not called. It is a
-// snapshot, exact when no call begins or returns meanwhile. A pipeline
-// that does not count its calls (no observer takes events, and
-// Config.TrackInFlight is false) reports 0.
+// snapshot, exact when no call begins or returns meanwhile.
 func (p *Pipeline) InFlight() int {
 	// The returns first, then the beginnings: a call that returns between
 	// the two reads is counted as still running, never the other way.
@@ -35,8 +33,7 @@ func (p *Pipeline) InFlight() int {
 // Retire marks the pipeline as taken out of service, as a registry does not
 // know it any more (Registry.Remove), and returns a channel that is closed
 // once no call is in flight through it: at once when none is, else when the
-// last call in flight returns (at once for a pipeline that does not count
-// its calls: see InFlight). Calls still running finish on the
+// last call in flight returns. Calls still running finish on the
 // pipeline's policies; a caller that kept the pipeline may still run calls
 // through it, and they work as before, but the channel stays closed.
 // Retiring a pipeline twice returns the same channel. It is safe for
@@ -59,9 +56,6 @@ func (p *Pipeline) Retired() bool { return p.retired.Load() != nil }
 // returned counts the return of call c, and closes the retired pipeline's
 // channel when it was the last call in flight.
 func (p *Pipeline) returned(c *call) {
-	if !p.counted {
-		return
-	}
 	p.returns[callid.Stripe(c.id)].n.Add(1)
 	// Either this load sees Retire's store, or Retire's count sees this
 	// return: the channel closes whichever comes second.

@@ -91,7 +91,7 @@ func TestARetiredPipelineDrainsWhenItsLastCallInFlightReturns(t *testing.T) {
 }
 
 func TestACallThatPanicsStillCountsAsReturned(t *testing.T) {
-	p, err := resilience.New("orders", resilience.Config{TrackInFlight: true})
+	p, err := resilience.New("orders", resilience.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestACallThatPanicsStillCountsAsReturned(t *testing.T) {
 // is closed, whatever the interleaving.
 func TestRetireRacingCallsAlwaysDrains(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
-		p, err := resilience.New("orders", resilience.Config{TrackInFlight: true})
+		p, err := resilience.New("orders", resilience.Config{})
 		if err != nil {
 			rt.Fatal(err)
 		}
@@ -146,7 +146,7 @@ func TestCallsThroughAllowAndDoFallbackCountAsInFlightUntilTheyReturn(t *testing
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := resilience.New("orders", resilience.Config{Policies: []resilience.Policy{b}, TrackInFlight: true})
+	p, err := resilience.New("orders", resilience.Config{Policies: []resilience.Policy{b}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestCallsThroughAllowAndDoFallbackCountAsInFlightUntilTheyReturn(t *testing
 		t.Errorf("InFlight = %d, drained %v after done; want 0, true", n, drained(ch))
 	}
 
-	q, err := resilience.New("billing", resilience.Config{TrackInFlight: true})
+	q, err := resilience.New("billing", resilience.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,19 +181,17 @@ func TestCallsThroughAllowAndDoFallbackCountAsInFlightUntilTheyReturn(t *testing
 	}
 }
 
-func TestAPipelineWithoutObserversCountsItsCallsOnlyWhenAskedTo(t *testing.T) {
-	for _, track := range []bool{false, true} {
-		p, err := resilience.New("orders", resilience.Config{TrackInFlight: track})
-		if err != nil {
-			t.Fatal(err)
-		}
-		inside := -1
-		_ = resilience.Run(context.Background(), p, func(context.Context) error {
-			inside = p.InFlight()
-			return nil
-		})
-		if want := map[bool]int{false: 0, true: 1}[track]; inside != want {
-			t.Errorf("TrackInFlight %v: InFlight = %d during a call, want %d", track, inside, want)
-		}
+func TestAPipelineWithoutObserversCountsItsCalls(t *testing.T) {
+	p, err := resilience.New("orders", resilience.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inside := -1
+	_ = resilience.Run(context.Background(), p, func(context.Context) error {
+		inside = p.InFlight()
+		return nil
+	})
+	if inside != 1 || p.InFlight() != 0 {
+		t.Errorf("InFlight = %d during a call, %d after; want 1, 0", inside, p.InFlight())
 	}
 }

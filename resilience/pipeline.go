@@ -27,11 +27,6 @@ type Config struct {
 	Observers []Observer
 	// Clock tells time. Nil means SystemClock().
 	Clock Clock
-	// TrackInFlight counts the calls in flight (InFlight, Retire) even
-	// when no observer takes events. A pipeline with such an observer
-	// numbers its calls for it and counts them anyway; one without skips
-	// the counting (two atomic additions a call) unless this is set.
-	TrackInFlight bool
 }
 
 // Pipeline runs functions through its policies and reports what happens to
@@ -70,10 +65,8 @@ type Pipeline struct {
 	// an observer, a time-based breaker window, a slow-call threshold or a
 	// retry window.
 	timing bool
-	// counted is set when the calls are numbered and counted, for
-	// observers or InFlight; retired is set by Retire (drain.go). Both
-	// are read on every call: they stay off the stripes' lines.
-	counted bool
+	// retired is set by Retire (drain.go). It is read on every call: it
+	// stays off the stripes' lines.
 	retired atomic.Pointer[retirement]
 	// ids numbers the calls: a counter per stripe, and a goroutine counts
 	// on the stripe of the P it runs on, so that cores do not take turns
@@ -162,7 +155,6 @@ func New(name string, cfg Config) (*Pipeline, error) {
 	// the clock read. One that takes none (tracing turned off, say) costs
 	// nothing.
 	p.timing = p.watched
-	p.counted = p.watched || cfg.TrackInFlight
 	p.policies = make([]Policy, 0, len(cfg.Policies))
 	for i, pol := range cfg.Policies {
 		p.policies = append(p.policies, pol)
@@ -351,12 +343,10 @@ func (p *Pipeline) runCall(ctx context.Context, c *call, fn func(context.Context
 // if the pipeline times calls.
 func (p *Pipeline) begin(c *call) {
 	c.p, c.attempt = p, 1
-	if p.counted {
-		// Unique and never 0, consecutive on each stripe (see package
-		// internal/callid).
-		s := uint64(procHint()) % callid.Stripes
-		c.id = callid.Make(s, p.ids[s].n.Add(1))
-	}
+	// Unique and never 0, consecutive on each stripe (see package
+	// internal/callid); counted for InFlight.
+	s := uint64(procHint()) % callid.Stripes
+	c.id = callid.Make(s, p.ids[s].n.Add(1))
 	if p.timing {
 		c.start = p.read()
 		c.now = c.start
