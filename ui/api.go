@@ -28,6 +28,9 @@ type pipelineJSON struct {
 	Policies []string     `json:"policies,omitempty"`
 	// Live is the state of the adaptive policies and kill switches now.
 	Live *liveJSON `json:"live,omitempty"`
+	// Draining is set while a pipeline a reload removed still has calls
+	// in flight (reload.go).
+	Draining *drainingJSON `json:"draining,omitempty"`
 	// Detail only.
 	Transitions []transitionJSON `json:"transitions,omitempty"`
 }
@@ -141,7 +144,7 @@ func timeouts[T any](v [telemetry.NumScopes]T) timeoutsJSON[T] {
 
 func (s *Server) pipelineJSON(ps *telemetry.PipelineSnapshot, bi breakerInfo, detail bool) pipelineJSON {
 	b := ps.Breaker
-	out := pipelineJSON{Name: ps.Name, Time: ps.Time.UTC(), Internal: internalPipeline(ps.Name)}
+	out := pipelineJSON{Name: ps.Name, Time: ps.Time.UTC(), Internal: internalPipeline(ps.Name), Draining: s.draining(ps.Name)}
 	if bi.hasBreaker {
 		out.Breaker = &breakerJSON{State: b.State, Since: b.Since.UTC(), Forced: b.State.Forced()}
 		breakerFields(out.Breaker, b, bi)

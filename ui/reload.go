@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -36,6 +37,10 @@ type Reloader interface {
 	// Pending returns the changes of the latest reload that applied
 	// which take effect only at the next restart, one sentence each.
 	Pending() []string
+	// Draining reports whether a reload removed the named pipeline while
+	// calls were in flight through it, and how many still are: it shows
+	// until they have returned.
+	Draining(name string) (inFlight int, ok bool)
 }
 
 // ErrReloadInvalid is wrapped by the errors of a configuration that
@@ -95,4 +100,33 @@ func tileNames(tiles []templates.Tile) []string {
 // data is the sentence the page shows in place of "live".
 func goneEvent(name string) []byte {
 	return []byte("event: gone\ndata: " + strings.NewReplacer("\r", " ", "\n", " ").Replace(name) + " was removed by a configuration reload\n\n")
+}
+
+// drainingJSON is the state of a pipeline a reload removed whose calls in
+// flight have not all returned.
+type drainingJSON struct {
+	InFlight int `json:"in_flight"`
+}
+
+// draining returns the state of the named pipeline if a reload removed it
+// and it still drains, or nil.
+func (s *Server) draining(name string) *drainingJSON {
+	if s.cfg.Reloader == nil {
+		return nil
+	}
+	if n, ok := s.cfg.Reloader.Draining(name); ok {
+		return &drainingJSON{InFlight: n}
+	}
+	return nil
+}
+
+// drainingText is what a tile says of a draining pipeline.
+func drainingText(d *drainingJSON) string {
+	if d == nil {
+		return ""
+	}
+	if d.InFlight == 1 {
+		return "removed by a configuration reload · 1 call in flight"
+	}
+	return fmt.Sprintf("removed by a configuration reload · %d calls in flight", d.InFlight)
 }

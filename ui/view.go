@@ -123,6 +123,7 @@ func (s *Server) tile(ps *telemetry.PipelineSnapshot, bi breakerInfo) templates.
 		Timeouts:      fmtRate(w.TimeoutsPerSecond[0] + w.TimeoutsPerSecond[1]),
 		Fallbacks:     fmtRate(w.FallbacksPerSecond),
 	}
+	t.Draining = drainingText(s.draining(ps.Name))
 	if t.HasCalls {
 		t.EffSuccess = fmtPct(w.EffectiveSuccessRate)
 		t.Amplif = "×" + strconv.FormatFloat(w.Amplification, 'f', 2, 64)

@@ -21,6 +21,7 @@ func (r *reloader) drain(old *resilience.Pipeline, actor string) string {
 		r.a.agg.Forget(name)
 		return "removed; the app is stopping"
 	}
+	r.setDraining(name, old)
 	r.drains.Go(func() {
 		select {
 		case <-drained:
@@ -32,6 +33,7 @@ func (r *reloader) drain(old *resilience.Pipeline, actor string) string {
 		if _, back := r.inForce[name]; back {
 			return // a reload brought it back: the new one shows
 		}
+		r.setDraining(name, nil)
 		r.a.agg.Forget(name)
 		e := store.AuditEntry{At: r.a.opts.Clock.Now(), Actor: actor, Action: "config.pipeline_drained", Pipeline: name,
 			Reason: "its calls in flight returned: it leaves the dashboard, the API and /metrics"}
@@ -57,6 +59,7 @@ func (r *reloader) drain(old *resilience.Pipeline, actor string) string {
 // binds the name afresh so that the new one starts from nothing. r.mu is
 // held.
 func (r *reloader) comeBack(name string, observers []resilience.Observer) []resilience.Observer {
+	r.setDraining(name, nil)
 	r.a.agg.Forget(name)
 	out := append([]resilience.Observer{r.a.agg}, observers[1:]...)
 	return out
@@ -105,4 +108,28 @@ func reloadSummary(rep ui.ReloadReport) string {
 		parts = append(parts, n)
 	}
 	return strings.Join(parts, "; ")
+}
+
+// setDraining records p as the removed pipeline of that name that still
+// shows, or forgets the name when p is nil.
+func (r *reloader) setDraining(name string, p *resilience.Pipeline) {
+	r.drainMu.Lock()
+	defer r.drainMu.Unlock()
+	if p == nil {
+		delete(r.draining, name)
+	} else {
+		r.draining[name] = p
+	}
+}
+
+// Draining reports whether a reload removed the named pipeline and it
+// still shows, waiting for its calls in flight, and how many are.
+func (r *reloader) Draining(name string) (inFlight int, ok bool) {
+	r.drainMu.Lock()
+	p := r.draining[name]
+	r.drainMu.Unlock()
+	if p == nil {
+		return 0, false
+	}
+	return p.InFlight(), true
 }

@@ -155,6 +155,38 @@ func TestARemovedPipelineDrainsThenLeavesEveryViewAtOnce(t *testing.T) {
 		t.Error("billing is still in the registry after the reload removed it")
 	}
 	agree(t, r, "while its call is in flight", "billing", "orders")
+	// The tile and the API say why billing still shows, with the same
+	// count of calls in flight.
+	resp, err := http.Get(r.url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	overviewHTML, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const drainingLine = `<p class="draining" data-testid="draining-billing">removed by a configuration reload · 1 call in flight</p>`
+	if !strings.Contains(string(overviewHTML), drainingLine) || strings.Contains(string(overviewHTML), `data-testid="draining-orders"`) {
+		t.Errorf("the overview while billing drains lacks %s, or marks orders", drainingLine)
+	}
+	var list struct {
+		Pipelines []struct {
+			Name     string
+			Draining *struct {
+				InFlight int `json:"in_flight"`
+			} `json:"draining"`
+		} `json:"pipelines"`
+	}
+	r.do(t, "GET", "/api/v1/pipelines", nil, &list)
+	for _, p := range list.Pipelines {
+		switch {
+		case p.Name == "billing" && (p.Draining == nil || p.Draining.InFlight != 1):
+			t.Errorf("the API's billing while it drains: draining %+v, want 1 call in flight", p.Draining)
+		case p.Name == "orders" && p.Draining != nil:
+			t.Errorf("the API marks orders draining: %+v", p.Draining)
+		}
+	}
 	overview := openSSE(t, r.url+"/events")
 	if d := overview.until(t, "pipelines", func(string) bool { return true }); !strings.Contains(d, "<li>billing</li>") {
 		t.Errorf("the overview's live list while billing drains: %q, want billing in it", d)

@@ -41,10 +41,13 @@ type reloader struct {
 	inForce map[string]pipelineConfig
 	bound   map[string][]resilience.Observer
 	// drains wait for removed pipelines to drain (drain.go); stopped is
-	// set, under mu, once the app stops waiting for them.
-	drains  sync.WaitGroup
-	stop    chan struct{}
-	stopped bool
+	// set, under mu, once the app stops waiting for them. draining holds
+	// the removed pipelines that still show, by name, under drainMu.
+	drains   sync.WaitGroup
+	drainMu  sync.Mutex
+	draining map[string]*resilience.Pipeline
+	stop     chan struct{}
+	stopped  bool
 	// loaded is the hash of the content the latest reload read, or the
 	// app started with (watch.go); watch watches the file, when the
 	// configuration asks for it.
@@ -82,9 +85,10 @@ func newReloader(a *app) *reloader {
 			Name: "fusebox_config_reloads_total",
 			Help: "Configuration reloads by result: success, or failure (the configuration in force stays).",
 		}, []string{"result"}),
-		inForce: map[string]pipelineConfig{},
-		bound:   map[string][]resilience.Observer{},
-		stop:    make(chan struct{}),
+		inForce:  map[string]pipelineConfig{},
+		bound:    map[string][]resilience.Observer{},
+		stop:     make(chan struct{}),
+		draining: map[string]*resilience.Pipeline{},
 	}
 	r.reloads.WithLabelValues("success")
 	r.reloads.WithLabelValues("failure")

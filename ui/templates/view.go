@@ -77,6 +77,9 @@ type Tile struct {
 	// pill, and the tile says so.
 	HasBreaker bool
 	State      State
+	// Draining says that a reload removed the pipeline and how many calls
+	// are still in flight through it; "" for a pipeline in force.
+	Draining string
 	// Window names the window of the figures ("last 10 s");
 	// LatencyWindow that of the percentiles, which may be longer.
 	Window, LatencyWindow string
