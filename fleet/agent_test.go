@@ -12,7 +12,13 @@ import (
 	"github.com/fusebox-dev/fusebox/resilience/resiliencetest"
 )
 
-func TestAServiceOverrideReachesTenAgentsWithinASecond(t *testing.T) {
+// A service's override reaches each of its ten instances, and names only
+// its pipeline of its service; its release returns every breaker to the
+// state machine. How fast it gets there is a speed target, measured by
+// BenchmarkOverridePropagation (BENCHMARKS.md: p99 ≤ 500 ms to 100
+// agents), not asserted here: a bound on the wall clock fails on a busy
+// machine. The deadline only keeps a lost override from hanging the test.
+func TestAServiceOverrideReachesEachOfTenAgentsAndOnlyThem(t *testing.T) {
 	srv := startServer(t, "", "")
 	hub := startHub(t, srv.ClientURL(), fleet.HubConfig{})
 	var ins []*instance
@@ -25,7 +31,7 @@ func TestAServiceOverrideReachesTenAgentsWithinASecond(t *testing.T) {
 	waitReady(t, other.join(t, fleet.Config{URL: srv.ClientURL(), Service: "billing", Instance: "billing-0"}))
 
 	setOverride(t, hub, fleet.Override{Service: "shop", Pipeline: "payments", State: resilience.StateForcedOpen})
-	deadline := time.After(time.Second)
+	deadline := time.After(10 * time.Second)
 	for _, in := range ins {
 		in.waitTransition(t, "payments", resilience.StateForcedOpen, deadline)
 		if got := in.state(t, "inventory"); got != resilience.StateClosed {
@@ -39,7 +45,7 @@ func TestAServiceOverrideReachesTenAgentsWithinASecond(t *testing.T) {
 	if err := hub.Release(context.Background(), fleet.Override{Service: "shop", Pipeline: "payments", Actor: "tester", Reason: "fixed"}); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.After(time.Second)
+	deadline = time.After(10 * time.Second)
 	for _, in := range ins {
 		in.waitTransition(t, "payments", resilience.StateClosed, deadline)
 	}
