@@ -42,8 +42,10 @@
 // deploy/nats/fleet.conf does) needs no new permission. The policy token
 // "policy=<name>" cannot be mistaken for an instance, whose name holds no
 // '='. Agents built before kill switches count such entries as unreadable
-// and ignore them: upgrade the agents before switching policies off from
-// the hub.
+// and ignore them. Hubs read every snapshot version up to their own, but a
+// hub built before version 3 drops the snapshots of newer agents; so a
+// fleet upgrades its hubs first, then its agents, and switches policies off
+// from the hub once every agent is upgraded.
 //
 // Snapshots (format version 3) carry per pipeline the kinds of policy it
 // has, those off and those the fleet switched off (PolicySet), so the hub

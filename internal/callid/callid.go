@@ -8,7 +8,9 @@
 // counter of the P it runs on, so that cores do not take turns with one
 // cache line on every call. The id of the n-th call counted on stripe s is
 // s in the top byte and n below: calls made one after the other on a
-// goroutine have consecutive ids, unless it moved to another P in between.
+// goroutine have consecutive ids, unless it moved to another P in between
+// (in the default build: built with the tag fusebox_portable, resilience
+// picks the counter at random, and ids are only unique).
 package callid
 
 // Stripes is the number of counters of call ids, a power of two.

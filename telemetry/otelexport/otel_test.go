@@ -36,7 +36,7 @@ func setOTelEnv(t *testing.T, env map[string]string) {
 	}
 }
 
-func TestSetupOTelBuildsOnlyWhatTheEnvironmentAsks(t *testing.T) {
+func TestSetupBuildsOnlyWhatTheEnvironmentAsks(t *testing.T) {
 	srv := httptest.NewServer(&otlpSink{paths: map[string]int{}})
 	defer srv.Close()
 	endpoint := srv.URL
@@ -91,7 +91,7 @@ func TestSetupOTelBuildsOnlyWhatTheEnvironmentAsks(t *testing.T) {
 	}
 }
 
-func TestSetupOTelRejectsUnsupportedSettings(t *testing.T) {
+func TestSetupRejectsUnsupportedSettings(t *testing.T) {
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -116,7 +116,7 @@ func TestSetupOTelRejectsUnsupportedSettings(t *testing.T) {
 	}
 }
 
-func TestSetupOTelNamesTheService(t *testing.T) {
+func TestSetupNamesTheService(t *testing.T) {
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -177,7 +177,7 @@ func (s *otlpSink) count(path string) int {
 	return s.paths[path]
 }
 
-func TestSetupOTelExportsOverOTLPHTTP(t *testing.T) {
+func TestSetupExportsOverOTLPHTTP(t *testing.T) {
 	sink := &otlpSink{paths: map[string]int{}}
 	srv := httptest.NewServer(sink)
 	defer srv.Close()

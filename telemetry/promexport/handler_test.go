@@ -320,7 +320,7 @@ func (sameDesc) Describe(ch chan<- *prometheus.Desc) {
 }
 func (sameDesc) Collect(chan<- prometheus.Metric) {}
 
-func TestNewMetricsHandlerRejectsBadInput(t *testing.T) {
+func TestNewHandlerRejectsBadInput(t *testing.T) {
 	g := &frozenGatherer{}
 	clash := prometheus.NewRegistry()
 	clash.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "promhttp_metric_handler_errors_total", Help: "Another counter."}))
