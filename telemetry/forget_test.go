@@ -62,3 +62,66 @@ func TestAForgottenPipelineLeavesEveryViewAndComesBackAfresh(t *testing.T) {
 		t.Errorf("Names = %v, want billing back", a.Names())
 	}
 }
+
+// TestAPreparedPipelineShowsOnlyOnceInstalled checks that Prepare changes
+// nothing until Install puts the new binding in place of the old one, and
+// that ForgetBinding of the old binding then leaves the new one alone.
+func TestAPreparedPipelineShowsOnlyOnceInstalled(t *testing.T) {
+	a, _ := newTestAggregator(t, AggregatorConfig{})
+	orders, billing := mustBind(t, a, "orders"), mustBind(t, a, "billing")
+	call(orders, 1, epoch, time.Millisecond, resilience.OutcomeSuccess)
+	call(billing, 1, epoch, time.Millisecond, resilience.OutcomeFailure)
+	members := a.Members()
+
+	fresh, err := a.Prepare("billing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Members() != members {
+		t.Error("Members changed with Prepare")
+	}
+	if s := mustSnapshot(t, a, "billing"); s.Totals.Counts.CallCount() != 1 {
+		t.Errorf("billing shows %d calls after Prepare, want the old binding's 1", s.Totals.Counts.CallCount())
+	}
+	if !a.Install(fresh) {
+		t.Fatal("Install of a prepared binding reported false")
+	}
+	if a.Install(fresh) {
+		t.Error("a second Install of the same binding reported true")
+	}
+	if a.Members() == members {
+		t.Error("Members did not change with Install")
+	}
+	if got := a.Names(); !slices.Equal(got, []string{"billing", "orders"}) {
+		t.Errorf("Names = %v after Install, want [billing orders]", got)
+	}
+	if s := mustSnapshot(t, a, "billing"); s.Totals.Counts.CallCount() != 0 {
+		t.Errorf("the installed binding starts with %d calls, want 0", s.Totals.Counts.CallCount())
+	}
+	if a.ForgetBinding(billing) {
+		t.Error("ForgetBinding of the replaced binding reported true")
+	}
+	if got := a.Names(); !slices.Equal(got, []string{"billing", "orders"}) {
+		t.Errorf("Names = %v after forgetting the replaced binding, want [billing orders]", got)
+	}
+	if !a.ForgetBinding(fresh) {
+		t.Error("ForgetBinding of the shown binding reported false")
+	}
+	if got := a.Names(); !slices.Equal(got, []string{"orders"}) {
+		t.Errorf("Names = %v after ForgetBinding, want [orders]", got)
+	}
+	// A name that was never shown: Install adds it in order.
+	alpha, err := a.Prepare("alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.Install(alpha) {
+		t.Fatal("Install of a new name reported false")
+	}
+	if got := a.Names(); !slices.Equal(got, []string{"alpha", "orders"}) {
+		t.Errorf("Names = %v, want [alpha orders]", got)
+	}
+	if _, err := a.Prepare(" "); err == nil {
+		t.Error("Prepare of a blank name did not fail")
+	}
+}

@@ -184,7 +184,7 @@ func (a *app) resolveDefaults() {
 func (a *app) demoMode() bool { return a.cfg.demoMode() }
 
 // observers returns the observers every pipeline reports to, the
-// aggregator first (reloader.comeBack relies on it).
+// aggregator first (reloader.reload relies on it).
 func (a *app) observers() ([]resilience.Observer, error) {
 	obs := []resilience.Observer{a.agg, a.alerting.slos, a.expiries}
 	if a.otel.TracerProvider != nil {

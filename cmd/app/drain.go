@@ -28,20 +28,9 @@ func (r *reloader) drain(old *resilience.Pipeline, actor string) string {
 		case <-r.stop:
 			return
 		}
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if _, back := r.inForce[name]; back {
-			return // a reload brought it back: the new one shows
+		if settled := r.drained(name, old, actor); settled != nil {
+			settled <- old
 		}
-		r.setDraining(name, nil)
-		r.a.agg.Forget(name)
-		e := store.AuditEntry{At: r.a.opts.Clock.Now(), Actor: actor, Action: "config.pipeline_drained", Pipeline: name,
-			Reason: "its calls in flight returned: it leaves the dashboard, the API and /metrics"}
-		e.Detail = e.Reason
-		if _, err := r.a.store.AppendAudit(e); err != nil {
-			r.a.log.Error("auditing a drained pipeline", "err", err)
-		}
-		r.a.log.Info("removed pipeline drained", "pipeline", name)
 	})
 	switch inFlight {
 	case 0:
@@ -53,16 +42,28 @@ func (r *reloader) drain(old *resilience.Pipeline, actor string) string {
 	}
 }
 
-// comeBack returns the observers of a pipeline that a reload brings back
-// after an earlier one removed it: the ones it was bound to (observers),
-// but the aggregator's, which forgets the old pipeline's figures and
-// binds the name afresh so that the new one starts from nothing. r.mu is
-// held.
-func (r *reloader) comeBack(name string, observers []resilience.Observer) []resilience.Observer {
-	r.setDraining(name, nil)
-	r.a.agg.Forget(name)
-	out := append([]resilience.Observer{r.a.agg}, observers[1:]...)
-	return out
+// drained takes old, drained, off the dashboard, the API and /metrics,
+// and audits it, unless the name has been brought back since. It returns
+// the channel to tell that old has settled on, if a test set one.
+func (r *reloader) drained(name string, old *resilience.Pipeline, actor string) chan<- *resilience.Pipeline {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.clearDraining(name, old) {
+		// A reload brought the name back since: the new pipeline shows
+		// (and may itself be draining), not this one.
+		return r.settled
+	}
+	for _, o := range old.Observers() {
+		r.a.agg.ForgetBinding(o)
+	}
+	e := store.AuditEntry{At: r.a.opts.Clock.Now(), Actor: actor, Action: "config.pipeline_drained", Pipeline: name,
+		Reason: "its calls in flight returned: it leaves the dashboard, the API and /metrics"}
+	e.Detail = e.Reason
+	if _, err := r.a.store.AppendAudit(e); err != nil {
+		r.a.log.Error("auditing a drained pipeline", "err", err)
+	}
+	r.a.log.Info("removed pipeline drained", "pipeline", name)
+	return r.settled
 }
 
 // stopDrains stops waiting for removed pipelines to drain, and waits for
@@ -120,6 +121,18 @@ func (r *reloader) setDraining(name string, p *resilience.Pipeline) {
 	} else {
 		r.draining[name] = p
 	}
+}
+
+// clearDraining forgets the name if p is the removed pipeline of that
+// name that still shows, and reports whether it was.
+func (r *reloader) clearDraining(name string, p *resilience.Pipeline) bool {
+	r.drainMu.Lock()
+	defer r.drainMu.Unlock()
+	if r.draining[name] != p {
+		return false
+	}
+	delete(r.draining, name)
+	return true
 }
 
 // Draining reports whether a reload removed the named pipeline and it

@@ -272,3 +272,200 @@ func callsOf(t *testing.T, r *running, name string) uint64 {
 	}
 	return n
 }
+
+// hold starts a call through p that stays in flight until release is
+// closed; returned receives its error.
+func hold(t *testing.T, p *resilience.Pipeline) (release chan struct{}, returned chan error) {
+	t.Helper()
+	started := make(chan struct{})
+	release, returned = make(chan struct{}), make(chan error, 1)
+	go func() {
+		returned <- resilience.Run(context.Background(), p, func(context.Context) error {
+			close(started)
+			<-release
+			return nil
+		})
+	}()
+	<-started
+	return release, returned
+}
+
+// settledDrains makes the app tell each removed pipeline once the wait
+// for its calls in flight has ended and acted.
+func settledDrains(r *running) <-chan *resilience.Pipeline {
+	ch := make(chan *resilience.Pipeline)
+	r.reloader.mu.Lock()
+	r.reloader.settled = ch
+	r.reloader.mu.Unlock()
+	return ch
+}
+
+// drainedAudits counts the config.pipeline_drained entries of the audit log.
+func drainedAudits(t *testing.T, r *running) int {
+	t.Helper()
+	var audit struct {
+		Entries []struct{ Action string } `json:"entries"`
+	}
+	r.do(t, "GET", "/api/v1/audit", nil, &audit)
+	n := 0
+	for _, e := range audit.Entries {
+		if e.Action == "config.pipeline_drained" {
+			n++
+		}
+	}
+	return n
+}
+
+// TestAnEarlierDrainLeavesTheNameToTheNewerPipeline removes billing with
+// a call in flight, brings it back, and removes the new one with a call in
+// flight too: the first one's call returning takes nothing away; the new
+// one still shows as draining, until its own call returns.
+func TestAnEarlierDrainLeavesTheNameToTheNewerPipeline(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "fusebox.yaml")
+	rewrite(t, path, ordersConfig(20, 0.5, 2, true))
+	clock := resiliencetest.NewClock(time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC))
+	r := startApp(t, filepath.Join(dir, "data"), clock, path)
+	settled := settledDrains(r)
+	reload := func(withBilling bool) {
+		t.Helper()
+		rewrite(t, path, ordersConfig(20, 0.5, 2, withBilling))
+		if code := r.do(t, "POST", "/api/v1/config/reload", nil, nil); code != 200 {
+			t.Fatalf("reload = %d", code)
+		}
+	}
+
+	first, err := r.registry.Get("billing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	releaseFirst, firstReturned := hold(t, first)
+	reload(false) // the first billing drains
+	reload(true)  // billing back: a second one
+	second, err := r.registry.Get("billing")
+	if err != nil || second == first {
+		t.Fatalf("billing after it came back: %v (the first one: %v)", err, second == first)
+	}
+	releaseSecond, secondReturned := hold(t, second)
+	reload(false) // the second billing drains
+
+	close(releaseFirst)
+	if err := <-firstReturned; err != nil {
+		t.Fatal(err)
+	}
+	if p := <-settled; p != first {
+		t.Fatal("the first drain to settle is not the first billing's")
+	}
+	if n, ok := r.reloader.Draining("billing"); !ok || n != 1 {
+		t.Errorf("once the first billing drained: Draining(billing) = %d, %v; want the second one's 1 call in flight", n, ok)
+	}
+	agree(t, r, "once the first billing drained, the second still in flight", "billing", "orders")
+	if code := r.do(t, "GET", "/api/v1/pipelines/billing", nil, nil); code != 200 {
+		t.Errorf("GET /api/v1/pipelines/billing while the second one's call is in flight = %d, want 200", code)
+	}
+	if n := drainedAudits(t, r); n != 0 {
+		t.Errorf("%d config.pipeline_drained entries while the second billing's call is in flight, want none", n)
+	}
+
+	close(releaseSecond)
+	if err := <-secondReturned; err != nil {
+		t.Fatal(err)
+	}
+	if p := <-settled; p != second {
+		t.Fatal("the second drain to settle is not the second billing's")
+	}
+	if _, ok := r.reloader.Draining("billing"); ok {
+		t.Error("billing still draining once both calls returned")
+	}
+	agree(t, r, "once both drained", "orders")
+	if n := drainedAudits(t, r); n != 1 {
+		t.Errorf("%d config.pipeline_drained entries once the second billing drained, want 1", n)
+	}
+}
+
+// TestARefusedReloadLeavesADrainingPipelineAsItWas brings a draining
+// pipeline back in a reload that is refused: the old one still shows as
+// draining, with its figures, until its call returns.
+func TestARefusedReloadLeavesADrainingPipelineAsItWas(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "fusebox.yaml")
+	const demo = "demo: {}\n"
+	rewrite(t, path, demo+ordersConfig(20, 0.5, 2, true))
+	clock := resiliencetest.NewClock(time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC))
+	r := startApp(t, filepath.Join(dir, "data"), clock, path)
+	settled := settledDrains(r)
+	billing, err := r.registry.Get("billing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := resilience.Run(context.Background(), billing, func(context.Context) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	release, returned := hold(t, billing)
+	rewrite(t, path, demo+ordersConfig(20, 0.5, 2, false))
+	if code := r.do(t, "POST", "/api/v1/config/reload", nil, nil); code != 200 {
+		t.Fatalf("reload without billing = %d", code)
+	}
+
+	// billing back, and a pipeline whose name the demo holds: refused,
+	// after billing was built.
+	rewrite(t, path, demo+ordersConfig(20, 0.5, 2, true)+"  - name: payments\n")
+	var refused struct{ Error string }
+	if code := r.do(t, "POST", "/api/v1/config/reload", nil, &refused); code != 400 {
+		t.Fatalf("reload with billing back and payments = %d (%+v), want 400", code, refused)
+	}
+	if n, ok := r.reloader.Draining("billing"); !ok || n != 1 {
+		t.Errorf("after the refused reload: Draining(billing) = %d, %v; want its 1 call in flight", n, ok)
+	}
+	if code := r.do(t, "GET", "/api/v1/pipelines/billing", nil, nil); code != 200 {
+		t.Fatalf("GET /api/v1/pipelines/billing after the refused reload = %d, want 200", code)
+	}
+	if n := callsOf(t, r, "billing"); n != 1 {
+		t.Errorf("billing shows %d calls after the refused reload, want its 1", n)
+	}
+
+	close(release)
+	if err := <-returned; err != nil {
+		t.Fatal(err)
+	}
+	if p := <-settled; p != billing {
+		t.Fatal("the drain that settled is not billing's")
+	}
+	if code := r.do(t, "GET", "/api/v1/pipelines/billing", nil, nil); code != 404 {
+		t.Errorf("GET /api/v1/pipelines/billing once drained = %d, want 404", code)
+	}
+	if n := drainedAudits(t, r); n != 1 {
+		t.Errorf("%d config.pipeline_drained entries, want 1", n)
+	}
+}
+
+// TestAPipelineBroughtBackThenChangedCountsItsCalls brings billing back
+// after it drained, then changes it: the changed pipeline's calls show.
+func TestAPipelineBroughtBackThenChangedCountsItsCalls(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "fusebox.yaml")
+	rewrite(t, path, ordersConfig(20, 0.5, 2, true))
+	clock := resiliencetest.NewClock(time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC))
+	r := startApp(t, filepath.Join(dir, "data"), clock, path)
+	for i, content := range []string{
+		ordersConfig(20, 0.5, 2, false), // billing removed, nothing in flight
+		ordersConfig(20, 0.5, 2, true),  // back
+		ordersConfig(20, 0.5, 2, false) + "  - name: billing\n    timeout: {attempt: 2s}\n", // changed
+	} {
+		rewrite(t, path, content)
+		if code := r.do(t, "POST", "/api/v1/config/reload", nil, nil); code != 200 {
+			t.Fatalf("reload %d = %d", i+1, code)
+		}
+		r.reloader.drains.Wait()
+	}
+	billing, err := r.registry.Get("billing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := resilience.Run(context.Background(), billing, func(context.Context) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n := callsOf(t, r, "billing"); n != 1 {
+		t.Errorf("billing, back then changed, shows %d calls after one, want 1", n)
+	}
+}

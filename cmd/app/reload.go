@@ -48,6 +48,9 @@ type reloader struct {
 	draining map[string]*resilience.Pipeline
 	stop     chan struct{}
 	stopped  bool
+	// settled, when a test sets it (under mu), receives each removed
+	// pipeline once its wait has ended and acted.
+	settled chan<- *resilience.Pipeline
 	// loaded is the hash of the content the latest reload read, or the
 	// app started with (watch.go); watch watches the file, when the
 	// configuration asks for it.
@@ -162,23 +165,13 @@ func (r *reloader) reload(ctx context.Context, actor string, data []byte) (ui.Re
 	// Build every changed pipeline, then check the routes, before
 	// anything changes.
 	type change struct {
-		pc       pipelineConfig
-		p, old   *resilience.Pipeline
-		existing bool
+		pc     pipelineConfig
+		p, old *resilience.Pipeline
+		// fresh is the aggregator's observer of a pipeline bound afresh
+		// (Aggregator.Prepare): it shows only once the reload commits.
+		fresh resilience.Observer
 	}
 	var changes []change
-	committed := false
-	defer func() {
-		if !committed {
-			// The aggregator shows a pipeline from its binding: those
-			// built for a refused reload leave it.
-			for _, c := range changes {
-				if !c.existing {
-					r.a.agg.Forget(c.pc.Name)
-				}
-			}
-		}
-	}()
 	next := map[string]pipelineConfig{}
 	for _, pc := range cfg.Pipelines {
 		next[pc.Name] = pc
@@ -196,25 +189,34 @@ func (r *reloader) reload(ctx context.Context, actor string, data []byte) (ui.Re
 		if err != nil {
 			return rep, fmt.Errorf("pipeline %q: %w", pc.Name, err)
 		}
-		c := change{pc: pc, existing: had}
+		// Nothing outside this reload changes before it commits: the
+		// aggregator's observer of a pipeline bound afresh is only
+		// prepared, and shown at the commit.
+		c := change{pc: pc}
 		observers, seen := r.bound[pc.Name]
-		if !seen {
-			if observers, err = r.a.observers(); err != nil {
+		if had {
+			c.old, _ = reg.Get(pc.Name)
+		} else {
+			// New, or back after an earlier reload removed it: the other
+			// observers keep their binding, the aggregator binds it
+			// afresh, so that it starts from nothing.
+			if !seen {
+				if observers, err = r.a.observers(); err != nil {
+					return rep, err
+				}
+			}
+			if c.fresh, err = r.a.agg.Prepare(pc.Name); err != nil {
 				return rep, err
 			}
-		} else if !had {
-			// It comes back: the other observers keep their binding,
-			// the aggregator binds it afresh (see comeBack).
-			observers = r.comeBack(pc.Name, observers)
+			observers = append([]resilience.Observer{c.fresh}, observers[1:]...)
 		}
 		if c.p, err = resilience.New(pc.Name, resilience.Config{Policies: policies, Observers: observers, Clock: r.a.opts.Clock}); err != nil {
 			return rep, err
 		}
 		if !seen {
+			// The other observers are bound for good: a pipeline of this
+			// name built later reuses their binding.
 			r.bound[pc.Name] = c.p.Observers()
-		}
-		if had {
-			c.old, _ = reg.Get(pc.Name)
 		}
 		changes = append(changes, c)
 	}
@@ -247,7 +249,6 @@ func (r *reloader) reload(ctx context.Context, actor string, data []byte) (ui.Re
 	rep.Notes = restartNotes(r.a.cfg, cfg)
 
 	// Commit.
-	committed = true
 	now := r.a.opts.Clock.Now()
 	audit := func(action, pipeline, detail string) {
 		e := store.AuditEntry{At: now, Actor: actor, Action: action, Pipeline: pipeline, Reason: truncate(detail, 2000), Detail: detail}
@@ -257,6 +258,11 @@ func (r *reloader) reload(ctx context.Context, actor string, data []byte) (ui.Re
 	}
 	for _, c := range changes {
 		if c.old == nil {
+			// New, or back (perhaps while the earlier one drains): it
+			// shows from nothing, in place of the earlier one.
+			r.setDraining(c.pc.Name, nil)
+			r.a.agg.Install(c.fresh)
+			r.bound[c.pc.Name] = c.p.Observers()
 			reg.Replace(c.p)
 			rep.Added = append(rep.Added, c.pc.Name)
 			audit("config.pipeline_added", c.pc.Name, c.p.String())
