@@ -171,7 +171,8 @@ func (a *Agent) layer(ctx context.Context, key targetKey, s target, o Override, 
 // Holds returns the fleet override this instance applies to the named
 // pipeline's breaker (policy "") or kind of policy ("retry", …), if any:
 // while it holds, the instance's own override of that breaker or switch of
-// that policy must not change (cmd/app refuses to). One that ran out is
+// that policy must not change (cmd/app refuses to, checking and changing
+// in one step through Exclude). One that ran out is
 // returned until the agent's next pass puts back what it displaced, so
 // that nothing changes under it meanwhile.
 func (a *Agent) Holds(pipeline, policy string) (Override, bool) {
@@ -179,4 +180,18 @@ func (a *Agent) Holds(pipeline, policy string) (Override, bool) {
 	defer a.mu.Unlock()
 	st, ok := a.held[targetKey{pipeline, policy}]
 	return st.o, ok
+}
+
+// Exclude returns the fleet override this instance applies to the named
+// pipeline's breaker (policy "") or kind of policy, if any, as Holds does,
+// and keeps the agent from applying or releasing any fleet override until
+// done is called. A caller that finds the target not held can change it
+// in between, knowing that no fleet decision comes into force under it: one
+// that arrives meanwhile is applied once done is called, over the caller's
+// change, which it displaces and puts back when it ends. The caller must
+// call done, soon, and no other method of the agent before it.
+func (a *Agent) Exclude(pipeline, policy string) (o Override, held bool, done func()) {
+	a.mu.Lock()
+	st, ok := a.held[targetKey{pipeline, policy}]
+	return st.o, ok, a.mu.Unlock
 }

@@ -92,3 +92,43 @@ func TestTheFleetBreakerOverrideWinsOverTheInstancesOwnWhileItLastsThenTheOwnCom
 		t.Errorf("inventory's breaker is under %+v after the fleet's and the instance's own both ended", ov)
 	}
 }
+
+// A change the instance makes to a target it found not held under Exclude
+// is its own: a fleet override that arrives meanwhile is applied once done
+// is called, over it, and puts it back when released.
+func TestAChangeMadeUnderExcludeIsDisplacedByTheFleetAndComesBack(t *testing.T) {
+	clock := resiliencetest.NewClock(time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC))
+	srv := startServer(t, "", "")
+	hub := startHub(t, srv.ClientURL(), fleet.HubConfig{Clock: clock})
+	in := newInstance(t, clock)
+	agent := in.join(t, fleet.Config{URL: srv.ClientURL(), Service: "shop", Instance: "a", Clock: clock, Interval: 20 * time.Millisecond})
+	waitReady(t, agent)
+	waitBreakerReported(t, hub, "payments", "a", resilience.StateClosed, false)
+
+	_, held, done := agent.Exclude("payments", "")
+	if held {
+		done()
+		t.Fatal("Exclude reports payments' breaker held before any fleet override")
+	}
+	setOverride(t, hub, fleet.Override{Service: "shop", Pipeline: "payments", State: resilience.StateForcedOpen, Reason: "fleet reason"})
+	local := resilience.WithActor(context.Background(), "local-op")
+	err := in.reg.Override(local, "payments", resilience.StateForcedClosed, "local, under exclusion", time.Time{})
+	done()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitBreakerReported(t, hub, "payments", "a", resilience.StateForcedOpen, true)
+	o, held, done := agent.Exclude("payments", "")
+	done()
+	if !held || o.Reason != "fleet reason" {
+		t.Errorf("Exclude(payments) = %+v, %v once applied: want the fleet's override", o, held)
+	}
+
+	if err := hub.Release(context.Background(), fleet.Override{Service: "shop", Pipeline: "payments", Reason: "over", Actor: "tester"}); err != nil {
+		t.Fatal(err)
+	}
+	waitBreakerReported(t, hub, "payments", "a", resilience.StateForcedClosed, false)
+	if ov, ok := in.breakerOverride(t, "payments"); !ok || ov.Reason != "local, under exclusion" || ov.Actor != "local-op" {
+		t.Errorf("after the release the breaker's override is %+v (%v), want the one made under exclusion back", ov, ok)
+	}
+}

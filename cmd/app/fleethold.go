@@ -13,6 +13,7 @@ import (
 // policy (a kill switch).
 type fleetHolder interface {
 	Holds(pipeline, policy string) (fleet.Override, bool)
+	Exclude(pipeline, policy string) (o fleet.Override, held bool, done func())
 }
 
 // fleetHold is what a fleet holds on this instance, which wins over the
@@ -20,17 +21,27 @@ type fleetHolder interface {
 // app that runs alone, holds nothing.
 type fleetHold struct{ f fleetHolder }
 
-// refuse returns the error for a local change to the pipeline's breaker
-// (policy "") or policy while the fleet holds it (409, naming the fleet's
-// override), nil when the fleet does not.
-func (h fleetHold) refuse(pipeline, policy string) error {
+// claim lets a local change to the pipeline's breaker (policy "") or
+// policy go ahead when the fleet does not hold it, and keeps the fleet
+// from putting its decision in force until release is called, so that the
+// check and the change are one step: the caller makes the change, then
+// calls release. While the fleet holds it, claim returns the error for
+// the change (409, naming the fleet's override).
+func (h fleetHold) claim(pipeline, policy string) (release func(), err error) {
 	if h.f == nil {
-		return nil
+		return func() {}, nil
 	}
-	o, held := h.f.Holds(pipeline, policy)
+	o, held, done := h.f.Exclude(pipeline, policy)
 	if !held {
-		return nil
+		return done, nil
 	}
+	done()
+	return nil, refusal(pipeline, policy, o)
+}
+
+// refusal is the error for a local change to the pipeline's breaker
+// (policy "") or policy while the fleet holds it with o.
+func refusal(pipeline, policy string, o fleet.Override) error {
 	what, how := fmt.Sprintf("%s of %q is switched off", policy, pipeline), "switch it on from the hub"
 	if policy == "" {
 		what, how = fmt.Sprintf("the breaker of %q is %s", pipeline, o.State), "set it to auto from the hub"

@@ -34,9 +34,14 @@ func (k *killSwitches) Switch(ctx context.Context, req ui.KillSwitchRequest) err
 	if err != nil {
 		return err
 	}
-	if err := k.refuse(req.Pipeline, req.Policy); err != nil {
+	// The fleet's check and the switch are one step: the fleet puts
+	// nothing in force on this policy in between (lock order: the
+	// fleet's, then mu).
+	release, err := k.claim(req.Pipeline, req.Policy)
+	if err != nil {
 		return err
 	}
+	defer release()
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	now := k.clock.Now()

@@ -82,9 +82,14 @@ func (o *overrides) set(ctx context.Context, pipeline, state, reason, actor stri
 	if b == nil {
 		return fmt.Errorf("%w: %q", resilience.ErrNoBreaker, pipeline)
 	}
-	if err := o.refuse(pipeline, ""); err != nil {
+	// The fleet's check and the change are one step: the fleet puts
+	// nothing in force on this breaker in between (lock order: the
+	// fleet's, then mu).
+	release, err := o.claim(pipeline, "")
+	if err != nil {
 		return err
 	}
+	defer release()
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	stored, hasStored, err := o.store.Override(pipeline)
