@@ -14,8 +14,8 @@ var ErrNoPolicy = errors.New("resilience: pipeline has no such policy")
 
 // KillSwitch describes a kind of policy switched off in a pipeline.
 type KillSwitch struct {
-	// Policy is the kind switched off; see PolicyName.
-	Policy string
+	// Policy is the kind switched off.
+	Policy PolicyKind
 	// Reason is the text the operator gave; Actor is who (see WithActor).
 	Reason, Actor string
 	// Since is when it was switched off; Until when it comes back on by
@@ -23,51 +23,21 @@ type KillSwitch struct {
 	Since, Until time.Time
 }
 
-// SwitchablePolicies returns the names of the kinds of policy that kill
-// switches turn off, as PolicyName gives them. A breaker is forced instead
-// (Breaker.Override).
-func SwitchablePolicies() []string {
-	return []string{"retry", "timeout", "hedge", "rate_limiter", "adaptive_limit", "bulkhead", "fallback"}
-}
-
-// PolicyName returns the name of pol's kind as kill switches and
-// configuration files call it ("retry", "rate_limiter", …), or "" for a
-// breaker or a policy defined outside the package.
-func PolicyName(pol Policy) string {
-	switch pol.(type) {
-	case *Retry:
-		return "retry"
-	case *Timeout:
-		return "timeout"
-	case *Hedge:
-		return "hedge"
-	case *RateLimiter:
-		return "rate_limiter"
-	case *AdaptiveLimit:
-		return "adaptive_limit"
-	case *Bulkhead:
-		return "bulkhead"
-	case *Fallback:
-		return "fallback"
-	}
-	return ""
-}
-
 // killState is the set of switched-off kinds of a pipeline, replaced as a
 // whole on every change.
 type killState struct {
 	// mask has bit i set when policy i is off.
 	mask     uint64
-	switches map[string]KillSwitch
+	switches map[PolicyKind]KillSwitch
 }
 
-// Disable switches off every policy of the named kind in the pipeline, as
+// Disable switches off every policy of the kind in the pipeline, as
 // if it were not there, for the calls that reach it from now on, until
 // until (zero: until Enable); the actor comes from ctx. Switching off a
 // kind that is off already replaces its reason and end. It returns an
 // error wrapping ErrNoPolicy when the pipeline has no policy of that kind,
 // and an error when until is not after now.
-func (p *Pipeline) Disable(ctx context.Context, policy, reason string, until time.Time) error {
+func (p *Pipeline) Disable(ctx context.Context, policy PolicyKind, reason string, until time.Time) error {
 	mask := p.kindMask(policy)
 	if mask == 0 {
 		return fmt.Errorf("%w: %q has no %s (kill switches turn off %v)", ErrNoPolicy, p.name, policy, SwitchablePolicies())
@@ -80,7 +50,7 @@ func (p *Pipeline) Disable(ctx context.Context, policy, reason string, until tim
 	p.killMu.Lock()
 	defer p.killMu.Unlock()
 	old := p.kills.Load()
-	ns := &killState{mask: mask, switches: map[string]KillSwitch{}}
+	ns := &killState{mask: mask, switches: map[PolicyKind]KillSwitch{}}
 	if old != nil {
 		ns.mask |= old.mask
 		for k, v := range old.switches {
@@ -92,10 +62,10 @@ func (p *Pipeline) Disable(ctx context.Context, policy, reason string, until tim
 	return nil
 }
 
-// Enable switches the named kind of policy back on. Enabling a kind that is
+// Enable switches the kind of policy back on. Enabling a kind that is
 // on does nothing; one the pipeline does not have is an error wrapping
 // ErrNoPolicy.
-func (p *Pipeline) Enable(policy string) error {
+func (p *Pipeline) Enable(policy PolicyKind) error {
 	if p.kindMask(policy) == 0 {
 		return fmt.Errorf("%w: %q has no %s", ErrNoPolicy, p.name, policy)
 	}
@@ -105,7 +75,7 @@ func (p *Pipeline) Enable(policy string) error {
 	return nil
 }
 
-func (p *Pipeline) enableLocked(policy string) {
+func (p *Pipeline) enableLocked(policy PolicyKind) {
 	old := p.kills.Load()
 	if old == nil {
 		return
@@ -113,7 +83,7 @@ func (p *Pipeline) enableLocked(policy string) {
 	if _, ok := old.switches[policy]; !ok {
 		return
 	}
-	ns := &killState{switches: map[string]KillSwitch{}}
+	ns := &killState{switches: map[PolicyKind]KillSwitch{}}
 	for k, v := range old.switches {
 		if k != policy {
 			ns.switches[k] = v
@@ -126,7 +96,8 @@ func (p *Pipeline) enableLocked(policy string) {
 	p.kills.Store(ns)
 }
 
-// KillSwitches returns the kinds of policy switched off now, by name,
+// KillSwitches returns the kinds of policy switched off now, in the order
+// of their names,
 // switching back on those whose time ran out.
 func (p *Pipeline) KillSwitches() []KillSwitch {
 	p.expire(p.clock.Now())
@@ -138,15 +109,15 @@ func (p *Pipeline) KillSwitches() []KillSwitch {
 	for _, k := range ks.switches {
 		out = append(out, k)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Policy < out[j].Policy })
+	sort.Slice(out, func(i, j int) bool { return out[i].Policy.String() < out[j].Policy.String() })
 	return out
 }
 
-// kindMask returns the bits of the pipeline's policies of the named kind.
-func (p *Pipeline) kindMask(policy string) uint64 {
+// kindMask returns the bits of the pipeline's policies of the kind.
+func (p *Pipeline) kindMask(policy PolicyKind) uint64 {
 	var m uint64
 	for i, pol := range p.policies {
-		if i < 64 && PolicyName(pol) == policy && policy != "" {
+		if i < 64 && KindOf(pol) == policy && policy != 0 {
 			m |= 1 << i
 		}
 	}
@@ -159,7 +130,7 @@ func (p *Pipeline) expire(now time.Time) {
 	if ks == nil {
 		return
 	}
-	var due []string
+	var due []PolicyKind
 	for name, k := range ks.switches {
 		if !k.Until.IsZero() && !now.Before(k.Until) {
 			due = append(due, name)
@@ -177,7 +148,7 @@ func (p *Pipeline) expire(now time.Time) {
 	}
 }
 
-func (ks *killState) switchOf(name string) (KillSwitch, bool) {
+func (ks *killState) switchOf(name PolicyKind) (KillSwitch, bool) {
 	if ks == nil {
 		return KillSwitch{}, false
 	}
@@ -191,7 +162,7 @@ func (p *Pipeline) off(c *call, i int) bool {
 	if ks == nil || i >= 64 || ks.mask&(1<<i) == 0 {
 		return false
 	}
-	k := ks.switches[PolicyName(p.policies[i])]
+	k := ks.switches[KindOf(p.policies[i])]
 	if !k.Until.IsZero() {
 		if now := c.clockNow(); !now.Before(k.Until) {
 			p.expire(now)

@@ -15,11 +15,11 @@ func TestKillSwitchTurnsRetriesOffUntilItsEnd(t *testing.T) {
 	retry := must[*resilience.Retry](t)(resilience.NewRetry(resilience.RetryConfig{MaxAttempts: 3, Backoff: resilience.BackoffConfig{Base: 1, Max: 1}}))
 	p := mustPipeline(t, "ks", resilience.Config{Policies: []resilience.Policy{retry}, Clock: clk})
 	ctx := resilience.WithActor(context.Background(), "alice")
-	if err := p.Disable(ctx, "retry", "retry storm", epoch.Add(10*time.Minute)); err != nil {
+	if err := p.Disable(ctx, resilience.PolicyRetry, "retry storm", epoch.Add(10*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	ks := p.KillSwitches()
-	if len(ks) != 1 || ks[0].Policy != "retry" || ks[0].Actor != "alice" || ks[0].Reason != "retry storm" || !ks[0].Until.Equal(epoch.Add(10*time.Minute)) {
+	if len(ks) != 1 || ks[0].Policy != resilience.PolicyRetry || ks[0].Actor != "alice" || ks[0].Reason != "retry storm" || !ks[0].Until.Equal(epoch.Add(10*time.Minute)) {
 		t.Fatalf("kill switches %+v, want retry off by alice for 10m", ks)
 	}
 	calls := 0
@@ -41,7 +41,7 @@ func TestKillSwitchEnableAndErrors(t *testing.T) {
 	to := must[*resilience.Timeout](t)(resilience.NewTimeout(resilience.TimeoutConfig{Duration: time.Second}))
 	br := must[*resilience.Breaker](t)(resilience.NewBreaker(resilience.BreakerConfig{}))
 	p := mustPipeline(t, "ks", resilience.Config{Policies: []resilience.Policy{br, to}, Clock: clk})
-	if err := p.Disable(context.Background(), "timeout", "slow on purpose", time.Time{}); err != nil {
+	if err := p.Disable(context.Background(), resilience.PolicyTimeout, "slow on purpose", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	// With the timeout off, a call that takes 2s is not cut.
@@ -52,15 +52,16 @@ func TestKillSwitchEnableAndErrors(t *testing.T) {
 	if err != nil {
 		t.Errorf("a 2s call with the 1s timeout off = %v, want success", err)
 	}
-	if err := p.Enable("timeout"); err != nil || len(p.KillSwitches()) != 0 {
+	if err := p.Enable(resilience.PolicyTimeout); err != nil || len(p.KillSwitches()) != 0 {
 		t.Errorf("Enable = %v, switches %v; want none left", err, p.KillSwitches())
 	}
-	for _, name := range []string{"retry", "breaker", "nonsense"} {
-		if err := p.Disable(context.Background(), name, "x", time.Time{}); !errors.Is(err, resilience.ErrNoPolicy) {
-			t.Errorf("Disable(%q) = %v, want ErrNoPolicy", name, err)
+	// Not in the pipeline, the breaker's zero kind, not a kind at all.
+	for _, kind := range []resilience.PolicyKind{resilience.PolicyRetry, 0, 200} {
+		if err := p.Disable(context.Background(), kind, "x", time.Time{}); !errors.Is(err, resilience.ErrNoPolicy) {
+			t.Errorf("Disable(%v) = %v, want ErrNoPolicy", kind, err)
 		}
 	}
-	if err := p.Disable(context.Background(), "timeout", "x", epoch); err == nil {
+	if err := p.Disable(context.Background(), resilience.PolicyTimeout, "x", epoch); err == nil {
 		t.Error("Disable until now succeeded")
 	}
 }

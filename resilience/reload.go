@@ -40,7 +40,7 @@ func (b *Breaker) Adopt(old *Breaker) bool {
 // AdoptKillSwitches switches off in p the kinds of policy switched off in
 // old, the pipeline p replaces, with their reasons and ends; a kind p does
 // not have is left out and returned.
-func (p *Pipeline) AdoptKillSwitches(old *Pipeline) (dropped []string) {
+func (p *Pipeline) AdoptKillSwitches(old *Pipeline) (dropped []PolicyKind) {
 	for _, k := range old.KillSwitches() {
 		if p.kindMask(k.Policy) == 0 {
 			dropped = append(dropped, k.Policy)
@@ -48,7 +48,7 @@ func (p *Pipeline) AdoptKillSwitches(old *Pipeline) (dropped []string) {
 		}
 		p.killMu.Lock()
 		ks := p.kills.Load()
-		ns := &killState{mask: p.kindMask(k.Policy), switches: map[string]KillSwitch{k.Policy: k}}
+		ns := &killState{mask: p.kindMask(k.Policy), switches: map[PolicyKind]KillSwitch{k.Policy: k}}
 		if ks != nil {
 			ns.mask |= ks.mask
 			for n, v := range ks.switches {
