@@ -27,6 +27,28 @@ func PolicyBit(name string) PolicySet {
 	return 0
 }
 
+// kindBit returns the set holding only kind k, or zero for a value that is
+// not a kind.
+func kindBit(k resilience.PolicyKind) PolicySet {
+	if !k.Valid() {
+		return 0
+	}
+	return PolicyBit(k.String())
+}
+
+// kinds returns the kinds in the set, in the order of
+// resilience.SwitchablePolicies; bits this build does not know are left
+// out.
+func (s PolicySet) kinds() []resilience.PolicyKind {
+	var out []resilience.PolicyKind
+	for _, k := range resilience.SwitchablePolicies() {
+		if b := kindBit(k); b != 0 && s&b != 0 {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // Has reports whether the set holds the named kind.
 func (s PolicySet) Has(name string) bool {
 	b := PolicyBit(name)
@@ -38,10 +60,8 @@ func (s PolicySet) Has(name string) bool {
 // out.
 func (s PolicySet) Names() []string {
 	out := []string{}
-	for _, n := range resilience.SwitchablePolicies() {
-		if s.Has(n) {
-			out = append(out, n)
-		}
+	for _, k := range s.kinds() {
+		out = append(out, k.String())
 	}
 	return out
 }
@@ -71,7 +91,7 @@ func (s *PolicySet) UnmarshalJSON(data []byte) error {
 func policiesOf(p *resilience.Pipeline) PolicySet {
 	var s PolicySet
 	for _, pol := range p.Policies() {
-		s |= PolicyBit(resilience.PolicyName(pol))
+		s |= kindBit(resilience.KindOf(pol))
 	}
 	return s
 }
@@ -91,9 +111,9 @@ func (a *Agent) policyState(pipeline string) (has, off, fleet PolicySet) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, k := range ks {
-		off |= PolicyBit(k.Policy)
-		if st, ok := a.held[targetKey{pipeline, k.Policy}]; ok && switchDecision(k).same(st.put) {
-			fleet |= PolicyBit(k.Policy)
+		off |= kindBit(k.Policy)
+		if st, ok := a.held[targetKey{pipeline, k.Policy.String()}]; ok && switchDecision(k).same(st.put) {
+			fleet |= kindBit(k.Policy)
 		}
 	}
 	return has, off, fleet

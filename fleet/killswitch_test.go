@@ -55,7 +55,7 @@ func (in *instance) off(t testing.TB, pipeline, policy string) (resilience.KillS
 		t.Fatal(err)
 	}
 	for _, k := range p.KillSwitches() {
-		if k.Policy == policy {
+		if k.Policy.String() == policy {
 			return k, true
 		}
 	}
@@ -173,10 +173,10 @@ func TestTheFleetSwitchWinsOverTheInstancesOwnWhileItLastsThenTheOwnComesBack(t 
 	}
 	// The instance's own: retry off until switched on, timeout off for 30 min.
 	local := resilience.WithActor(context.Background(), "local-op")
-	if err := pay.Disable(local, "retry", "local reason", time.Time{}); err != nil {
+	if err := pay.Disable(local, resilience.PolicyRetry, "local reason", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := search.Disable(local, "timeout", "local, short", clock.Now().Add(30*time.Minute)); err != nil {
+	if err := search.Disable(local, resilience.PolicyTimeout, "local, short", clock.Now().Add(30*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	waitReady(t, in.join(t, fleet.Config{URL: srv.ClientURL(), Service: "shop", Instance: "a", Clock: clock, Interval: 20 * time.Millisecond}))
@@ -281,15 +281,18 @@ func TestTheHubRefusesBadKillSwitches(t *testing.T) {
 
 func TestEveryKindOfPolicyHasItsOwnBit(t *testing.T) {
 	var all fleet.PolicySet
-	for _, name := range resilience.SwitchablePolicies() {
+	var names []string
+	for _, kind := range resilience.SwitchablePolicies() {
+		name := kind.String()
+		names = append(names, name)
 		b := fleet.PolicyBit(name)
 		if b == 0 || all&b != 0 {
 			t.Errorf("policy %q has bit %b (all so far %b): want one of its own", name, b, all)
 		}
 		all |= b
 	}
-	if got := all.Names(); !slices.Equal(got, resilience.SwitchablePolicies()) {
-		t.Errorf("Names() = %q, want %q", got, resilience.SwitchablePolicies())
+	if got := all.Names(); !slices.Equal(got, names) {
+		t.Errorf("Names() = %q, want %q", got, names)
 	}
 	if fleet.PolicyBit("breaker") != 0 {
 		t.Error("a breaker has a kill switch bit: breakers are forced instead")
@@ -323,7 +326,7 @@ func TestWhenTheFleetsSwitchRunsOutTheInstancesOwnComesBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pay.Disable(resilience.WithActor(context.Background(), "local-op"), "retry", "local reason", time.Time{}); err != nil {
+	if err := pay.Disable(resilience.WithActor(context.Background(), "local-op"), resilience.PolicyRetry, "local reason", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	waitReady(t, in.join(t, fleet.Config{URL: srv.ClientURL(), Service: "shop", Instance: "a", Clock: clock, Interval: 20 * time.Millisecond}))

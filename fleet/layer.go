@@ -70,7 +70,7 @@ func (s breakerTarget) lift(ctx context.Context) error {
 // policyTarget is a kind of policy of a pipeline: a decision switches it off.
 type policyTarget struct {
 	p      *resilience.Pipeline
-	policy string
+	policy resilience.PolicyKind
 }
 
 func (s policyTarget) current() (decision, bool) {
@@ -109,8 +109,8 @@ func (a *Agent) applyPipeline(ctx context.Context, p *resilience.Pipeline, want 
 		o, wanted := want[k]
 		a.layer(ctx, k, breakerTarget{b}, o, wanted, now)
 	}
-	for _, policy := range policiesOf(p).Names() {
-		k := targetKey{p.Name(), policy}
+	for _, policy := range policiesOf(p).kinds() {
+		k := targetKey{p.Name(), policy.String()}
 		o, wanted := want[k]
 		a.layer(ctx, k, policyTarget{p, policy}, o, wanted, now)
 	}

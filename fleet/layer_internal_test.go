@@ -63,7 +63,7 @@ func TestFleetOverridesRunAsTheLayersSayAfterEveryPass(t *testing.T) {
 			held: map[targetKey]held{},
 		}
 		ctx := context.Background()
-		targets := map[string]target{"": breakerTarget{breaker}, "retry": policyTarget{p, "retry"}}
+		targets := map[string]target{"": breakerTarget{breaker}, "retry": policyTarget{p, resilience.PolicyRetry}}
 		models := map[string]*layerModel{"": {}, "retry": {}}
 		names := []string{"", "retry"}
 		var rev uint64

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -29,7 +28,7 @@ type Override struct {
 	// wins over the service's.
 	Instance string
 	// Policy is empty for a breaker override. For a kill switch it names
-	// the kind of policy switched off, a name of
+	// the kind of policy switched off, the text of one of
 	// resilience.SwitchablePolicies ("retry", "hedge", "rate_limiter", …).
 	Policy string
 	// State is StateForcedOpen or StateForcedClosed for a breaker; unused
@@ -93,8 +92,10 @@ func (o Override) validateKey() error {
 			return err
 		}
 	}
-	if o.Policy != "" && !slices.Contains(resilience.SwitchablePolicies(), o.Policy) {
-		return fmt.Errorf("%w: policy %q: want one of %s", ErrInvalidOverride, o.Policy, strings.Join(resilience.SwitchablePolicies(), ", "))
+	if o.Policy != "" {
+		if _, err := resilience.ParsePolicyKind(o.Policy); err != nil {
+			return fmt.Errorf("%w: policy %q: want one of %s", ErrInvalidOverride, o.Policy, resilience.PolicyKindNames(resilience.SwitchablePolicies()))
+		}
 	}
 	return nil
 }

@@ -36,9 +36,9 @@ var policyKindNames = [...]string{
 }
 
 // SwitchablePolicies returns the kinds of policy that kill switches turn
-// off, in the order of their names' first use ("retry", "timeout",
-// "hedge", "rate_limiter", "adaptive_limit", "bulkhead", "fallback"). A
-// breaker is forced instead (Breaker.Override).
+// off, in the order of their values: "retry", "timeout", "hedge",
+// "rate_limiter", "adaptive_limit", "bulkhead", "fallback". A breaker is
+// forced instead (Breaker.Override).
 func SwitchablePolicies() []PolicyKind {
 	return []PolicyKind{PolicyRetry, PolicyTimeout, PolicyHedge, PolicyRateLimiter, PolicyAdaptiveLimit, PolicyBulkhead, PolicyFallback}
 }

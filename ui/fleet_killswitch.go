@@ -36,7 +36,7 @@ func (s *Server) registerFleetKillSwitches(e *echo.Echo) {
 func (s *Server) applyFleetKillSwitch(c echo.Context, b fleetKillSwitchBody) (fleet.Override, KillSwitchRequest, error) {
 	ctx := c.Request().Context()
 	service, name := c.Param("service"), c.Param("name")
-	req := KillSwitchRequest{Pipeline: name, Policy: c.Param("policy"), Reason: strings.TrimSpace(b.Reason), Actor: actorOf(ctx)}
+	req := KillSwitchRequest{Pipeline: name, Reason: strings.TrimSpace(b.Reason), Actor: actorOf(ctx)}
 	sv, err := s.cfg.Fleet.Service(service)
 	if err != nil {
 		return fleet.Override{}, req, fleetError(err)
@@ -59,16 +59,16 @@ func (s *Server) applyFleetKillSwitch(c echo.Context, b fleetKillSwitchBody) (fl
 			return fleet.Override{}, req, Errorf(ENOTFOUND, "unknown instance %q of service %q", b.Instance, service)
 		}
 	}
-	if err := validKillSwitch(&req, killSwitchBody{Enabled: b.Enabled, Reason: b.Reason, Duration: b.Duration}); err != nil {
+	if err := validKillSwitch(&req, c.Param("policy"), killSwitchBody{Enabled: b.Enabled, Reason: b.Reason, Duration: b.Duration}); err != nil {
 		return fleet.Override{}, req, err
 	}
-	o := fleet.Override{Service: service, Pipeline: name, Instance: b.Instance, Policy: req.Policy, Reason: req.Reason, Actor: req.Actor}
+	o := fleet.Override{Service: service, Pipeline: name, Instance: b.Instance, Policy: req.Policy.String(), Reason: req.Reason, Actor: req.Actor}
 	if req.Enabled {
 		// Switching on releases the fleet's switch, whatever the instances
 		// report: one may have left.
 		return o, req, fleetError(s.cfg.Fleet.Release(ctx, o))
 	}
-	if !pv.Policies.Has(req.Policy) {
+	if !pv.Policies.Has(req.Policy.String()) {
 		return o, req, Errorf(ECONFLICT, "pipeline %q of service %q has no %s on any instance (it has %s)",
 			name, service, req.Policy, orNone(strings.Join(pv.Policies.Names(), ", ")))
 	}

@@ -366,7 +366,7 @@ func TestAPolicyTheFleetHoldsOffHasNoLocalForm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Disable(resilience.WithActor(t.Context(), "bo"), "retry", "retry storm", time.Time{}); err != nil {
+	if err := p.Disable(resilience.WithActor(t.Context(), "bo"), resilience.PolicyRetry, "retry storm", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	doc := ev.page("/pipelines/orders", ev.login("ana"))

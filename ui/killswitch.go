@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -19,8 +18,9 @@ import (
 // pipeline off or back on.
 type KillSwitchRequest struct {
 	Pipeline string
-	// Policy is a name of resilience.SwitchablePolicies ("retry", …).
-	Policy string
+	// Policy is one of resilience.SwitchablePolicies, parsed from the
+	// route.
+	Policy resilience.PolicyKind
 	// Enabled switches the policy on; false switches it off.
 	Enabled bool
 	// Reason is what the operator wrote; never empty.
@@ -68,22 +68,25 @@ func (s *Server) registerKillSwitches(e *echo.Echo) {
 // killSwitchRequest validates a request for the pipeline and policy of c.
 func (s *Server) killSwitchRequest(c echo.Context, b killSwitchBody) (KillSwitchRequest, error) {
 	ctx := c.Request().Context()
-	req := KillSwitchRequest{Pipeline: c.Param("name"), Policy: c.Param("policy"), Reason: strings.TrimSpace(b.Reason), Actor: actorOf(ctx)}
+	req := KillSwitchRequest{Pipeline: c.Param("name"), Reason: strings.TrimSpace(b.Reason), Actor: actorOf(ctx)}
 	if s.cfg.KillSwitches == nil {
 		return req, Errorf(ECONFLICT, "kill switches are not enabled")
 	}
 	if err := s.knownPipeline(req.Pipeline); err != nil {
 		return req, err
 	}
-	return req, validKillSwitch(&req, b)
+	return req, validKillSwitch(&req, c.Param("policy"), b)
 }
 
-// validKillSwitch checks the policy and body of a kill switch request and
-// fills req with them; the single app's route and the hub's share it.
-func validKillSwitch(req *KillSwitchRequest, b killSwitchBody) error {
-	if !slices.Contains(resilience.SwitchablePolicies(), req.Policy) {
-		return Errorf(EINVALID, "policy = %q: want one of %s", req.Policy, strings.Join(resilience.SwitchablePolicies(), ", "))
+// validKillSwitch checks the policy (the route's text) and body of a kill
+// switch request and fills req with them; the single app's route and the
+// hub's share it.
+func validKillSwitch(req *KillSwitchRequest, policy string, b killSwitchBody) error {
+	kind, err := resilience.ParsePolicyKind(policy)
+	if err != nil {
+		return Errorf(EINVALID, "policy = %q: want one of %s", policy, resilience.PolicyKindNames(resilience.SwitchablePolicies()))
 	}
+	req.Policy = kind
 	if b.Enabled == nil {
 		return Errorf(EINVALID, "enabled is required: true or false")
 	}
@@ -189,17 +192,18 @@ func live(p *resilience.Pipeline) *liveJSON {
 // switches builds the policy table of p's detail page.
 func (s *Server) switches(p *resilience.Pipeline, loggedIn bool, csrf string) templates.Switches {
 	sw := templates.Switches{LoggedIn: loggedIn && s.cfg.KillSwitches != nil, CSRF: csrf}
-	off := map[string]resilience.KillSwitch{}
+	off := map[resilience.PolicyKind]resilience.KillSwitch{}
 	for _, k := range p.KillSwitches() {
 		off[k.Policy] = k
 	}
-	seen := map[string]bool{}
+	seen := map[resilience.PolicyKind]bool{}
 	for _, pol := range p.Policies() {
-		name := resilience.PolicyName(pol)
-		if name == "" || seen[name] {
+		kind := resilience.KindOf(pol)
+		if kind == 0 || seen[kind] {
 			continue
 		}
-		seen[name] = true
+		seen[kind] = true
+		name := kind.String()
 		ps := templates.PolicyState{Name: name, Action: "/pipelines/" + url.PathEscape(p.Name()) + "/policies/" + name}
 		switch pol := pol.(type) {
 		case *resilience.AdaptiveLimit:
@@ -220,7 +224,7 @@ func (s *Server) switches(p *resilience.Pipeline, loggedIn bool, csrf string) te
 			n := pol.Counts()
 			ps.Live = fmt.Sprintf("%d hedges, %d won, delay %s", n.Started, n.Won, fmtDur(pol.Delay()))
 		}
-		if k, ok := off[name]; ok {
+		if k, ok := off[kind]; ok {
 			ps.Off = true
 			ps.OffText = "by " + k.Actor + ": " + k.Reason
 			if fh, ok := s.cfg.KillSwitches.(FleetHeld); ok {

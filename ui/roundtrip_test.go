@@ -259,7 +259,7 @@ func (ev *env) switchesOf(name string) map[string]resilience.KillSwitch {
 	}
 	out := map[string]resilience.KillSwitch{}
 	for _, k := range p.KillSwitches() {
-		out[k.Policy] = k
+		out[k.Policy.String()] = k
 	}
 	return out
 }
@@ -268,7 +268,7 @@ func (ev *env) switchesOf(name string) map[string]resilience.KillSwitch {
 // retry's "switch off" (for 10m, the option shown first) or "switch on",
 // leaving the timeout's switch, its reason and its end as they were.
 func TestKillSwitchFormsSubmittedUnchangedChangeOnlyTheirPolicy(t *testing.T) {
-	timeoutOff := resilience.KillSwitch{Policy: "timeout", Reason: "load test", Actor: "bo", Since: t0, Until: t0.Add(time.Hour)}
+	timeoutOff := resilience.KillSwitch{Policy: resilience.PolicyTimeout, Reason: "load test", Actor: "bo", Since: t0, Until: t0.Add(time.Hour)}
 	for _, tt := range []struct {
 		name string
 		// retryOff switches the retry off before the page is shown.
@@ -278,18 +278,18 @@ func TestKillSwitchFormsSubmittedUnchangedChangeOnlyTheirPolicy(t *testing.T) {
 		{
 			name: "switch off",
 			want: map[string]resilience.KillSwitch{
-				"retry":   {Policy: "retry", Reason: "checking", Actor: "ana", Since: t0, Until: t0.Add(10 * time.Minute)},
+				"retry":   {Policy: resilience.PolicyRetry, Reason: "checking", Actor: "ana", Since: t0, Until: t0.Add(10 * time.Minute)},
 				"timeout": timeoutOff,
 			},
 		},
 		{
 			name:     "switch on what is off with a reason and an end",
-			retryOff: &resilience.KillSwitch{Policy: "retry", Reason: "incident", Actor: "bo", Since: t0, Until: t0.Add(30 * time.Minute)},
+			retryOff: &resilience.KillSwitch{Policy: resilience.PolicyRetry, Reason: "incident", Actor: "bo", Since: t0, Until: t0.Add(30 * time.Minute)},
 			want:     map[string]resilience.KillSwitch{"timeout": timeoutOff},
 		},
 		{
 			name:     "switch on what is off until switched on",
-			retryOff: &resilience.KillSwitch{Policy: "retry", Reason: "incident", Actor: "bo", Since: t0},
+			retryOff: &resilience.KillSwitch{Policy: resilience.PolicyRetry, Reason: "incident", Actor: "bo", Since: t0},
 			want:     map[string]resilience.KillSwitch{"timeout": timeoutOff},
 		},
 	} {
@@ -353,7 +353,7 @@ func TestEveryFormHasARoundTripTest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Disable(t.Context(), "timeout", "load test", time.Time{}); err != nil {
+	if err := p.Disable(t.Context(), resilience.PolicyTimeout, "load test", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	session := ev.login("ana")

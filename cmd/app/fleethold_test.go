@@ -92,7 +92,10 @@ func TestAFleetDecisionArrivingDuringALocalChangeWins(t *testing.T) {
 			o.State = resilience.StateForcedOpen
 			err = br.Override(resilience.WithActor(ctx, o.Actor), o.State, o.Reason, time.Time{})
 		} else {
-			err = p.Disable(resilience.WithActor(ctx, o.Actor), policy, o.Reason, time.Time{})
+			var kind resilience.PolicyKind
+			if kind, err = resilience.ParsePolicyKind(policy); err == nil {
+				err = p.Disable(resilience.WithActor(ctx, o.Actor), kind, o.Reason, time.Time{})
+			}
 		}
 		if err != nil {
 			t.Errorf("the fleet's decision on %q %q: %v", pipeline, policy, err)
@@ -107,10 +110,10 @@ func TestAFleetDecisionArrivingDuringALocalChangeWins(t *testing.T) {
 	if got := br.State(); got != resilience.StateForcedOpen {
 		t.Errorf("breaker = %s after a local forced_closed raced the fleet's forced_open, want the fleet's forced_open", got)
 	}
-	_ = k.Switch(ctx, ui.KillSwitchRequest{Pipeline: "payments", Policy: "retry", Enabled: true, Reason: "local test", Actor: "ops"})
+	_ = k.Switch(ctx, ui.KillSwitchRequest{Pipeline: "payments", Policy: resilience.PolicyRetry, Enabled: true, Reason: "local test", Actor: "ops"})
 	var off []string
 	for _, ks := range p.KillSwitches() {
-		off = append(off, ks.Policy+" by "+ks.Actor)
+		off = append(off, ks.Policy.String()+" by "+ks.Actor)
 	}
 	if len(off) != 1 || off[0] != "retry by fleet-ops" {
 		t.Errorf("kill switches %v after a local switch-on raced the fleet's switch-off, want the fleet's retry off", off)

@@ -37,7 +37,7 @@ func (k *killSwitches) Switch(ctx context.Context, req ui.KillSwitchRequest) err
 	// The fleet's check and the switch are one step: the fleet puts
 	// nothing in force on this policy in between (lock order: the
 	// fleet's, then mu).
-	release, err := k.claim(req.Pipeline, req.Policy)
+	release, err := k.claim(req.Pipeline, req.Policy.String())
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func (k *killSwitches) Switch(ctx context.Context, req ui.KillSwitchRequest) err
 			prev = &ks
 		}
 	}
-	entry := store.AuditEntry{At: now, Actor: req.Actor, Pipeline: req.Pipeline, Reason: req.Reason, Detail: "policy " + req.Policy}
+	entry := store.AuditEntry{At: now, Actor: req.Actor, Pipeline: req.Pipeline, Reason: req.Reason, Detail: "policy " + req.Policy.String()}
 	if req.Enabled {
 		if prev == nil {
 			if err := p.Enable(req.Policy); err != nil {
@@ -62,8 +62,8 @@ func (k *killSwitches) Switch(ctx context.Context, req ui.KillSwitchRequest) err
 		if err := p.Enable(req.Policy); err != nil {
 			return err
 		}
-		entry.Action, entry.From, entry.To = "killswitch.on", req.Policy+" off", req.Policy+" on"
-		if _, err := k.store.LiftKillSwitch(req.Pipeline, req.Policy, entry); err != nil {
+		entry.Action, entry.From, entry.To = "killswitch.on", req.Policy.String()+" off", req.Policy.String()+" on"
+		if _, err := k.store.LiftKillSwitch(req.Pipeline, req.Policy.String(), entry); err != nil {
 			k.revert(ctx, p, req.Policy, prev)
 			return err
 		}
@@ -76,11 +76,11 @@ func (k *killSwitches) Switch(ctx context.Context, req ui.KillSwitchRequest) err
 	if err := p.Disable(resilience.WithActor(ctx, req.Actor), req.Policy, req.Reason, until); err != nil {
 		return err
 	}
-	entry.Action, entry.From, entry.To, entry.Until = "killswitch.off", req.Policy+" on", req.Policy+" off", until
+	entry.Action, entry.From, entry.To, entry.Until = "killswitch.off", req.Policy.String()+" on", req.Policy.String()+" off", until
 	if prev != nil {
-		entry.From = req.Policy + " off"
+		entry.From = req.Policy.String() + " off"
 	}
-	rec := store.KillSwitch{Pipeline: req.Pipeline, Policy: req.Policy, Reason: req.Reason, Actor: req.Actor, At: now, Until: until}
+	rec := store.KillSwitch{Pipeline: req.Pipeline, Policy: req.Policy.String(), Reason: req.Reason, Actor: req.Actor, At: now, Until: until}
 	if _, err := k.store.ApplyKillSwitch(rec, entry); err != nil {
 		k.revert(ctx, p, req.Policy, prev)
 		return err
@@ -90,7 +90,7 @@ func (k *killSwitches) Switch(ctx context.Context, req ui.KillSwitchRequest) err
 
 // revert puts a policy back as prev had it (nil: on) after the store
 // refused a change already applied.
-func (k *killSwitches) revert(ctx context.Context, p *resilience.Pipeline, policy string, prev *resilience.KillSwitch) {
+func (k *killSwitches) revert(ctx context.Context, p *resilience.Pipeline, policy resilience.PolicyKind, prev *resilience.KillSwitch) {
 	var err error
 	if prev == nil {
 		err = p.Enable(policy)
@@ -123,8 +123,12 @@ func (k *killSwitches) restore(ctx context.Context) error {
 			continue
 		}
 		p, err := k.reg.Get(ks.Pipeline)
+		var kind resilience.PolicyKind
 		if err == nil {
-			err = p.Disable(resilience.WithActor(ctx, ks.Actor), ks.Policy, ks.Reason, ks.Until)
+			kind, err = resilience.ParsePolicyKind(ks.Policy)
+		}
+		if err == nil {
+			err = p.Disable(resilience.WithActor(ctx, ks.Actor), kind, ks.Reason, ks.Until)
 		}
 		if err != nil {
 			k.log.Warn("stored kill switch not restored", "pipeline", ks.Pipeline, "policy", ks.Policy, "err", err)

@@ -18,7 +18,7 @@ func killSwitched(t *testing.T, r *running, pipeline string) []string {
 	}
 	var out []string
 	for _, k := range p.KillSwitches() {
-		out = append(out, k.Policy+" by "+k.Actor+": "+k.Reason)
+		out = append(out, k.Policy.String()+" by "+k.Actor+": "+k.Reason)
 	}
 	return out
 }

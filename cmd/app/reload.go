@@ -278,7 +278,7 @@ func (r *reloader) reload(ctx context.Context, actor string, data []byte) (ui.Re
 			}
 		}
 		if dropped := c.p.AdoptKillSwitches(c.old); len(dropped) > 0 {
-			detail += "; kill switches of policies it no longer has dropped: " + strings.Join(dropped, ", ")
+			detail += "; kill switches of policies it no longer has dropped: " + resilience.PolicyKindNames(dropped)
 		}
 		reg.Replace(c.p)
 		rep.Changed = append(rep.Changed, c.pc.Name)

@@ -138,7 +138,7 @@ func TestAReloadKeepsBreakerStateKillSwitchesAndOverrides(t *testing.T) {
 	if s := orders().Breaker().State(); s != resilience.StateOpen {
 		t.Errorf("breaker %s after a reload that kept the window's shape, want still open", s)
 	}
-	if ks := orders().KillSwitches(); len(ks) != 1 || ks[0].Policy != "retry" {
+	if ks := orders().KillSwitches(); len(ks) != 1 || ks[0].Policy != resilience.PolicyRetry {
 		t.Errorf("kill switches after reload %+v, want retry still off", ks)
 	}
 	if _, err := r.registry.Get("billing"); err != nil {

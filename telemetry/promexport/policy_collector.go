@@ -54,19 +54,19 @@ func (c *PolicyCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *PolicyCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, p := range c.reg.List() {
 		name := p.Name()
-		off := map[string]bool{}
+		off := map[resilience.PolicyKind]bool{}
 		for _, k := range p.KillSwitches() {
 			off[k.Policy] = true
 		}
-		seen := map[string]bool{}
+		seen := map[resilience.PolicyKind]bool{}
 		for _, pol := range p.Policies() {
-			if kind := resilience.PolicyName(pol); kind != "" && !seen[kind] {
+			if kind := resilience.KindOf(pol); kind != 0 && !seen[kind] {
 				seen[kind] = true
 				v := 1.0
 				if off[kind] {
 					v = 0
 				}
-				ch <- prometheus.MustNewConstMetric(c.kept, prometheus.GaugeValue, v, name, kind)
+				ch <- prometheus.MustNewConstMetric(c.kept, prometheus.GaugeValue, v, name, kind.String())
 			}
 			switch pol := pol.(type) {
 			case *resilience.AdaptiveLimit:

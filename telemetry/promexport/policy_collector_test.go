@@ -46,7 +46,7 @@ func TestPolicyCollectorReadsTheAdaptivePoliciesAndKillSwitches(t *testing.T) {
 	if err := resilience.Run(context.Background(), p, func(context.Context) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Disable(context.Background(), "retry", "storm", time.Time{}); err != nil {
+	if err := p.Disable(context.Background(), resilience.PolicyRetry, "storm", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	want := `
