@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fusebox-dev/fusebox/resilience/resiliencetest"
+	"github.com/fusebox-dev/fusebox/store"
 )
 
 func killSwitched(t *testing.T, r *running, pipeline string) []string {
@@ -127,5 +128,43 @@ func TestKillSwitchRequestsAreValidated(t *testing.T) {
 	}
 	if got := killSwitched(t, r, "payments"); len(got) != 0 {
 		t.Errorf("refused requests switched %v", got)
+	}
+}
+
+// A stored kill switch of a kind this build does not know is left in the
+// store, and does not stop the others from being restored.
+func TestStoredKillSwitchOfAnUnknownKindIsKeptNotRestored(t *testing.T) {
+	dir := t.TempDir()
+	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	st, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, policy := range []string{"warp", "retry"} {
+		k := store.KillSwitch{Pipeline: "payments", Policy: policy, Reason: "storm", Actor: "alice", At: t0}
+		if _, err := st.ApplyKillSwitch(k, store.AuditEntry{At: t0, Actor: "alice", Action: "killswitch.off", Pipeline: "payments"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := startApp(t, dir, resiliencetest.NewClock(t0.Add(time.Minute)), "")
+	if got := killSwitched(t, r, "payments"); len(got) != 1 || got[0] != "retry by alice: storm" {
+		t.Errorf("kill switches restored %v, want retry's only", got)
+	}
+	r.stop()
+	st, err = store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	list, err := st.KillSwitches()
+	var kept []string
+	for _, k := range list {
+		kept = append(kept, k.Policy)
+	}
+	if err != nil || len(kept) != 2 {
+		t.Errorf("stored kill switches after the restart %v, %v; want warp's and retry's", kept, err)
 	}
 }
