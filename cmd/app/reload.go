@@ -155,7 +155,7 @@ func (r *reloader) reload(ctx context.Context, actor string, data []byte) (ui.Re
 		}
 	}
 	r.tried(data)
-	cfg, err := parseConfig(data)
+	cfg, err := parseConfigAs(data, r.a.opts.hub != nil)
 	if err != nil {
 		return rep, err
 	}

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/fusebox-dev/fusebox/resilience/resiliencetest"
 )
 
 // TestAReloadNamesEachSectionThatWaitsForARestart changes sections a
@@ -106,5 +110,19 @@ func TestRestartNotesOfTheGateway(t *testing.T) {
 		if !slices.Equal(got, tt.want) {
 			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
 		}
+	}
+}
+
+// A hub reloads its own file as a hub's: its SLOs, on the fleet's
+// service/pipeline names, are as valid at a reload as they were at start.
+func TestAHubReloadsItsConfigurationAsAHub(t *testing.T) {
+	clock := resiliencetest.NewClock(time.Date(2026, 12, 6, 1, 0, 0, 0, time.UTC))
+	hub := newHub(t, clock, t.TempDir(), hubSLOConfig(t, "http://127.0.0.1:9/hook"), &hubOptions{NATSListen: "127.0.0.1:-1"})
+	t.Cleanup(func() { _ = hub.Close() })
+	if _, err := hub.reloader.Reload(context.Background(), "test"); err != nil {
+		t.Fatalf("reloading the hub's unchanged configuration: %v", err)
+	}
+	if s := hub.reloader.Refused(); s != "" {
+		t.Errorf("refused banner %q after a good reload", s)
 	}
 }
