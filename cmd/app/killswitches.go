@@ -53,14 +53,11 @@ func (k *killSwitches) Switch(ctx context.Context, req ui.KillSwitchRequest) err
 	}
 	entry := store.AuditEntry{At: now, Actor: req.Actor, Pipeline: req.Pipeline, Reason: req.Reason, Detail: "policy " + req.Policy.String()}
 	if req.Enabled {
-		if prev == nil {
-			if err := p.Enable(req.Policy); err != nil {
-				return err // no such policy
-			}
-			return nil
-		}
 		if err := p.Enable(req.Policy); err != nil {
-			return err
+			return err // no such policy
+		}
+		if prev == nil {
+			return nil // it was on: nothing to store
 		}
 		entry.Action, entry.From, entry.To = "killswitch.on", req.Policy.String()+" off", req.Policy.String()+" on"
 		if _, err := k.store.LiftKillSwitch(req.Pipeline, req.Policy.String(), entry); err != nil {
