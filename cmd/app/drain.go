@@ -105,9 +105,7 @@ func reloadSummary(rep ui.ReloadReport) string {
 	list("changed, breaker reset", fresh)
 	list("removed (draining)", rep.Removed)
 	parts = append(parts, fmt.Sprintf("%d unchanged", len(rep.Unchanged)))
-	for _, n := range rep.Notes {
-		parts = append(parts, n)
-	}
+	parts = append(parts, rep.Notes...)
 	return strings.Join(parts, "; ")
 }
 
