@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding"
 	"errors"
 	"fmt"
@@ -29,6 +30,9 @@ type fileConfig struct {
 	// noDemo keeps the demo from running (and its SLOs from applying): a
 	// fleet hub runs no pipelines of its own.
 	noDemo bool
+	// read is the hash of the file's content it was loaded from; nil when
+	// it was not loaded from a file.
+	read *[sha256.Size]byte
 	// Addr is the listen address; the --addr flag wins when given.
 	Addr string `yaml:"addr"`
 	// DataDir holds the store; the --data-dir flag wins when given.
@@ -169,7 +173,13 @@ func loadConfigAs(path string, hub bool) (*fileConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	return parseConfigAs(b, hub)
+	cfg, err := parseConfigAs(b, hub)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.Sum256(b)
+	cfg.read = &h
+	return cfg, nil
 }
 
 // parseConfig parses and validates a configuration, reporting every problem

@@ -57,17 +57,16 @@ type fileWatch struct {
 	polled chan<- bool
 }
 
-// startWatch records the content the app started with, and prepares the
-// watch of the file when the configuration asks for one: its first read
-// is one interval after the app starts.
+// startWatch records the content the app started with (as it read it,
+// not as the file may be by now), and prepares the watch of the file when
+// the configuration asks for one: its first read is one interval after the
+// app starts.
 func (r *reloader) startWatch() {
 	path := r.a.opts.ConfigPath
 	if path == "" {
 		return
 	}
-	if b, err := os.ReadFile(path); err == nil {
-		r.tried(b)
-	}
+	r.loaded.Store(r.a.cfg.read)
 	rc := r.a.cfg.Reload
 	if rc == nil || !rc.Watch {
 		return

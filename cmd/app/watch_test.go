@@ -179,3 +179,28 @@ func TestTheFileWatchRunsOnTheAppsClock(t *testing.T) {
 	}
 	step(false, "the poll after")
 }
+
+// The watch compares the file with the content the app loaded, not with
+// the file as it is when the watch starts: a save made while the app was
+// starting is applied once it settles.
+func TestTheFileWatchAppliesASaveMadeWhileTheAppStarted(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "fusebox.yaml")
+	rewrite(t, path, watched(false))
+	clock := resiliencetest.NewClock(time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC))
+	r := startApp(t, filepath.Join(dir, "data"), clock, path)
+	// The save lands after the app read the file, before its watch starts.
+	rewrite(t, path, watched(true))
+	rl := newReloader(r.app)
+	t.Cleanup(func() { rl.watch.timer.Stop() })
+	ctx := context.Background()
+	if rl.watch.poll(ctx) {
+		t.Fatal("the first poll of the saved file reloaded: want it applied once it settles")
+	}
+	if !rl.watch.poll(ctx) {
+		t.Fatal("the save made while the app started was never applied")
+	}
+	if _, err := r.registry.Get("billing"); err != nil {
+		t.Fatalf("billing is missing after the watch applied the file that adds it: %v", err)
+	}
+}
