@@ -60,10 +60,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return hubCommand(ctx, args[1:], stdout, stderr)
 		case "fleet-demo":
 			return fleetDemoCommand(ctx, args[1:], stdout, stderr)
+		case "demo-upstream":
+			return demoUpstreamCommand(ctx, args[1:], stdout, stderr)
 		}
-	}
-	if len(args) > 0 && args[0] == "demo-upstream" {
-		return demoUpstreamCommand(ctx, args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("fusebox", flag.ContinueOnError)
 	fs.SetOutput(stderr)
