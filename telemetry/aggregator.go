@@ -125,11 +125,26 @@ func (a *Aggregator) Observe(ctx context.Context, e resilience.Event) {
 
 func (a *Aggregator) addLocked(name string) *pipeline {
 	p := newPipeline(a, name, a.clock.Now())
-	a.byName[name] = p
-	i, _ := slices.BinarySearchFunc(a.sorted, name, func(p *pipeline, n string) int { return strings.Compare(p.name, n) })
+	a.insertLocked(p)
+	return p
+}
+
+// insertLocked shows p, whose name nothing shows yet. The sorted slice is
+// replaced, not modified: readers of list() keep the one they have.
+func (a *Aggregator) insertLocked(p *pipeline) {
+	a.byName[p.name] = p
+	i, _ := slices.BinarySearchFunc(a.sorted, p.name, func(q *pipeline, n string) int { return strings.Compare(q.name, n) })
 	a.sorted = slices.Insert(slices.Clip(a.sorted), i, p)
 	a.members.Add(1)
-	return p
+}
+
+// removeLocked stops showing p, which is shown, replacing the sorted slice
+// as insertLocked does.
+func (a *Aggregator) removeLocked(p *pipeline) {
+	delete(a.byName, p.name)
+	i := slices.Index(a.sorted, p)
+	a.sorted = slices.Delete(slices.Clone(a.sorted), i, i+1)
+	a.members.Add(1)
 }
 
 // list returns the pipelines sorted by name. The slice is shared: do not

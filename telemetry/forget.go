@@ -19,11 +19,7 @@ func (a *Aggregator) Forget(name string) bool {
 	a.mu.Lock()
 	p := a.byName[name]
 	if p != nil {
-		delete(a.byName, name)
-		i := slices.Index(a.sorted, p)
-		// A new slice: readers of list() keep the one they have.
-		a.sorted = slices.Delete(slices.Clone(a.sorted), i, i+1)
-		a.members.Add(1)
+		a.removeLocked(p)
 	}
 	a.mu.Unlock()
 	if p != nil {
@@ -68,17 +64,16 @@ func (a *Aggregator) Install(o resilience.Observer) bool {
 		a.mu.Unlock()
 		return false
 	}
-	a.byName[p.name] = p
 	if old != nil {
+		a.byName[p.name] = p
 		i := slices.Index(a.sorted, old)
 		sorted := slices.Clone(a.sorted)
 		sorted[i] = p
 		a.sorted = sorted
+		a.members.Add(1)
 	} else {
-		i, _ := slices.BinarySearchFunc(a.sorted, p.name, func(q *pipeline, n string) int { return strings.Compare(q.name, n) })
-		a.sorted = slices.Insert(slices.Clone(a.sorted), i, p)
+		a.insertLocked(p)
 	}
-	a.members.Add(1)
 	a.mu.Unlock()
 	a.notify()
 	return true
@@ -99,10 +94,7 @@ func (a *Aggregator) ForgetBinding(o resilience.Observer) bool {
 		a.mu.Unlock()
 		return false
 	}
-	delete(a.byName, p.name)
-	i := slices.Index(a.sorted, p)
-	a.sorted = slices.Delete(slices.Clone(a.sorted), i, i+1)
-	a.members.Add(1)
+	a.removeLocked(p)
 	a.mu.Unlock()
 	a.notify()
 	return true
