@@ -79,13 +79,3 @@ func (e *SLOEngine) ObserveCounts(pipeline string, t time.Time, c CallCounts) {
 		}
 	}
 }
-
-// recordN counts total calls at t, good of them good.
-func (c *sloCounts) recordN(t time.Time, good, total uint64) {
-	m := minuteOf(t)
-	b := &c.minutes[slotOf(m, len(c.minutes))]
-	if b.minute.Load() != m && !c.claim(b, m) {
-		return
-	}
-	b.counts.Add(total<<32 + good)
-}

@@ -77,16 +77,21 @@ func slotOf(m int64, n int) int { return int(m - sloFloorDiv(m, int64(n))*int64(
 
 // record counts one call at t.
 func (c *sloCounts) record(t time.Time, good bool) {
+	var g uint64
+	if good {
+		g = 1
+	}
+	c.recordN(t, g, 1)
+}
+
+// recordN counts total calls at t, good of them good.
+func (c *sloCounts) recordN(t time.Time, good, total uint64) {
 	m := minuteOf(t)
 	b := &c.minutes[slotOf(m, len(c.minutes))]
 	if b.minute.Load() != m && !c.claim(b, m) {
 		return
 	}
-	d := uint64(1) << 32
-	if good {
-		d++
-	}
-	b.counts.Add(d)
+	b.counts.Add(total<<32 + good)
 }
 
 // claim makes b the bucket of minute m, folding what it held into the hour
