@@ -378,19 +378,6 @@ func scope(o Override) string {
 	return "instance"
 }
 
-// hasBreaker reports whether the registry's pipeline has a breaker.
-func (a *Agent) hasBreaker(pipeline string) bool {
-	p, err := a.reg.Get(pipeline)
-	return err == nil && p.Breaker() != nil
-}
-
-// override returns the revision of the override applied to pipeline.
-func (a *Agent) override(pipeline string) uint64 {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.held[targetKey{pipeline, ""}].o.Revision
-}
-
 // publish sends one snapshot.
 func (a *Agent) publish(s *snapshotter) {
 	data, err := s.next()

@@ -63,13 +63,13 @@ func (s *snapshotter) next() ([]byte, error) {
 		prev := s.prev[p.Name]
 		s.prev[p.Name] = cur
 		d := PipelineDelta{
-			Name: p.Name, State: p.Breaker.State, Override: s.a.override(p.Name), NoBreaker: !s.a.hasBreaker(p.Name),
+			Name: p.Name, State: p.Breaker.State,
 			Counts:      subCounts(cur.counts, prev.counts),
 			Transitions: sub(cur.transitions, prev.transitions),
 			LatencySum:  max(cur.latencySum-prev.latencySum, 0),
 			Latency:     subBuckets(cur.latency, prev.latency),
 		}
-		d.Policies, d.Off, d.FleetOff = s.a.policyState(p.Name)
+		s.a.instanceState(&d)
 		snap.Pipelines = append(snap.Pipelines, d)
 	}
 	var err error

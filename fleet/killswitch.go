@@ -96,25 +96,27 @@ func policiesOf(p *resilience.Pipeline) PolicySet {
 	return s
 }
 
-// policyState returns the kinds of policy of the named pipeline, those
-// switched off now and, of those, the ones the fleet switched off.
-func (a *Agent) policyState(pipeline string) (has, off, fleet PolicySet) {
-	p, err := a.reg.Get(pipeline)
-	if err != nil {
-		return 0, 0, 0
-	}
-	has = policiesOf(p)
-	if has == 0 {
-		return 0, 0, 0
-	}
-	ks := p.KillSwitches()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, k := range ks {
-		off |= kindBit(k.Policy)
-		if st, ok := a.held[targetKey{pipeline, k.Policy.String()}]; ok && switchDecision(k).same(st.put) {
-			fleet |= kindBit(k.Policy)
+// instanceState sets what d tells of the named pipeline on this
+// instance: whether it has a breaker, the revision of the fleet override
+// applied to its breaker, its kinds of policy, those switched off now and,
+// of those, the ones the fleet switched off. It looks the pipeline up once
+// and takes a.mu once.
+func (a *Agent) instanceState(d *PipelineDelta) {
+	d.NoBreaker = true
+	var ks []resilience.KillSwitch
+	if p, err := a.reg.Get(d.Name); err == nil {
+		d.NoBreaker = p.Breaker() == nil
+		if d.Policies = policiesOf(p); d.Policies != 0 {
+			ks = p.KillSwitches()
 		}
 	}
-	return has, off, fleet
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	d.Override = a.held[targetKey{d.Name, ""}].o.Revision
+	for _, k := range ks {
+		d.Off |= kindBit(k.Policy)
+		if st, ok := a.held[targetKey{d.Name, k.Policy.String()}]; ok && switchDecision(k).same(st.put) {
+			d.FleetOff |= kindBit(k.Policy)
+		}
+	}
 }

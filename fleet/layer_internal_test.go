@@ -156,7 +156,9 @@ func TestFleetOverridesRunAsTheLayersSayAfterEveryPass(t *testing.T) {
 				}
 				passed = false
 				now := clock.Now()
-				_, _, fleetOff := a.policyState("payments")
+				snap := PipelineDelta{Name: "payments"}
+				a.instanceState(&snap)
+				fleetOff := snap.FleetOff
 				for _, policy := range names {
 					want, byFleet := models[policy].want(now)
 					got := ""
@@ -175,8 +177,8 @@ func TestFleetOverridesRunAsTheLayersSayAfterEveryPass(t *testing.T) {
 						rt.Fatalf("the snapshot says the fleet holds %s: %v, want %v", policy, fleetOff.Has(policy), byFleet)
 					}
 				}
-				if o, held := a.Overrides()["payments"]; held != (a.override("payments") != 0) || held && o.Reason != models[""].wantReason(now) {
-					rt.Fatalf("Overrides() has %+v (%v), the snapshot's revision is %d", o, held, a.override("payments"))
+				if o, held := a.Overrides()["payments"]; held != (snap.Override != 0) || held && o.Reason != models[""].wantReason(now) {
+					rt.Fatalf("Overrides() has %+v (%v), the snapshot's revision is %d", o, held, snap.Override)
 				}
 			},
 		})
