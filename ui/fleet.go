@@ -273,6 +273,32 @@ func scopeOf(instance string) string {
 	return "instance " + instance
 }
 
+// fleetPipeline returns the named service's view and that of its named
+// pipeline: ENOTFOUND when either is unknown.
+func (s *Server) fleetPipeline(service, name string) (fleet.ServiceView, *fleet.PipelineView, error) {
+	sv, err := s.cfg.Fleet.Service(service)
+	if err != nil {
+		return fleet.ServiceView{}, nil, fleetError(err)
+	}
+	for i := range sv.Pipelines {
+		if sv.Pipelines[i].Name == name {
+			return sv, &sv.Pipelines[i], nil
+		}
+	}
+	return fleet.ServiceView{}, nil, Errorf(ENOTFOUND, "unknown pipeline %q in service %q", name, service)
+}
+
+// fleetInstance returns the instance of sv with the id: ENOTFOUND when
+// it has none.
+func fleetInstance(sv fleet.ServiceView, id string) (*fleet.InstanceView, error) {
+	for i := range sv.Instances {
+		if sv.Instances[i].ID == id {
+			return &sv.Instances[i], nil
+		}
+	}
+	return nil, Errorf(ENOTFOUND, "unknown instance %q of service %q", id, sv.Name)
+}
+
 // fleetInstancePage renders GET /fleet/{service}/instances/{instance}: the
 // instance's breakers, and a pipeline's recent events asked of it now.
 func (s *Server) fleetInstancePage(c echo.Context) error {
@@ -281,14 +307,9 @@ func (s *Server) fleetInstancePage(c echo.Context) error {
 	if err != nil {
 		return s.fail(c, fleetError(err))
 	}
-	var in *fleet.InstanceView
-	for i := range sv.Instances {
-		if sv.Instances[i].ID == id {
-			in = &sv.Instances[i]
-		}
-	}
-	if in == nil {
-		return s.fail(c, Errorf(ENOTFOUND, "unknown instance %q of service %q", id, service))
+	in, err := fleetInstance(sv, id)
+	if err != nil {
+		return s.fail(c, err)
 	}
 	v := templates.FleetInstancePage{
 		Service: service, Instance: id, State: in.State.String(), LastSeen: s.stamp(in.LastSeen),
@@ -380,29 +401,16 @@ type fleetOverrideBody struct {
 func (s *Server) applyFleetOverride(c echo.Context, b fleetOverrideBody) (fleet.Override, error) {
 	ctx := c.Request().Context()
 	service, name := c.Param("service"), c.Param("name")
-	sv, err := s.cfg.Fleet.Service(service)
+	sv, pv, err := s.fleetPipeline(service, name)
 	if err != nil {
-		return fleet.Override{}, fleetError(err)
+		return fleet.Override{}, err
 	}
-	var pv *fleet.PipelineView
-	for i := range sv.Pipelines {
-		if sv.Pipelines[i].Name == name {
-			pv = &sv.Pipelines[i]
-		}
-	}
-	switch {
-	case pv == nil:
-		return fleet.Override{}, Errorf(ENOTFOUND, "unknown pipeline %q in service %q", name, service)
-	case !pv.HasBreaker:
+	if !pv.HasBreaker {
 		return fleet.Override{}, Errorf(ECONFLICT, "pipeline %q of service %q has no circuit breaker", name, service)
 	}
 	if b.Instance != "" {
-		found := false
-		for _, in := range sv.Instances {
-			found = found || in.ID == b.Instance
-		}
-		if !found {
-			return fleet.Override{}, Errorf(ENOTFOUND, "unknown instance %q of service %q", b.Instance, service)
+		if _, err := fleetInstance(sv, b.Instance); err != nil {
+			return fleet.Override{}, err
 		}
 	}
 	req, err := s.overrideRequest(ctx, name, overrideBody{State: b.State, Reason: b.Reason, Duration: b.Duration})

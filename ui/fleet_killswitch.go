@@ -37,26 +37,13 @@ func (s *Server) applyFleetKillSwitch(c echo.Context, b fleetKillSwitchBody) (fl
 	ctx := c.Request().Context()
 	service, name := c.Param("service"), c.Param("name")
 	req := KillSwitchRequest{Pipeline: name, Reason: strings.TrimSpace(b.Reason), Actor: actorOf(ctx)}
-	sv, err := s.cfg.Fleet.Service(service)
+	sv, pv, err := s.fleetPipeline(service, name)
 	if err != nil {
-		return fleet.Override{}, req, fleetError(err)
-	}
-	var pv *fleet.PipelineView
-	for i := range sv.Pipelines {
-		if sv.Pipelines[i].Name == name {
-			pv = &sv.Pipelines[i]
-		}
-	}
-	if pv == nil {
-		return fleet.Override{}, req, Errorf(ENOTFOUND, "unknown pipeline %q in service %q", name, service)
+		return fleet.Override{}, req, err
 	}
 	if b.Instance != "" {
-		found := false
-		for _, in := range sv.Instances {
-			found = found || in.ID == b.Instance
-		}
-		if !found {
-			return fleet.Override{}, req, Errorf(ENOTFOUND, "unknown instance %q of service %q", b.Instance, service)
+		if _, err := fleetInstance(sv, b.Instance); err != nil {
+			return fleet.Override{}, req, err
 		}
 	}
 	if err := validKillSwitch(&req, c.Param("policy"), killSwitchBody{Enabled: b.Enabled, Reason: b.Reason, Duration: b.Duration}); err != nil {
