@@ -51,17 +51,24 @@ func (c *Clock) AfterFunc(d time.Duration, f func()) resilience.Timer {
 func (c *Clock) add(d time.Duration, f func()) *timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := &timer{clock: c, at: c.now.Add(d), f: f}
+	t := &timer{clock: c, f: f}
 	if f == nil {
 		t.ch = make(chan time.Time, 1)
 	}
+	c.armLocked(t, d)
+	return t
+}
+
+// armLocked sets t to fire when the fake time reaches now+d: at once when d
+// is not positive, else it joins the waiting timers.
+func (c *Clock) armLocked(t *timer, d time.Duration) {
+	t.at, t.fired = c.now.Add(d), false
 	if d <= 0 {
 		c.fireLocked(t)
-		return t
+		return
 	}
 	c.timers = append(c.timers, t)
 	c.notifyLocked()
-	return t
 }
 
 // Advance moves the fake time forward by d, firing the timers that come due.
@@ -164,13 +171,7 @@ func (t *timer) Reset(d time.Duration) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	waiting := c.removeLocked(t)
-	t.at, t.fired = c.now.Add(d), false
-	if d <= 0 {
-		c.fireLocked(t)
-		return waiting
-	}
-	c.timers = append(c.timers, t)
-	c.notifyLocked()
+	c.armLocked(t, d)
 	return waiting
 }
 
