@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"time"
 )
@@ -49,17 +50,20 @@ func (p *Pipeline) Disable(ctx context.Context, policy PolicyKind, reason string
 	}
 	p.killMu.Lock()
 	defer p.killMu.Unlock()
-	old := p.kills.Load()
-	ns := &killState{mask: mask, switches: map[PolicyKind]KillSwitch{}}
-	if old != nil {
-		ns.mask |= old.mask
-		for k, v := range old.switches {
-			ns.switches[k] = v
-		}
-	}
-	ns.switches[policy] = KillSwitch{Policy: policy, Reason: reason, Actor: ActorFrom(ctx), Since: now, Until: until}
-	p.kills.Store(ns)
+	p.switchOffLocked(KillSwitch{Policy: policy, Reason: reason, Actor: ActorFrom(ctx), Since: now, Until: until}, mask)
 	return nil
+}
+
+// switchOffLocked adds k to the kinds switched off, in place of any switch
+// of its kind, with mask the bits of the pipeline's policies of that kind.
+func (p *Pipeline) switchOffLocked(k KillSwitch, mask uint64) {
+	ns := &killState{mask: mask, switches: map[PolicyKind]KillSwitch{}}
+	if old := p.kills.Load(); old != nil {
+		ns.mask |= old.mask
+		maps.Copy(ns.switches, old.switches)
+	}
+	ns.switches[k.Policy] = k
+	p.kills.Store(ns)
 }
 
 // Enable switches the kind of policy back on. Enabling a kind that is

@@ -41,22 +41,16 @@ func (b *Breaker) Adopt(old *Breaker) bool {
 // old, the pipeline p replaces, with their reasons and ends; a kind p does
 // not have is left out and returned.
 func (p *Pipeline) AdoptKillSwitches(old *Pipeline) (dropped []PolicyKind) {
-	for _, k := range old.KillSwitches() {
-		if p.kindMask(k.Policy) == 0 {
+	switches := old.KillSwitches()
+	p.killMu.Lock()
+	defer p.killMu.Unlock()
+	for _, k := range switches {
+		mask := p.kindMask(k.Policy)
+		if mask == 0 {
 			dropped = append(dropped, k.Policy)
 			continue
 		}
-		p.killMu.Lock()
-		ks := p.kills.Load()
-		ns := &killState{mask: p.kindMask(k.Policy), switches: map[PolicyKind]KillSwitch{k.Policy: k}}
-		if ks != nil {
-			ns.mask |= ks.mask
-			for n, v := range ks.switches {
-				ns.switches[n] = v
-			}
-		}
-		p.kills.Store(ns)
-		p.killMu.Unlock()
+		p.switchOffLocked(k, mask)
 	}
 	return dropped
 }
