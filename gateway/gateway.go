@@ -364,13 +364,19 @@ func (rt *route) fallback(req *http.Request, err error) *http.Response {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		return &http.Response{
-			StatusCode: status, Status: fmt.Sprintf("%d %s", status, http.StatusText(status)),
-			Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-			Header: h, Body: io.NopCloser(bytes.NewReader(s.Body)), ContentLength: int64(len(s.Body)), Request: req,
-		}
+		return fallbackResponse(req, status, h, s.Body)
 	}
 	return nil
+}
+
+// fallbackResponse is a response to req that a fallback makes up from a
+// status, a header and a body, as an upstream's would arrive.
+func fallbackResponse(req *http.Request, status int, h http.Header, body []byte) *http.Response {
+	return &http.Response{
+		StatusCode: status, Status: fmt.Sprintf("%d %s", status, http.StatusText(status)),
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)), Request: req,
+	}
 }
 
 // bufferPool lends the ReverseProxy its 32 KiB copy buffers.

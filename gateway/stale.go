@@ -64,11 +64,7 @@ func (s *staleCache) answer(req *http.Request, now time.Time) *http.Response {
 	h.Set(fallbackHeader, "stale")
 	h.Set("Age", strconv.Itoa(int(age/time.Second)))
 	h.Del("Content-Length")
-	return &http.Response{
-		StatusCode: sr.status, Status: strconv.Itoa(sr.status) + " " + http.StatusText(sr.status),
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: h, Body: io.NopCloser(bytes.NewReader(sr.body)), ContentLength: int64(len(sr.body)), Request: req,
-	}
+	return fallbackResponse(req, sr.status, h, sr.body)
 }
 
 // recordingBody copies what is read of a body, up to the cache's limit,
